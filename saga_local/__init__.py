@@ -1,0 +1,1 @@
+"""The order saga on one machine: the template's resources on an embedded local AWS (moto)."""

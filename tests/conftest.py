@@ -1,0 +1,137 @@
+"""Fixtures every test shares: an in-process moto AWS holding the template's own tables."""
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for service_dir in ("shared", "orders", "inventory", "payments", "billing", "outbox_relay"):
+    sys.path.insert(0, str(ROOT / "functions" / service_dir))
+sys.path.insert(0, str(ROOT))
+
+from saga_local import template as cfn  # noqa: E402
+from saga_local.moto_gaps import serialize_dynamodb  # noqa: E402
+
+REGION = "us-east-1"
+# Table resource -> the environment variable the functions read its name from.
+TABLE_ENV = {
+    "OrdersTable": "ORDERS_TABLE",
+    "InventoryTable": "INVENTORY_TABLE",
+    "PaymentsTable": "PAYMENTS_TABLE",
+    "BillingTable": "BILLING_TABLE",
+    "IdempotencyTable": "IDEMPOTENCY_TABLE",
+}
+
+
+@dataclass
+class LocalAws:
+    """The moto account a test runs in: boto3 handles on the template's resources."""
+
+    dynamodb: Any
+    tables: dict[str, Any]  # logical id -> boto3 Table
+    sns: Any
+    sqs: Any
+    topic_arn: str
+    audit_queue_url: str
+    published: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self, logical_id: str) -> Any:
+        return self.tables[logical_id]
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever reaches a real AWS account, and Powertools runs quietly."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "OrderSaga",
+        "POWERTOOLS_DEV": "0",
+        "EVENT_SOURCE": "order-saga.orders",
+        "PAYMENT_PROVIDER": "simulator",
+        "AWS_LAMBDA_FUNCTION_NAME": "test-function",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
+    """moto with every DynamoDB table of template.yaml (same keys, same stream), the order events
+    FIFO topic and the audit FIFO queue subscribed to it; function caches reset around the test."""
+    from moto import mock_aws
+
+    serialize_dynamodb()
+    _reset_function_caches()
+    template = cfn.load()
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb", region_name=REGION)
+        tables = {}
+        for logical_id, resource in cfn.resources_of_type(template, "AWS::DynamoDB::Table").items():
+            name = f"test-{logical_id}"
+            dynamodb.meta.client.create_table(**cfn.create_table_request(resource["Properties"], name))
+            tables[logical_id] = dynamodb.Table(name)
+            if logical_id in TABLE_ENV:
+                monkeypatch.setenv(TABLE_ENV[logical_id], name)
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic_arn = sns.create_topic(
+            Name="test-order-events.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"}
+        )["TopicArn"]
+        queue_url = sqs.create_queue(
+            QueueName="test-audit.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+        monkeypatch.setenv("ORDER_EVENTS_TOPIC_ARN", topic_arn)
+        yield LocalAws(dynamodb, tables, sns, sqs, topic_arn, queue_url)
+    _reset_function_caches()
+
+
+def _reset_function_caches() -> None:
+    from saga_common import aws as saga_aws
+    from saga_common import idempotency
+
+    saga_aws.reset()
+    idempotency.reset()
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2026/11/25/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def read_event(name: str) -> dict[str, Any]:
+    """A sample event from events/, as `sam local invoke -e events/<name>` would send it."""
+    import json
+
+    return json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
+
+
+os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
