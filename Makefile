@@ -1,0 +1,54 @@
+# Everything a contributor runs. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON_VERSION ?= 3.13
+BIN := $(VENV)/bin
+# sam build needs python3.13 on PATH for the python3.13 runtime: the venv provides it.
+export PATH := $(abspath $(BIN)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install lint typecheck test test-fast build validate deploy deploy-prod clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@if ! python$(PYTHON_VERSION) -V >/dev/null 2>&1; then \
+	  echo "python$(PYTHON_VERSION) is needed on PATH (the Lambda runtime is python$(PYTHON_VERSION))." >&2; \
+	  echo "With pyenv: export PYENV_VERSION=\$$(pyenv versions --bare | grep -m1 '^$(PYTHON_VERSION)')" >&2; exit 1; fi
+	python$(PYTHON_VERSION) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv with the pinned tools and libraries
+
+lint: install ## ruff, the template (sam validate --lint) and the state machine
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sam validate --lint
+
+typecheck: install ## mypy on the functions
+	$(BIN)/mypy functions saga_local
+
+test: install ## The whole test suite (what CI runs)
+	$(BIN)/pytest
+
+test-fast: install ## Tests without sam build / sam validate
+	$(BIN)/pytest -m "not slow"
+
+build: install ## sam build (arm64, python3.13)
+	$(BIN)/sam build
+
+validate: install ## sam validate --lint
+	$(BIN)/sam validate --lint
+
+deploy: build ## sam deploy --guided (needs AWS credentials)
+	$(BIN)/sam deploy --guided
+
+deploy-prod: build ## sam deploy to the prod environment of samconfig.toml
+	$(BIN)/sam deploy --config-env prod
+
+clean: ## Remove build output and caches
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache
