@@ -1,22 +1,38 @@
 """Where moto differs from AWS in ways this application relies on, closed here and nowhere else.
 
 Each gap has a test named after it in tests/local/test_moto_gaps.py, so a moto upgrade that
-reopens one fails there, not in a saga test far away.
+reopens one fails there, not in a saga test far away. Every patch is idempotent and inert until
+used: a Lambda runner must be set, a sync execution must be asked for, the retry scale defaults to 1.
+
+- serialize_dynamodb: moto's DynamoDB loses concurrent updates (moto.dynamodb.responses.DynamoHandler).
+- run_lambdas_with: moto runs Lambda code only in Docker (moto.awslambda.models.LambdaFunction.invoke).
+- enable_start_sync_execution: StartSyncExecution is not implemented (moto.stepfunctions.responses).
+- scale_retry_waits: Retry waits really sleep (moto.stepfunctions.parser...retry.retrier_decl).
+- fix_definite_json_paths: `$[0].x` gives a list, not the value (moto.stepfunctions.parser.asl.utils.json_path).
 """
 
+import json
+import math
+import os
+import re
+import sys
 import threading
-from functools import wraps
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache, wraps
 from typing import Any
 
 _dynamodb_lock = threading.RLock()
-_patched = False
+_patched: set[str] = set()
 
 
 def serialize_dynamodb() -> None:
     """moto's DynamoDB is not safe under concurrency: concurrent updates are lost and conditional
     writes are not atomic. DynamoDB applies each request atomically, so run one request at a time."""
-    global _patched
-    if _patched:
+    if "dynamodb" in _patched:
         return
     from moto.dynamodb.responses import DynamoHandler
 
@@ -28,4 +44,305 @@ def serialize_dynamodb() -> None:
             return unlocked(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    _patched = True
+    _patched.add("dynamodb")
+
+
+# ---------------------------------------------------------------- Lambda: run the code without Docker
+
+
+@dataclass(frozen=True)
+class LambdaTarget:
+    """The function moto was asked to invoke, as its backend knows it."""
+
+    name: str
+    arn: str
+    timeout: int  # seconds, the function's configured Timeout
+    memory_size: int  # MB
+
+
+# runner(target, event) -> (payload, None) on success, (None, error payload) on an unhandled exception.
+Runner = Callable[[LambdaTarget, Any], tuple[Any, dict[str, Any] | None]]
+
+_runner: Runner | None = None
+
+
+def lambda_error(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
+    """The payload Lambda's Python runtime returns for an unhandled exception. Step Functions takes
+    `errorType` (the class name, unqualified) as the error name its Retry and Catch match."""
+    error: dict[str, Any] = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+    if request_id:
+        error["requestId"] = request_id
+    error["stackTrace"] = traceback.format_list(traceback.extract_tb(exc.__traceback__))
+    return error
+
+
+def run_lambdas_with(runner: Runner | None) -> Runner | None:
+    """From now on every invocation moto makes of a Lambda function calls `runner` instead of Docker:
+    boto3 `lambda.invoke`, a Step Functions Task whose Resource is a function ARN or
+    `arn:aws:states:::lambda:invoke`, SNS/S3/EventBridge targets. All of them reach
+    `LambdaFunction.invoke`, so that is the one place hooked. The answer has Lambda's format: the
+    JSON payload, or the error payload with `X-Amz-Function-Error: Unhandled`.
+
+    `None` gives moto its own behaviour back. Returns the runner it replaces, so a fixture can
+    restore it. The runner is process-wide (moto's backends are too), not per mock_aws.
+    """
+    global _runner
+    _install_lambda_hook()
+    previous, _runner = _runner, runner
+    return previous
+
+
+def _install_lambda_hook() -> None:
+    if "lambda" in _patched:
+        return
+    from moto.awslambda.models import LambdaFunction
+
+    moto_invoke = LambdaFunction.invoke
+
+    @wraps(moto_invoke)
+    def invoke(self: Any, body: str | bytes | None, request_headers: Any, response_headers: Any) -> bytes:
+        runner = _runner
+        if runner is None:
+            return moto_invoke(self, body, request_headers, response_headers)
+        event = json.loads(body) if body else {}
+        target = LambdaTarget(self.function_name, self.function_arn, int(self.timeout), int(self.memory_size))
+        try:
+            payload, error = runner(target, event)
+        except Exception as exc:  # the runner itself broke: Lambda reports a runtime crash the same way
+            payload, error = None, lambda_error(exc)
+        response_headers["x-amz-executed-version"] = str(self.version)
+        if error is not None:
+            # "Unhandled" (not moto's "Handled"): what the Python runtime sets for a raised exception.
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(error).encode()
+        return json.dumps(payload).encode()
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    _patched.add("lambda")
+
+
+# ---------------------------------------------------------------- Step Functions: StartSyncExecution
+
+# boto3 sends StartSyncExecution to the host `sync-states.<region>.amazonaws.com` (an endpoint host
+# prefix); moto routes only `states.`. Against a moto server, clients still need
+# AWS_DISABLE_HOST_PREFIX_INJECTION=true, or they would resolve `sync-localhost`.
+_SYNC_URL_BASE = r"https?://sync-states\.(.+)\.amazonaws.com"
+_BILLED_DURATION_MS = 100  # Express duration is billed in 100 ms steps...
+_BILLED_MEMORY_MB = 64  # ...and memory in 64 MB steps.
+
+
+def enable_start_sync_execution() -> None:
+    """StartSyncExecution for EXPRESS state machines: the execution runs in the request's thread
+    with moto's interpreter (`SyncExecution`, which moto ships but never calls) and the response has
+    the AWS shape, billingDetails included. Needs moto's interpreter
+    (`{"stepfunctions": {"execute_state_machine": True}}`). Works in-process and in a moto server
+    started in a process that called this. Like AWS, the execution is not kept: Describe/List
+    Executions do not show it."""
+    if "sync_execution" in _patched:
+        return
+    from moto import backend_index
+    from moto.stepfunctions import urls
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    urls.url_bases.append(_SYNC_URL_BASE)  # the backend's own routes (BaseBackend.urls reads this list)
+    backend_index.backend_url_patterns.append(("stepfunctions", re.compile(_SYNC_URL_BASE)))  # the host -> service
+    StepFunctionResponse.start_sync_execution = _start_sync_execution  # type: ignore[attr-defined]
+    _patched.add("sync_execution")
+
+
+def _start_sync_execution(self: Any) -> Any:
+    """StepFunctionResponse action: moto dispatches `AWSStepFunctions.StartSyncExecution` here by name."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    backend = self.stepfunction_backend
+    if not isinstance(backend, StepFunctionsParserBackend):
+        raise ValidationException(
+            "StartSyncExecution needs moto's interpreter: {'stepfunctions': {'execute_state_machine': True}}"
+        )
+    return ActionResult(
+        run_sync_execution(
+            backend,
+            self._get_param("stateMachineArn"),
+            name=self._get_param("name"),
+            execution_input=self._get_param("input", if_none="{}"),
+            trace_header=self._get_param("traceHeader"),
+        )
+    )
+
+
+def run_sync_execution(
+    backend: Any, state_machine_arn: str, name: str | None, execution_input: str, trace_header: str | None = None
+) -> dict[str, Any]:
+    """Run one execution of an EXPRESS machine to its end; the StartSyncExecution response."""
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.models import StateMachineInstance
+    from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    machine = backend.describe_state_machine(state_machine_arn)
+    if machine.type != StateMachineType.EXPRESS:
+        raise _state_machine_type_not_supported()
+    try:
+        json.loads(execution_input)
+    except ValueError as exc:
+        raise InvalidExecutionInput(str(exc)) from exc
+
+    # A snapshot, as moto's start_execution takes one: an update during the run must not change it.
+    # moto hard-codes `sm_type = "STANDARD"` on every machine; the interpreter reads it, so correct it.
+    snapshot = StateMachineInstance(
+        arn=machine.arn, name=machine.name, definition=machine.definition, roleArn=machine.roleArn
+    )
+    snapshot.sm_type = StateMachineType.EXPRESS
+    name = name or str(uuid.uuid4())
+    execution = SyncExecution(
+        name=name,
+        sm_type=StateMachineType.EXPRESS,
+        role_arn=machine.roleArn,
+        exec_arn=f"arn:{backend.partition}:states:{backend.region_name}:{backend.account_id}:express:"
+        f"{machine.name}:{name}:{uuid.uuid4()}",
+        account_id=backend.account_id,
+        region_name=backend.region_name,
+        state_machine=snapshot,
+        start_date=datetime.now(tz=UTC),
+        cloud_watch_logging_session=None,
+        activity_store={},
+        input_data=execution_input,
+        trace_header=trace_header,
+    )
+    execution.start()  # SyncExecutionWorker.start evaluates the program in this thread
+
+    moto_output = execution.to_start_sync_execution_output()
+    response: dict[str, Any] = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": machine.arn,
+        "name": name,
+        "startDate": execution.start_date,
+        "stopDate": execution.stop_date,
+        "status": str(execution.sync_execution_status.value),
+        "input": moto_output["input"],
+        "inputDetails": {"included": True},
+        "billingDetails": _billing_details(execution, machine.definition, execution_input),
+    }
+    for key in ("output", "error", "cause", "traceHeader"):
+        if moto_output.get(key) is not None:
+            response[key] = moto_output[key]
+    if "output" in response:
+        response["outputDetails"] = {"included": True}
+    return response
+
+
+def _state_machine_type_not_supported() -> Exception:
+    # moto's parser.api.StateMachineTypeNotSupported has no `TYPE`: its code would reach the client empty.
+    from moto.stepfunctions.exceptions import AWSError
+
+    return AWSError("This operation is not supported by this type of state machine", "StateMachineTypeNotSupported")
+
+
+def _billing_details(execution: Any, definition: str, execution_input: str) -> dict[str, int]:
+    duration_ms = (execution.stop_date - execution.start_date).total_seconds() * 1000
+    # AWS bills the memory the definition and the execution data take; locally that is always one step.
+    data_bytes = len(definition) + len(execution_input) + len(json.dumps(execution.output or ""))
+    return {
+        "billedMemoryUsedInMB": _BILLED_MEMORY_MB * max(1, math.ceil(data_bytes / (_BILLED_MEMORY_MB << 20))),
+        "billedDurationInMilliseconds": _BILLED_DURATION_MS * max(1, math.ceil(duration_ms / _BILLED_DURATION_MS)),
+    }
+
+
+# ---------------------------------------------------------------- Step Functions: retry waits
+
+RETRY_SCALE_ENV = "SAGA_LOCAL_RETRY_SCALE"
+
+
+def retry_scale() -> float:
+    """The factor every Retry wait is multiplied by: `SAGA_LOCAL_RETRY_SCALE`, 1 when unset.
+    Read at each wait, so a test can set it with monkeypatch.setenv after the patch is in."""
+    scale = float(os.environ.get(RETRY_SCALE_ENV) or 1)
+    if not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"{RETRY_SCALE_ENV} must be a number >= 0, got {scale}")
+    return scale
+
+
+class _ScaledClock:
+    """Stands in for the `time` module inside moto's retrier, whose only use of it is
+    `time.sleep(interval)` once IntervalSeconds, BackoffRate, MaxDelaySeconds and jitter are applied.
+    Scaling there keeps the ASL (and its time budget, checked by tests/statemachine) untouched."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def sleep(self, seconds: float) -> None:
+        self._real.sleep(seconds * retry_scale())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def scale_retry_waits() -> None:
+    """Make Step Functions Retry waits last `retry_scale()` times as long (never longer by default)."""
+    if "retry_scale" in _patched:
+        return
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    retrier_decl.time = _ScaledClock(retrier_decl.time)  # type: ignore[attr-defined]
+    _patched.add("retry_scale")
+
+
+# ---------------------------------------------------------------- Step Functions: JSONPath results
+
+
+def fix_definite_json_paths() -> None:
+    """A definite JSONPath (only names and single literal indices, like `$[0].invoiceId` or
+    `$.items[2].sku`) selects one value, and Step Functions gives that value. moto 5.2.5 wraps it in a
+    list whenever an index precedes the last step (`extract_json`'s fix for getmoto/moto#7825, meant
+    for filters), so a Parallel state's `"invoiceId.$": "$[0].invoiceId"` gives `["inv_..."]`.
+    Definite paths get their single value; every other path keeps moto's handling."""
+    if "json_path" in _patched:
+        return
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    moto_extract_json = json_path.extract_json
+
+    @wraps(moto_extract_json)
+    def extract_json(path: str, data: Any) -> Any:
+        expression = _parsed_json_path(path)
+        if _is_definite(expression):
+            matches = expression.find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return moto_extract_json(path, data)
+
+    # The interpreter's modules imported the function by name: rebind it where they hold it.
+    json_path.extract_json = extract_json
+    for module in list(sys.modules.values()):
+        if getattr(module, "extract_json", None) is moto_extract_json:
+            module.extract_json = extract_json
+    _patched.add("json_path")
+
+
+@cache
+def _parsed_json_path(path: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+def _is_definite(node: Any) -> bool:
+    from jsonpath_ng.jsonpath import Child, Fields, Index, Root
+
+    if isinstance(node, Root):
+        return True
+    if isinstance(node, Child):
+        return _is_definite(node.left) and _is_definite(node.right)
+    if isinstance(node, Fields):
+        return len(node.fields) == 1 and node.fields[0] != "*"
+    return isinstance(node, Index) and len(node.indices) == 1
+
+
+def close_all_gaps() -> None:
+    """Every patch but the Lambda runner, which needs a runner to mean anything."""
+    serialize_dynamodb()
+    enable_start_sync_execution()
+    scale_retry_waits()
+    fix_definite_json_paths()

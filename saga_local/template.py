@@ -1,6 +1,7 @@
 """Read template.yaml: CloudFormation YAML with its short-form intrinsics (!Ref, !GetAtt, !Sub, ...)."""
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,37 @@ class _NoManagedPolicies:
         return {}
 
 
+_LOCAL_PATHS = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+}
+
+
+def packaged(template: dict[str, Any], bucket: str = "local-artifacts") -> dict[str, Any]:
+    """What `sam package` makes of the template: local code paths become S3 locations, except the
+    state machine's definition, which is inlined so the translated template carries the real ASL."""
+    result = resolve_includes(copy.deepcopy(template))
+    for resource in result["Resources"].values():
+        key = _LOCAL_PATHS.get(resource["Type"])
+        path = resource.get("Properties", {}).get(key)
+        if not isinstance(path, str) or path.startswith("s3://"):
+            continue
+        if key == "DefinitionUri":
+            with open(ROOT / path, encoding="utf-8") as definition:
+                resource["Properties"]["Definition"] = json.load(definition)
+            del resource["Properties"]["DefinitionUri"]
+        else:
+            resource["Properties"][key] = f"s3://{bucket}/{path}"
+    return result
+
+
 def translate(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation that `sam deploy` would submit: includes resolved, SAM transform applied."""
+    """The CloudFormation that `sam deploy` would submit: packaged, then the SAM transform applied."""
     from samtranslator.translator.transform import transform
 
     return transform(
-        resolve_includes(copy.deepcopy(template)),
+        packaged(template),
         {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", **(parameters or {})},
         _NoManagedPolicies(),  # type: ignore[arg-type]
     )

@@ -1,0 +1,1 @@
+"""Billing service: the order's invoice and its double-entry ledger."""

@@ -1,0 +1,118 @@
+"""Invoices and double-entry ledger entries. Money in integer minor units.
+
+A sale debits `cash` (the money came in) and credits `revenue` (it was earned); its reversal swaps
+the two, so an order that was sold and voided nets to zero on every account.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from saga_common.ids import derived_id
+
+CASH = "cash"
+REVENUE = "revenue"
+
+
+class InvoiceStatus(StrEnum):
+    ISSUED = "ISSUED"
+    VOID = "VOID"
+
+
+class EntryKind(StrEnum):
+    SALE = "SALE"
+    REVERSAL = "REVERSAL"
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "quantity": self.quantity,
+            "unitPrice": self.unit_price,
+            "lineTotal": self.line_total,
+        }
+
+    @classmethod
+    def from_dict(cls, line: dict[str, Any]) -> "InvoiceLine":
+        return cls(line["sku"], line["name"], line["quantity"], line["unitPrice"], line["lineTotal"])
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An order's invoice. A VOID invoice without a payment is a fence: the order was voided before
+    anything was issued, and a late createInvoice or writeLedgerEntry must not bill it."""
+
+    order_id: str
+    status: InvoiceStatus
+    customer_id: str | None = None
+    lines: tuple[InvoiceLine, ...] = ()
+    total: int = 0
+    currency: str | None = None
+    payment_id: str | None = None
+
+    @property
+    def invoice_id(self) -> str:
+        return derived_id("inv", self.order_id)
+
+    @property
+    def is_fence(self) -> bool:
+        return self.payment_id is None
+
+    def answer(self) -> dict[str, Any]:
+        """The createInvoice step's answer (docs/saga-steps.md)."""
+        return {"invoiceId": self.invoice_id, "status": self.status.value}
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    debit: int
+    credit: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "debit": self.debit, "credit": self.credit}
+
+
+class UnbalancedEntryError(ValueError):
+    """Debits and credits differ: the ledger would no longer balance. Always a bug."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    order_id: str
+    kind: EntryKind
+    postings: tuple[Posting, ...]
+    currency: str
+    payment_id: str
+    entry_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Enforced on every entry built or read back, so an unbalanced one can never be written or used.
+        if any(p.debit < 0 or p.credit < 0 for p in self.postings):
+            raise UnbalancedEntryError(f"negative amount in the {self.kind} entry of order {self.order_id}")
+        if sum(p.debit for p in self.postings) != sum(p.credit for p in self.postings):
+            raise UnbalancedEntryError(f"the {self.kind} entry of order {self.order_id} does not balance")
+        object.__setattr__(self, "entry_id", derived_id("le", self.order_id, self.kind.value))
+
+    @classmethod
+    def sale(cls, order_id: str, amount: int, currency: str, payment_id: str) -> "LedgerEntry":
+        postings = (Posting(CASH, debit=amount, credit=0), Posting(REVENUE, debit=0, credit=amount))
+        return cls(order_id, EntryKind.SALE, postings, currency, payment_id)
+
+    def reversal(self) -> "LedgerEntry":
+        """The entry that undoes this one: every posting on the opposite side."""
+        opposite = tuple(Posting(p.account, debit=p.credit, credit=p.debit) for p in self.postings)
+        return LedgerEntry(self.order_id, EntryKind.REVERSAL, opposite, self.currency, self.payment_id)
+
+    def answer(self) -> dict[str, Any]:
+        """The writeLedgerEntry step's answer (docs/saga-steps.md)."""
+        return {"entryId": self.entry_id, "postings": [p.to_dict() for p in self.postings]}

@@ -1,0 +1,210 @@
+"""The billing table: under `pk = ORDER#<orderId>`, `sk = INVOICE`, `LEDGER#SALE` and `LEDGER#REVERSAL`.
+
+Every write is conditional, so each record is written once; a VOID invoice fences off later writes
+(see `Invoice`), and voiding is one transaction with the reversing entry.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from saga_common.aws import table
+from saga_common.dynamodb import Item, cancellation_reasons, found_item, is_condition_failure, plain, transact_write
+
+from billing.model import EntryKind, Invoice, InvoiceLine, InvoiceStatus, LedgerEntry, Posting
+
+INVOICE = "INVOICE"
+
+
+class BillingVoided(Exception):  # noqa: N818 - an outcome the service maps to an answer
+    """The order's invoice is VOID: nothing more is written for it."""
+
+
+def _table() -> Any:
+    return table("BILLING_TABLE")
+
+
+def _pk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def _ledger_sk(kind: EntryKind) -> str:
+    return f"LEDGER#{kind.value}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def get_billing(order_id: str) -> tuple[Invoice | None, LedgerEntry | None, LedgerEntry | None]:
+    """The order's invoice, sale entry and reversal entry, each None when not written."""
+    response = _table().query(KeyConditionExpression=Key("pk").eq(_pk(order_id)), ConsistentRead=True)
+    items = {item["sk"]: plain(item) for item in response["Items"]}  # at most three: one page
+    invoice = items.get(INVOICE)
+    sale, reversal = items.get(_ledger_sk(EntryKind.SALE)), items.get(_ledger_sk(EntryKind.REVERSAL))
+    return (
+        _invoice(invoice) if invoice else None,
+        _entry(sale) if sale else None,
+        _entry(reversal) if reversal else None,
+    )
+
+
+def _invoice(item: Item) -> Invoice:
+    return Invoice(
+        order_id=item["orderId"],
+        status=InvoiceStatus(item["status"]),
+        customer_id=item.get("customerId"),
+        lines=tuple(InvoiceLine.from_dict(line) for line in item.get("lines", [])),
+        total=item.get("total", 0),
+        currency=item.get("currency"),
+        payment_id=item.get("paymentId"),
+    )
+
+
+def _entry(item: Item) -> LedgerEntry:
+    return LedgerEntry(
+        order_id=item["orderId"],
+        kind=EntryKind(item["kind"]),
+        postings=tuple(Posting(p["account"], p["debit"], p["credit"]) for p in item["postings"]),
+        currency=item["currency"],
+        payment_id=item["paymentId"],
+    )
+
+
+def _invoice_item(invoice: Invoice) -> Item:
+    return {
+        "pk": _pk(invoice.order_id),
+        "sk": INVOICE,
+        "orderId": invoice.order_id,
+        "invoiceId": invoice.invoice_id,
+        "status": invoice.status.value,
+        "customerId": invoice.customer_id,
+        "lines": [line.to_dict() for line in invoice.lines],
+        "total": invoice.total,
+        "currency": invoice.currency,
+        "paymentId": invoice.payment_id,
+        "issuedAt": _now(),
+    }
+
+
+def _entry_item(entry: LedgerEntry) -> Item:
+    return {
+        "pk": _pk(entry.order_id),
+        "sk": _ledger_sk(entry.kind),
+        "orderId": entry.order_id,
+        "entryId": entry.entry_id,
+        "kind": entry.kind.value,
+        "postings": [p.to_dict() for p in entry.postings],
+        "currency": entry.currency,
+        "paymentId": entry.payment_id,
+        "postedAt": _now(),
+    }
+
+
+def put_invoice(invoice: Invoice) -> Invoice | None:
+    """Write the order's invoice once. None when written; otherwise the invoice already there."""
+    try:
+        _table().put_item(
+            Item=_invoice_item(invoice),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if is_condition_failure(error) and (stored := found_item(error)):
+            return _invoice(stored)
+        raise
+    return None
+
+
+def post_sale(entry: LedgerEntry) -> LedgerEntry | None:
+    """Write the order's sale entry once, unless its invoice is VOID (raises BillingVoided).
+
+    None when written; otherwise the sale entry already there.
+    """
+    name = _table().name
+    actions: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "TableName": name,
+                "Item": _entry_item(entry),
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {
+            "ConditionCheck": {
+                "TableName": name,
+                "Key": {"pk": _pk(entry.order_id), "sk": INVOICE},
+                "ConditionExpression": "attribute_not_exists(pk) OR #status <> :void",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":void": InvoiceStatus.VOID.value},
+            }
+        },
+    ]
+    try:
+        transact_write(_table().meta.client, actions)
+    except ClientError as error:
+        sale, invoice = cancellation_reasons(error) or (None, None)
+        if sale and sale.condition_failed and sale.item:
+            return _entry(sale.item)
+        if invoice and invoice.condition_failed:
+            raise BillingVoided(entry.order_id) from None
+        raise
+    return None
+
+
+def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bool:
+    """In one transaction: the invoice becomes VOID (a fence if none was issued) and the sale, if
+    any, gets its reversing entry. False when the records changed since they were read: nothing
+    was written, read them again."""
+    name = _table().name
+    key = {"pk": _pk(order_id), "sk": INVOICE}
+    void_invoice: dict[str, Any]
+    if invoice is None:
+        void_invoice = {
+            "Put": {
+                "TableName": name,
+                "Item": {**key, "orderId": order_id, "status": InvoiceStatus.VOID.value, "voidedAt": _now()},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+    else:
+        void_invoice = {
+            "Update": {
+                "TableName": name,
+                "Key": key,
+                "UpdateExpression": "SET #status = :void, voidedAt = :now",
+                "ConditionExpression": "#status = :issued",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":void": InvoiceStatus.VOID.value,
+                    ":issued": InvoiceStatus.ISSUED.value,
+                    ":now": _now(),
+                },
+            }
+        }
+    reverse_sale: dict[str, Any]
+    if sale is None:  # a sale posted after the read must make this transaction fail, not go unreversed
+        reverse_sale = {
+            "ConditionCheck": {
+                "TableName": name,
+                "Key": {"pk": _pk(order_id), "sk": _ledger_sk(EntryKind.SALE)},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+    else:
+        reverse_sale = {
+            "Put": {
+                "TableName": name,
+                "Item": _entry_item(sale.reversal()),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+    try:
+        transact_write(_table().meta.client, [void_invoice, reverse_sale])
+    except ClientError as error:
+        if any(reason.condition_failed for reason in cancellation_reasons(error) or []):
+            return False
+        raise
+    return True

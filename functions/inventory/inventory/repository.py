@@ -1,0 +1,246 @@
+"""The inventory table: `SKU#<sku>` catalog items and `RESERVATION#<orderId>` reservations.
+
+Stock moves only inside transactions whose conditions keep `available` from going below zero, so
+concurrent orders can never oversell, whatever the interleaving.
+"""
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from saga_common.aws import table
+from saga_common.dynamodb import Item, cancellation_reasons, is_condition_failure, plain, transact_write
+
+from inventory.model import CatalogItem, PricedLine, Reservation, ReservationStatus
+
+_BATCH_GET_LIMIT = 100
+_BATCH_GET_ATTEMPTS = 5
+
+
+class ReservationExists(Exception):  # noqa: N818 - an outcome the service maps to an answer
+    """The order already has a reservation (a replay, or the fence of an earlier release)."""
+
+    def __init__(self, reservation: Reservation) -> None:
+        super().__init__(reservation.order_id)
+        self.reservation = reservation
+
+
+class InsufficientStock(Exception):  # noqa: N818 - an outcome the service maps to an answer
+    """Some SKUs had fewer units available than asked: `available` maps each to what it had."""
+
+    def __init__(self, available: dict[str, int]) -> None:
+        super().__init__(", ".join(available))
+        self.available = available
+
+
+def _table() -> Any:
+    return table("INVENTORY_TABLE")
+
+
+def _sku_key(sku: str) -> Item:
+    return {"pk": f"SKU#{sku}"}
+
+
+def _reservation_key(order_id: str) -> Item:
+    return {"pk": f"RESERVATION#{order_id}"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def get_catalog(skus: Iterable[str]) -> dict[str, CatalogItem]:
+    """The catalog items of `skus` that exist, by SKU, read strongly consistent."""
+    wanted = list(dict.fromkeys(skus))
+    found: dict[str, CatalogItem] = {}
+    for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+        keys = [_sku_key(sku) for sku in wanted[start : start + _BATCH_GET_LIMIT]]
+        for item in _batch_get(keys):
+            found[item["sku"]] = _catalog_item(item)
+    return found
+
+
+def _batch_get(keys: list[Item]) -> Iterator[Item]:
+    client, name = _table().meta.client, _table().name
+    request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+    for attempt in range(_BATCH_GET_ATTEMPTS):
+        response = client.batch_get_item(RequestItems=request)
+        yield from (plain(item) for item in response["Responses"].get(name, []))
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            return
+        time.sleep(0.05 * 2**attempt)  # throttled: back off before asking for the rest
+    raise RuntimeError("catalog read still throttled after retries")
+
+
+def _catalog_item(item: Item) -> CatalogItem:
+    return CatalogItem(
+        sku=item["sku"],
+        name=item["name"],
+        unit_price=item["unitPrice"],
+        currency=item["currency"],
+        available=item["available"],
+        reserved=item["reserved"],
+    )
+
+
+def get_reservation(order_id: str) -> Reservation | None:
+    item = _table().get_item(Key=_reservation_key(order_id), ConsistentRead=True).get("Item")
+    return _reservation(plain(item)) if item else None
+
+
+def _reservation(item: Item) -> Reservation:
+    return Reservation(
+        order_id=item["orderId"],
+        status=ReservationStatus(item["status"]),
+        items=tuple(PricedLine.from_dict(line) for line in item.get("items", [])),
+        currency=item.get("currency"),
+    )
+
+
+def reserve(reservation: Reservation) -> None:
+    """Take every SKU's units and write the reservation, in one transaction: all or nothing.
+
+    Raises ReservationExists when the order already has one (whatever the stock says) and
+    InsufficientStock otherwise when some SKU is short.
+    """
+    name = _table().name
+    quantities = reservation.quantities()
+    actions: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": name,
+                "Key": _sku_key(sku),
+                "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                "ConditionExpression": "available >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        for sku, quantity in quantities.items()
+    ]
+    actions.append(
+        {
+            "Put": {
+                "TableName": name,
+                "Item": {
+                    **_reservation_key(reservation.order_id),
+                    "orderId": reservation.order_id,
+                    "reservationId": reservation.reservation_id,
+                    "status": ReservationStatus.RESERVED.value,
+                    "items": [line.to_dict() for line in reservation.items],
+                    "total": reservation.total,
+                    "currency": reservation.currency,
+                    "createdAt": _now(),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+    )
+    try:
+        transact_write(_table().meta.client, actions)
+    except ClientError as error:
+        reasons = cancellation_reasons(error)
+        if not reasons:
+            raise
+        *line_reasons, reservation_reason = reasons
+        if reservation_reason.condition_failed and reservation_reason.item:
+            raise ReservationExists(_reservation(reservation_reason.item)) from None
+        short = {
+            sku: (reason.item or {}).get("available", 0)  # no item: the SKU left the catalog meanwhile
+            for sku, reason in zip(quantities, line_reasons, strict=True)
+            if reason.condition_failed
+        }
+        if not short:
+            raise
+        raise InsufficientStock(short) from None
+
+
+def release(reservation: Reservation) -> bool:
+    """Give the reservation's units back and mark it RELEASED, in one transaction.
+
+    False when it was no longer RESERVED (another release won): nothing changed.
+    """
+    name = _table().name
+    actions: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": name,
+                "Key": _sku_key(sku),
+                "UpdateExpression": "SET available = available + :q, reserved = reserved - :q",
+                "ExpressionAttributeValues": {":q": quantity},
+            }
+        }
+        for sku, quantity in reservation.quantities().items()
+    ]
+    actions.append(
+        {
+            "Update": {
+                "TableName": name,
+                "Key": _reservation_key(reservation.order_id),
+                "UpdateExpression": "SET #status = :released, releasedAt = :now",
+                "ConditionExpression": "#status = :reserved",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":released": ReservationStatus.RELEASED.value,
+                    ":reserved": ReservationStatus.RESERVED.value,
+                    ":now": _now(),
+                },
+            }
+        }
+    )
+    try:
+        transact_write(_table().meta.client, actions)
+    except ClientError as error:
+        reasons = cancellation_reasons(error)
+        if reasons and reasons[-1].condition_failed:
+            return False
+        raise
+    return True
+
+
+def fence(order_id: str) -> bool:
+    """Record that the order was released before anything was reserved, so a late reserve takes nothing.
+
+    False when a reservation landed first: the caller has to release it instead.
+    """
+    try:
+        _table().put_item(
+            Item={
+                **_reservation_key(order_id),
+                "orderId": order_id,
+                "status": ReservationStatus.RELEASED.value,
+                "items": [],
+                "total": 0,
+                "releasedAt": _now(),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def upsert_catalog_item(item: CatalogItem) -> None:
+    """Write a SKU's name and price; its stock only if it is new (stock that orders moved is kept)."""
+    _table().update_item(
+        Key=_sku_key(item.sku),
+        UpdateExpression=(
+            "SET sku = :sku, #name = :name, unitPrice = :price, currency = :currency,"
+            " available = if_not_exists(available, :available), reserved = if_not_exists(reserved, :reserved)"
+        ),
+        ExpressionAttributeNames={"#name": "name"},
+        ExpressionAttributeValues={
+            ":sku": item.sku,
+            ":name": item.name,
+            ":price": item.unit_price,
+            ":currency": item.currency,
+            ":available": item.available,
+            ":reserved": item.reserved,
+        },
+    )

@@ -1,0 +1,150 @@
+"""Inventory's steps: reserve an order's stock, priced from the catalog, and release it.
+
+Prices always come from the catalog, never from the client. `reserve` is one DynamoDB transaction
+(every line's `available >= quantity` plus the reservation's `attribute_not_exists`), so an order gets
+all of its items or none, and concurrent orders never oversell.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from saga_common.commands import is_currency_code, positive_int, required
+from saga_common.errors import InvalidCommand
+from saga_common.idempotency import Command, idempotent_step
+from saga_common.observability import logger
+
+from inventory import repository
+from inventory.errors import InvalidOrder, OutOfStock, ReservationReleased, UnknownSku
+from inventory.model import CatalogItem, PricedLine, RequestedLine, Reservation, ReservationStatus
+
+# A transaction holds at most 100 actions: one per distinct SKU plus the reservation.
+MAX_DISTINCT_SKUS = 99
+# Rounds of read-then-conditional-write in `release`; each lost round means a concurrent writer
+# finished first, so the next read sees a settled state.
+_RELEASE_ROUNDS = 3
+
+
+@idempotent_step(validate="items")
+def reserve(*, command: Command) -> dict[str, Any]:
+    order_id = required(command, "orderId", str)
+    lines = _requested_lines(command)
+    reservation = price(order_id, lines, repository.get_catalog(line.sku for line in lines))
+    try:
+        repository.reserve(reservation)
+    except repository.ReservationExists as exists:
+        return _replay(exists.reservation)
+    except repository.InsufficientStock as short:
+        requested = reservation.quantities()
+        raise OutOfStock(
+            "; ".join(f"{sku}: requested {requested[sku]}, available {units}" for sku, units in short.available.items())
+        ) from None
+    logger.info("stock reserved", extra={"reservationId": reservation.reservation_id, "total": reservation.total})
+    return reservation.answer()
+
+
+def _requested_lines(command: Command) -> list[RequestedLine]:
+    items = required(command, "items", list)
+    if not items:
+        raise InvalidCommand("items must not be empty")
+    lines = []
+    for index, item in enumerate(items):
+        at = f"items[{index}]."
+        if not isinstance(item, Mapping):
+            raise InvalidCommand(f"items[{index}] must be an object with sku and quantity")
+        lines.append(RequestedLine(required(item, "sku", str, at=at), positive_int(item, "quantity", at=at)))
+    if len({line.sku for line in lines}) > MAX_DISTINCT_SKUS:
+        raise InvalidOrder(f"an order can hold at most {MAX_DISTINCT_SKUS} different SKUs")
+    return lines
+
+
+def price(order_id: str, lines: list[RequestedLine], catalog: Mapping[str, CatalogItem]) -> Reservation:
+    """Price each line from the catalog. One currency per order: it is charged as one amount."""
+    unknown = [sku for sku in dict.fromkeys(line.sku for line in lines) if sku not in catalog]
+    if unknown:
+        raise UnknownSku(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in the catalog")
+    currencies = sorted({catalog[line.sku].currency for line in lines})
+    if len(currencies) > 1:
+        raise InvalidOrder(f"the SKUs are priced in different currencies ({', '.join(currencies)}); an order has one")
+    return Reservation(
+        order_id=order_id,
+        status=ReservationStatus.RESERVED,
+        items=tuple(
+            PricedLine(
+                sku=line.sku,
+                name=catalog[line.sku].name,
+                quantity=line.quantity,
+                unit_price=catalog[line.sku].unit_price,
+            )
+            for line in lines
+        ),
+        currency=currencies[0],
+    )
+
+
+def _replay(stored: Reservation) -> dict[str, Any]:
+    """The order already has a reservation: a replay after its idempotency record expired."""
+    if stored.status is not ReservationStatus.RESERVED:
+        # Released (or fenced) by the saga's compensation: reserving now would hold stock forever.
+        raise ReservationReleased(f"the stock of order {stored.order_id} was already released; nothing reserved")
+    logger.info("reservation already stored", extra={"reservationId": stored.reservation_id})
+    return stored.answer()
+
+
+@idempotent_step(validate="orderId")
+def release(*, command: Command) -> dict[str, Any]:
+    order_id = required(command, "orderId", str)
+    for _ in range(_RELEASE_ROUNDS):
+        reservation = repository.get_reservation(order_id)
+        if reservation is None:
+            # Fence the order first: a reserve still in flight must not take stock after this answer.
+            if repository.fence(order_id):
+                return _released("NOTHING_TO_RELEASE")
+        elif reservation.status is ReservationStatus.RELEASED:
+            return _released("RELEASED" if reservation.items else "NOTHING_TO_RELEASE")
+        elif repository.release(reservation):
+            logger.info("stock released", extra={"reservationId": reservation.reservation_id})
+            return _released("RELEASED")
+    raise RuntimeError(f"the reservation of order {order_id} kept changing while being released")
+
+
+def _released(status: str) -> dict[str, Any]:
+    return {"service": "inventory", "status": status}
+
+
+def seed_catalog(items: Iterable[Mapping[str, Any]]) -> int:
+    """Write catalog items `{sku, name, unitPrice, currency, stock}` (unitPrice in minor units),
+    e.g. from data/inventory-seed.json. Returns how many were written.
+
+    Safe to run again: names and prices are updated, but a SKU's stock is set only when the SKU is
+    new, so a re-run never undoes the stock that live reservations moved. Every item is validated
+    before any is written.
+    """
+    catalog = [_catalog_item(index, item) for index, item in enumerate(items)]
+    skus = [item.sku for item in catalog]
+    if len(set(skus)) != len(skus):
+        raise ValueError("catalog lists a SKU twice")
+    for item in catalog:
+        repository.upsert_catalog_item(item)
+    return len(catalog)
+
+
+def _catalog_item(index: int, item: Mapping[str, Any]) -> CatalogItem:
+    def field[T](name: str, kind: type[T]) -> T:
+        value = item.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+            raise ValueError(f"catalog item {index}: {name} must be a non-empty {kind.__name__}")
+        return value
+
+    unit_price, stock, currency = field("unitPrice", int), field("stock", int), field("currency", str)
+    if unit_price <= 0 or stock < 0:
+        raise ValueError(f"catalog item {index}: unitPrice must be positive and stock not negative")
+    if not is_currency_code(currency):
+        raise ValueError(f"catalog item {index}: currency must be an ISO 4217 code such as USD")
+    return CatalogItem(
+        sku=field("sku", str),
+        name=field("name", str),
+        unit_price=unit_price,
+        currency=currency,
+        available=stock,
+        reserved=0,
+    )

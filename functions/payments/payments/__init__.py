@@ -1,0 +1,1 @@
+"""Payments service: charges and refunds orders through a payment provider port."""

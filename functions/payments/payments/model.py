@@ -1,0 +1,38 @@
+"""A payment as the payments table keeps it: one per order, money in integer minor units."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from saga_common.ids import derived_id
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+    # Refund ran before any charge was recorded: fences off a charge still in flight.
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class Payment:
+    order_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str | None
+    charge_id: str | None = None  # the provider's id, needed to refund
+    decline_reason: str | None = None
+
+    @property
+    def payment_id(self) -> str:
+        return derived_id("pay", self.order_id)
+
+    def answer(self) -> dict[str, Any]:
+        """The charge step's answer (docs/saga-steps.md)."""
+        return {
+            "paymentId": self.payment_id,
+            "status": self.status.value,
+            "amount": self.amount,
+            "currency": self.currency,
+        }

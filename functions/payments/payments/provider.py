@@ -1,0 +1,38 @@
+"""The payment provider port, and the adapter PAYMENT_PROVIDER names.
+
+A card token reaches the provider and nowhere else: it is never stored, logged, nor put in an
+exception message.
+"""
+
+import os
+from functools import cache
+from typing import Protocol
+
+
+class PaymentProvider(Protocol):
+    def charge(self, idempotency_key: str, token: str, amount: int, currency: str) -> str:
+        """Capture `amount` (minor units) from the card behind `token`; return the provider's charge id.
+
+        The same `idempotency_key` never charges twice: a repeat returns the first charge's id.
+        Raises PaymentDeclined when the card is refused, PaymentProviderUnavailable when the provider
+        cannot answer now.
+        """
+        ...
+
+    def refund(self, charge_id: str, amount: int) -> None:
+        """Give `amount` of the charge back. Refunding an already refunded charge changes nothing."""
+        ...
+
+
+def payment_provider() -> PaymentProvider:
+    """The provider named by the environment variable PAYMENT_PROVIDER."""
+    return _provider(os.environ.get("PAYMENT_PROVIDER", ""))
+
+
+@cache
+def _provider(name: str) -> PaymentProvider:
+    if name == "simulator":
+        from payments.simulator import SimulatedProvider
+
+        return SimulatedProvider()
+    raise RuntimeError(f"PAYMENT_PROVIDER must be 'simulator', got {name!r}")

@@ -1,0 +1,44 @@
+"""Reading a step's command.
+
+The state machine is the only caller, so a malformed command is a bug in the workflow: InvalidCommand,
+a BusinessError (retrying cannot fix it). Messages name the field and the type found, never the value:
+a command can carry a card token.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from saga_common.errors import InvalidCommand
+
+
+def required[T](command: Mapping[str, Any], name: str, kind: type[T], *, at: str = "") -> T:
+    """`command[name]`, which must be a `kind` (a non-empty one for str, never a bool for int).
+
+    `at` locates a nested mapping in messages, e.g. at="items[1]." gives "items[1].sku must ...".
+    """
+    value = command.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise InvalidCommand(f"{at}{name} must be of type {kind.__name__}, got {type(value).__name__}")
+    if isinstance(value, str) and not value.strip():
+        raise InvalidCommand(f"{at}{name} must not be empty")
+    return value
+
+
+def positive_int(command: Mapping[str, Any], name: str, *, at: str = "") -> int:
+    """A positive integer: a quantity, or money in minor units (1999 = 19.99)."""
+    value = required(command, name, int, at=at)
+    if value <= 0:
+        raise InvalidCommand(f"{at}{name} must be a positive integer")
+    return value
+
+
+def currency(command: Mapping[str, Any], name: str = "currency") -> str:
+    """An ISO 4217 code: three upper-case letters."""
+    value = required(command, name, str)
+    if not is_currency_code(value):
+        raise InvalidCommand(f"{name} must be an ISO 4217 code such as USD")
+    return value
+
+
+def is_currency_code(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()

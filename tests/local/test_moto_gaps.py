@@ -1,0 +1,359 @@
+"""Each gap saga_local.moto_gaps closes, one test per behaviour: a moto upgrade that reopens one fails here."""
+
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from saga_local import moto_gaps
+from saga_local.inprocess import INTERPRETER_CONFIG
+from saga_local.moto_gaps import LambdaTarget, lambda_error, run_lambdas_with
+
+REGION = "us-east-1"
+
+
+class OutOfStock(Exception):  # noqa: N818 - the saga's own error name
+    """A business error, as the saga's functions raise them: Step Functions must see this class name."""
+
+
+class Behaviour:
+    """A runner whose functions are Python callables: name -> fn(event) -> payload (or raise)."""
+
+    def __init__(self, **functions: Callable[[Any], Any]) -> None:
+        self.functions = functions
+        self.calls: list[tuple[LambdaTarget, Any]] = []
+
+    def __call__(self, target: LambdaTarget, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        self.calls.append((target, event))
+        try:
+            return self.functions[target.name](event), None
+        except Exception as exc:
+            return None, lambda_error(exc)
+
+
+class Local:
+    """moto with its Step Functions interpreter: clients, a role, and helpers to add functions and machines."""
+
+    def __init__(self) -> None:
+        self.lambda_ = boto3.client("lambda", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.role_arn = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="gaps", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+
+    def function(self, name: str) -> str:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("app.py", "")
+        return self.lambda_.create_function(
+            FunctionName=name, Runtime="python3.13", Role=self.role_arn, Handler="app.handler",
+            Code={"ZipFile": buffer.getvalue()}, Timeout=7, MemorySize=256,
+        )["FunctionArn"]  # fmt: skip
+
+    def machine(self, states: dict[str, Any], machine_type: str = "EXPRESS", **top: Any) -> str:
+        definition = {"StartAt": next(iter(states)), "States": states, **top}
+        return self.sfn.create_state_machine(
+            name=f"m{len(self.sfn.list_state_machines()['stateMachines'])}", definition=json.dumps(definition),
+            roleArn=self.role_arn, type=machine_type,
+        )["stateMachineArn"]  # fmt: skip
+
+    def run(self, machine_arn: str, execution_input: Any = None) -> dict[str, Any]:
+        return self.sfn.start_sync_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
+    from moto import mock_aws
+
+    moto_gaps.close_all_gaps()
+    with mock_aws(config=INTERPRETER_CONFIG):
+        yield Local()
+
+
+@pytest.fixture
+def behaviour() -> Iterator[Behaviour]:
+    """Install a Behaviour as the Lambda runner; the test fills in its functions."""
+    runner = Behaviour()
+    previous = run_lambdas_with(runner)
+    yield runner
+    assert run_lambdas_with(previous) is runner
+
+
+# ---------------------------------------------------------------- DynamoDB
+
+
+def test_dynamodb_requests_are_serialized(aws: Any) -> None:
+    """Concurrent `ADD n :1` on one item: moto alone loses some; serialized, none is lost."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert hasattr(DynamoHandler.call_action, "__wrapped__"), "the lock is not around DynamoHandler.call_action"
+    table = aws.table("OrdersTable")
+    threads, per_thread = 8, 50
+
+    def add() -> None:
+        for _ in range(per_thread):
+            table.update_item(Key={"orderId": "counter"}, UpdateExpression="ADD n :one",
+                              ExpressionAttributeValues={":one": 1})  # fmt: skip
+
+    workers = [threading.Thread(target=add) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert table.get_item(Key={"orderId": "counter"})["Item"]["n"] == threads * per_thread
+
+
+# ---------------------------------------------------------------- Lambda
+
+
+@pytest.mark.parametrize("payload", [{"a": [1, "x"]}, [1, 2], "text", 42, None])
+def test_lambda_invoke_calls_the_runner_and_returns_its_json_payload(
+    local: Local, behaviour: Behaviour, payload: Any
+) -> None:
+    arn = local.function("echo")
+    behaviour.functions["echo"] = lambda event: payload
+    response = local.lambda_.invoke(FunctionName="echo", Payload=json.dumps({"in": 1}))
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == payload
+    assert behaviour.calls == [(LambdaTarget("echo", arn, timeout=7, memory_size=256), {"in": 1})]
+
+
+def test_lambda_unhandled_exception_returns_lambdas_error_payload(local: Local, behaviour: Behaviour) -> None:
+    local.function("reserve")
+
+    def reserve(event: Any) -> Any:
+        raise OutOfStock("sku-1: 0 available")
+
+    behaviour.functions["reserve"] = reserve
+    response = local.lambda_.invoke(FunctionName="reserve", Payload=b"{}")
+    assert response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "OutOfStock"
+    assert error["errorMessage"] == "sku-1: 0 available"
+    assert any("in reserve" in frame for frame in error["stackTrace"])
+
+
+def test_lambda_runner_that_raises_is_reported_as_a_function_error(local: Local) -> None:
+    local.function("broken")
+
+    def runner(target: LambdaTarget, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        raise LookupError(f"no code for {target.name}")
+
+    previous = run_lambdas_with(runner)
+    try:
+        response = local.lambda_.invoke(FunctionName="broken", Payload=b"{}")
+    finally:
+        run_lambdas_with(previous)
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "LookupError"
+
+
+def _task(arn: str, style: str, **state: Any) -> dict[str, Any]:
+    """A Task invoking `arn` with the state input, in either of the two ways ASL can."""
+    if style == "function ARN":
+        return {"Type": "Task", "Resource": arn, **state}
+    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arn, "Payload.$": "$"}, "ResultSelector": {"value.$": "$.Payload"},
+            **state}  # fmt: skip
+
+
+@pytest.mark.parametrize("style", ["function ARN", "lambda:invoke"])
+def test_step_functions_task_runs_the_runner(local: Local, behaviour: Behaviour, style: str) -> None:
+    arn = local.function("double")
+    behaviour.functions["double"] = lambda event: {"n": event["n"] * 2}
+    machine = local.machine({"Double": _task(arn, style, ResultPath="$.result", End=True)})
+    result = local.run(machine, {"n": 21})
+    assert result["status"] == "SUCCEEDED", result
+    expected = {"n": 42} if style == "function ARN" else {"value": {"n": 42}}
+    assert json.loads(result["output"]) == {"n": 21, "result": expected}
+
+
+@pytest.mark.parametrize("style", ["function ARN", "lambda:invoke"])
+def test_step_functions_retry_and_catch_match_the_exception_class_name(
+    local: Local, behaviour: Behaviour, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(moto_gaps.RETRY_SCALE_ENV, "0.01")
+    arn = local.function("reserve")
+    attempts: list[Any] = []
+
+    def reserve(event: Any) -> Any:
+        attempts.append(event)
+        raise OutOfStock("sku-1: 0 available")
+
+    behaviour.functions["reserve"] = reserve
+    machine = local.machine({
+        "Reserve": _task(arn, style, Next="Done",
+                         Retry=[{"ErrorEquals": ["PaymentDeclined"], "MaxAttempts": 3, "IntervalSeconds": 1},
+                                {"ErrorEquals": ["OutOfStock"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                         Catch=[{"ErrorEquals": ["OutOfStock"], "ResultPath": "$.failure", "Next": "Caught"}]),
+        "Caught": {"Type": "Pass", "End": True},
+        "Done": {"Type": "Succeed"},
+    })  # fmt: skip
+    result = local.run(machine, {"orderId": "o-1"})
+    assert result["status"] == "SUCCEEDED", result
+    failure = json.loads(result["output"])["failure"]
+    assert failure["Error"] == "OutOfStock"
+    cause = json.loads(failure["Cause"])  # the error payload, as JSON text, as on AWS
+    assert cause["errorType"] == "OutOfStock"
+    assert cause["errorMessage"] == "sku-1: 0 available"
+    assert len(attempts) == 2  # the first try and the one OutOfStock retry, not PaymentDeclined's three
+
+
+def test_step_functions_uncaught_function_error_fails_the_execution_with_it(local: Local, behaviour: Behaviour) -> None:
+    arn = local.function("charge")
+
+    def charge(event: Any) -> Any:
+        raise OutOfStock("no")
+
+    behaviour.functions["charge"] = charge
+    result = local.run(local.machine({"Charge": _task(arn, "function ARN", End=True)}))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "OutOfStock"
+    assert json.loads(result["cause"])["errorMessage"] == "no"
+
+
+# ---------------------------------------------------------------- StartSyncExecution
+
+
+def test_start_sync_execution_returns_succeeded_with_the_aws_response_shape(local: Local) -> None:
+    machine = local.machine({"Greet": {"Type": "Pass", "Parameters": {"hello.$": "$.name"}, "End": True}})
+    result = local.run(machine, {"name": "world"})
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"hello": "world"}
+    assert json.loads(result["input"]) == {"name": "world"}
+    assert result["stateMachineArn"] == machine
+    assert result["executionArn"].startswith(machine.replace(":stateMachine:", ":express:") + ":")
+    assert result["name"] in result["executionArn"]
+    assert result["startDate"] <= result["stopDate"]
+    assert result["billingDetails"] == {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100}
+    assert "error" not in result
+
+
+def test_start_sync_execution_returns_failed_with_error_and_cause(local: Local) -> None:
+    machine = local.machine({"No": {"Type": "Fail", "Error": "SERVICE_UNAVAILABLE",
+                                    "CausePath": "States.JsonToString($.why)"}})  # fmt: skip
+    result = local.run(machine, {"why": {"code": "X"}})
+    assert result["status"] == "FAILED"
+    assert result["error"] == "SERVICE_UNAVAILABLE"
+    assert json.loads(result["cause"]) == {"code": "X"}
+    assert "output" not in result
+
+
+def test_start_sync_execution_returns_timed_out(local: Local) -> None:
+    machine = local.machine({"Wait": {"Type": "Wait", "Seconds": 5, "End": True}}, TimeoutSeconds=1)
+    started = time.monotonic()
+    result = local.run(machine)
+    assert result["status"] == "TIMED_OUT"
+    assert time.monotonic() - started < 3
+
+
+def test_start_sync_execution_is_refused_for_standard_machines(local: Local) -> None:
+    machine = local.machine({"P": {"Type": "Pass", "End": True}}, machine_type="STANDARD")
+    with pytest.raises(ClientError) as raised:
+        local.run(machine)
+    assert raised.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+def test_start_sync_execution_works_against_a_moto_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients of a server must not prefix the host with `sync-` (it would not resolve)."""
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    moto_gaps.enable_start_sync_execution()
+    monkeypatch.setitem(default_user_config, "stepfunctions", INTERPRETER_CONFIG["stepfunctions"])
+    monkeypatch.setenv("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        sfn = boto3.client("stepfunctions", region_name=REGION, endpoint_url=f"http://{host}:{port}")
+        machine = sfn.create_state_machine(
+            name="server-sync", roleArn="arn:aws:iam::123456789012:role/r", type="EXPRESS",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}}),
+        )["stateMachineArn"]  # fmt: skip
+        result = sfn.start_sync_execution(stateMachineArn=machine, input="{}")
+        assert (result["status"], result["output"]) == ("SUCCEEDED", "1")
+    finally:
+        requests.post(f"http://{host}:{port}/moto-api/reset", timeout=5)
+        server.stop()
+
+
+# ---------------------------------------------------------------- Retry waits
+
+
+def test_retry_scale_is_one_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(moto_gaps.RETRY_SCALE_ENV, raising=False)
+    assert moto_gaps.retry_scale() == 1
+    monkeypatch.setenv(moto_gaps.RETRY_SCALE_ENV, "-1")
+    with pytest.raises(ValueError, match=moto_gaps.RETRY_SCALE_ENV):
+        moto_gaps.retry_scale()
+
+
+@pytest.mark.parametrize(
+    "retrier",
+    [
+        {"IntervalSeconds": 2},  # waits 2 s * 0.25
+        {"IntervalSeconds": 20, "MaxDelaySeconds": 2},  # capped at 2 s, * 0.25
+    ],
+    ids=["IntervalSeconds", "MaxDelaySeconds"],
+)
+def test_retry_waits_are_scaled_by_saga_local_retry_scale(
+    local: Local, behaviour: Behaviour, monkeypatch: pytest.MonkeyPatch, retrier: dict[str, Any]
+) -> None:
+    arn = local.function("flaky")
+    attempts: list[float] = []
+
+    def flaky(event: Any) -> Any:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise TimeoutError("first attempt fails")
+        return "ok"
+
+    behaviour.functions["flaky"] = flaky
+    machine = local.machine({"Flaky": _task(arn, "function ARN", End=True, Retry=[
+        {"ErrorEquals": ["States.ALL"], "MaxAttempts": 1, "JitterStrategy": "NONE", **retrier}]),
+    })  # fmt: skip
+    monkeypatch.setenv(moto_gaps.RETRY_SCALE_ENV, "0.25")
+    result = local.run(machine)
+    assert result["status"] == "SUCCEEDED", result
+    wait = attempts[1] - attempts[0]
+    assert 0.5 <= wait < 1.0, f"waited {wait:.2f} s, expected 2 s * 0.25"
+
+
+# ---------------------------------------------------------------- JSONPath
+
+
+def test_definite_json_paths_give_the_value_not_a_list(local: Local) -> None:
+    """`$[0].invoiceId` after a Parallel state (as the saga's Bill state selects its branches' results)."""
+
+    def branch(result: dict[str, str]) -> dict[str, Any]:
+        return {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": result, "End": True}}}
+
+    machine = local.machine({
+        "Bill": {"Type": "Parallel", "Branches": [branch({"invoiceId": "inv_1"}), branch({"entryId": "le_1"})],
+            "ResultSelector": {"invoiceId.$": "$[0].invoiceId", "entryId.$": "$[1].entryId"},
+            "ResultPath": "$.billing", "Next": "Select"},
+        "Select": {"Type": "Pass", "Parameters": {
+            "second.$": "$.items[1].sku",
+            "first.$": "$.items[0]",
+            "filtered.$": "$.items[?(@.sku == 'b')].sku",  # a filter keeps giving a list (getmoto/moto#7825)
+            "all.$": "$.items[*].sku",
+            "billing.$": "$.billing",
+        }, "End": True},
+    })  # fmt: skip
+    result = local.run(machine, {"items": [{"sku": "a"}, {"sku": "b"}]})
+    assert json.loads(result["output"]) == {
+        "second": "b",
+        "first": {"sku": "a"},
+        "filtered": ["b"],
+        "all": ["a", "b"],
+        "billing": {"invoiceId": "inv_1", "entryId": "le_1"},
+    }

@@ -1,0 +1,185 @@
+"""Reserving an order's stock through the inventory handler: priced from the catalog, all or nothing."""
+
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from inventory import handler, service
+from inventory.errors import InvalidOrder, OutOfStock, ReservationReleased, UnknownSku
+from saga_common.errors import InvalidCommand
+
+from tests.conftest import LocalAws, read_event
+
+ORDER = "ord_00000000000000000000000001"
+CATALOG = [
+    {"sku": "SKU-1", "name": "Espresso beans", "unitPrice": 1999, "currency": "USD", "stock": 10},
+    {"sku": "SKU-2", "name": "Dripper", "unitPrice": 500, "currency": "USD", "stock": 3},
+    {"sku": "SKU-EU", "name": "Kettle (EU plug)", "unitPrice": 4000, "currency": "EUR", "stock": 5},
+]
+
+
+@pytest.fixture
+def catalog(aws: LocalAws) -> LocalAws:
+    service.seed_catalog(CATALOG)
+    return aws
+
+
+def reserve(context: Any, items: list[dict[str, Any]], order_id: str = ORDER) -> dict[str, Any]:
+    return handler.lambda_handler({"action": "reserve", "orderId": order_id, "items": items}, context)
+
+
+def stock(aws: LocalAws, sku: str) -> tuple[int, int]:
+    item = aws.table("InventoryTable").get_item(Key={"pk": f"SKU#{sku}"})["Item"]
+    return int(item["available"]), int(item["reserved"])
+
+
+def contents(aws: LocalAws, logical_id: str) -> list[dict[str, Any]]:
+    return sorted(aws.table(logical_id).scan(ConsistentRead=True)["Items"], key=str)
+
+
+def test_reserve_prices_every_line_from_the_catalog_and_moves_the_stock(catalog: LocalAws, lambda_context: Any) -> None:
+    # A client-sent price is ignored: only the catalog prices an order.
+    answer = reserve(lambda_context, [{"sku": "SKU-1", "quantity": 2, "unitPrice": 1}, {"sku": "SKU-2", "quantity": 3}])
+
+    assert answer == {
+        "reservationId": answer["reservationId"],
+        "items": [
+            {"sku": "SKU-1", "name": "Espresso beans", "quantity": 2, "unitPrice": 1999, "lineTotal": 3998},
+            {"sku": "SKU-2", "name": "Dripper", "quantity": 3, "unitPrice": 500, "lineTotal": 1500},
+        ],
+        "total": 5498,
+        "currency": "USD",
+    }
+    assert answer["reservationId"].startswith("res_")
+    assert stock(catalog, "SKU-1") == (8, 2)
+    assert stock(catalog, "SKU-2") == (0, 3)
+    stored = catalog.table("InventoryTable").get_item(Key={"pk": f"RESERVATION#{ORDER}"})["Item"]
+    assert stored["status"] == "RESERVED"
+    assert stored["total"] == 5498
+    assert stored["currency"] == "USD"
+    assert [line["sku"] for line in stored["items"]] == ["SKU-1", "SKU-2"]
+
+
+def test_one_short_line_reserves_nothing_at_all(catalog: LocalAws, lambda_context: Any) -> None:
+    before = contents(catalog, "InventoryTable")
+
+    with pytest.raises(OutOfStock, match=r"^SKU-2: requested 4, available 3$"):
+        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-2", "quantity": 4}])
+
+    assert contents(catalog, "InventoryTable") == before  # SKU-1 untouched, no reservation
+    # The business error left no idempotency record: a corrected retry is not blocked by it.
+    assert contents(catalog, "IdempotencyTable") == []
+
+
+def test_lines_of_the_same_sku_are_checked_against_the_stock_together(catalog: LocalAws, lambda_context: Any) -> None:
+    with pytest.raises(OutOfStock, match="SKU-2: requested 4, available 3"):
+        reserve(lambda_context, [{"sku": "SKU-2", "quantity": 2}, {"sku": "SKU-2", "quantity": 2}])
+    assert stock(catalog, "SKU-2") == (3, 0)
+
+    answer = reserve(lambda_context, [{"sku": "SKU-2", "quantity": 1}, {"sku": "SKU-2", "quantity": 2}])
+
+    assert [line["quantity"] for line in answer["items"]] == [1, 2]
+    assert answer["total"] == 1500
+    assert stock(catalog, "SKU-2") == (0, 3)
+
+
+def test_an_unknown_sku_is_named_and_nothing_is_reserved(catalog: LocalAws, lambda_context: Any) -> None:
+    before = contents(catalog, "InventoryTable")
+
+    with pytest.raises(UnknownSku, match=r"^SKU-9 is not in the catalog$"):
+        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-9", "quantity": 1}])
+
+    assert contents(catalog, "InventoryTable") == before
+
+
+def test_skus_priced_in_different_currencies_are_an_invalid_order(catalog: LocalAws, lambda_context: Any) -> None:
+    with pytest.raises(InvalidOrder, match=r"different currencies \(EUR, USD\)"):
+        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-EU", "quantity": 1}])
+
+    assert stock(catalog, "SKU-1") == (10, 0)
+    assert stock(catalog, "SKU-EU") == (5, 0)
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (None, "items must be of type list"),
+        ([], "items must not be empty"),
+        ([{"sku": "SKU-1", "quantity": 0}], r"items\[0\]\.quantity must be a positive integer"),
+        ([{"sku": "SKU-1", "quantity": True}], r"items\[0\]\.quantity must be of type int"),
+        ([{"sku": "", "quantity": 1}], r"items\[0\]\.sku must not be empty"),
+    ],
+)
+def test_a_malformed_command_is_refused(catalog: LocalAws, lambda_context: Any, items: Any, message: str) -> None:
+    with pytest.raises(InvalidCommand, match=message):
+        reserve(lambda_context, items)
+    assert stock(catalog, "SKU-1") == (10, 0)
+
+
+def test_a_replayed_reserve_returns_the_same_answer_and_takes_nothing_more(
+    catalog: LocalAws, lambda_context: Any
+) -> None:
+    items = [{"sku": "SKU-1", "quantity": 3}]
+    first = reserve(lambda_context, items)
+    inventory, records = contents(catalog, "InventoryTable"), contents(catalog, "IdempotencyTable")
+
+    assert reserve(lambda_context, items) == first
+
+    assert contents(catalog, "InventoryTable") == inventory
+    assert contents(catalog, "IdempotencyTable") == records
+    assert stock(catalog, "SKU-1") == (7, 3)
+
+
+def test_a_replay_after_the_idempotency_record_expired_finds_the_stored_reservation(
+    catalog: LocalAws, lambda_context: Any
+) -> None:
+    items = [{"sku": "SKU-1", "quantity": 3}, {"sku": "SKU-2", "quantity": 1}]
+    first = reserve(lambda_context, items)
+    for record in contents(catalog, "IdempotencyTable"):  # what TTL does after an hour
+        catalog.table("IdempotencyTable").delete_item(Key={"id": record["id"]})
+    inventory = contents(catalog, "InventoryTable")
+
+    assert reserve(lambda_context, items) == first
+
+    assert contents(catalog, "InventoryTable") == inventory
+    assert stock(catalog, "SKU-1") == (7, 3)
+
+
+def test_the_same_order_with_other_items_is_refused(catalog: LocalAws, lambda_context: Any) -> None:
+    reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}])
+
+    with pytest.raises(IdempotencyValidationError):
+        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 5}])
+
+    assert stock(catalog, "SKU-1") == (9, 1)
+
+
+def test_a_reserve_arriving_after_its_release_takes_nothing(catalog: LocalAws, lambda_context: Any) -> None:
+    """The saga timed out on reserve and compensated; the slow reserve lands afterwards."""
+    assert handler.lambda_handler({"action": "release", "orderId": ORDER}, lambda_context) == {
+        "service": "inventory",
+        "status": "NOTHING_TO_RELEASE",
+    }
+
+    with pytest.raises(ReservationReleased):
+        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 2}])
+
+    assert stock(catalog, "SKU-1") == (10, 0)
+
+
+def test_the_sample_reserve_event_reserves_from_the_seed_catalog(aws: LocalAws, lambda_context: Any) -> None:
+    import json
+    from pathlib import Path
+
+    seed = json.loads((Path(__file__).parents[3] / "data" / "inventory-seed.json").read_text(encoding="utf-8"))
+    service.seed_catalog(seed)
+    event = read_event("inventory-reserve.json")
+    prices = {item["sku"]: item["unitPrice"] for item in seed}
+
+    answer = handler.lambda_handler(event, lambda_context)
+
+    assert [(line["sku"], line["quantity"]) for line in answer["items"]] == [
+        (line["sku"], line["quantity"]) for line in event["items"]
+    ]
+    assert answer["total"] == sum(prices[line["sku"]] * line["quantity"] for line in event["items"])
+    assert answer["currency"] == "USD"

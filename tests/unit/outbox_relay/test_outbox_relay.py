@@ -1,0 +1,296 @@
+"""The outbox relay: orders table stream records in, one order event per state change out, in order.
+
+Messages are read back from the audit FIFO queue subscribed (raw) to the topic, as a consumer sees them.
+"""
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from boto3.dynamodb.types import TypeSerializer
+from jsonschema import Draft202012Validator
+from orders.handler import lambda_handler as orders_handler
+from outbox_relay.events import EVENT_ID_NAMESPACE, OrderEvent, PoisonRecordError, event_for
+from outbox_relay.handler import lambda_handler
+from saga_common.observability import metrics
+
+from tests.conftest import ROOT, LocalAws, read_event
+
+SCHEMA = json.loads(Path(ROOT, "schemas", "order-event.schema.json").read_text(encoding="utf-8"))
+envelope_schema = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+SAMPLE = read_event("outbox-relay-stream.json")
+ORDER = "ord_62fcf1ea2535e70382feef0260"
+PENDING = json.loads(SAMPLE["Records"][0]["dynamodb"]["NewImage"]["document"]["S"])
+CONFIRMED = json.loads(SAMPLE["Records"][1]["dynamodb"]["NewImage"]["document"]["S"])
+CANCELLED = PENDING | {
+    "status": "CANCELLED",
+    "failureReason": {"code": "OUT_OF_STOCK", "detail": "SKU-MUG: requested 2, available 1"},
+    "updatedAt": "2026-11-25T09:14:04.001Z",
+}
+COMPENSATION_FAILED = CANCELLED | {
+    "status": "COMPENSATION_FAILED",
+    "failedCompensations": [{"service": "payments", "error": "States.Timeout"}],
+}
+
+
+@pytest.fixture(autouse=True)
+def _metrics_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # saga_common's Metrics read the environment when first imported, before conftest sets it.
+    monkeypatch.setattr(metrics, "namespace", "OrderSaga")
+    monkeypatch.setattr(metrics, "service", "outbox-relay")
+
+
+class RecordingPublisher:
+    """Stands in for SNS: keeps what it is asked to publish, and refuses the orders it is told to."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.refuse = refuse
+        self.published: list[OrderEvent] = []
+
+    def publish(self, event: OrderEvent) -> None:
+        if event.order_id == self.refuse:
+            raise ConnectionError("SNS unreachable")
+        self.published.append(event)
+
+
+def image(view: dict[str, Any]) -> dict[str, Any]:
+    """An orders table item as a stream image (DynamoDB JSON)."""
+    item = {"orderId": view["orderId"], "status": view["status"], "updatedAt": view["updatedAt"],
+            "requestHash": "0" * 64, "version": 1, "document": json.dumps(view)}  # fmt: skip
+    return {name: TypeSerializer().serialize(value) for name, value in item.items()}
+
+
+def record(name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None, *, seq: int) -> dict[str, Any]:
+    """A stream record as Lambda delivers it, from the order views before and after the change."""
+    order_id = (new or old or {})["orderId"]
+    change: dict[str, Any] = {"Keys": {"orderId": {"S": order_id}}, "SequenceNumber": str(seq),
+                              "StreamViewType": "NEW_AND_OLD_IMAGES"}  # fmt: skip
+    if new is not None:
+        change["NewImage"] = image(new)
+    if old is not None:
+        change["OldImage"] = image(old)
+    return {"eventID": f"e{seq}", "eventName": name, "eventSource": "aws:dynamodb", "dynamodb": change}
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def sequence_numbers(response: dict[str, Any]) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def audit_messages(aws: LocalAws) -> list[dict[str, Any]]:
+    """Everything on the audit queue, in delivery order, as a consumer receives it."""
+    messages: list[dict[str, Any]] = []
+    while received := aws.sqs.receive_message(
+        QueueUrl=aws.audit_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += received
+        for message in received:  # FIFO: a group's next messages come once these are deleted
+            aws.sqs.delete_message(QueueUrl=aws.audit_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def orders_stream_batch(aws: LocalAws) -> dict[str, Any]:
+    """The orders table's stream so far, as the Lambda event source mapping would deliver it."""
+    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    arn = aws.dynamodb.meta.client.describe_table(TableName=aws.table("OrdersTable").name)["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    for each in records:
+        each["dynamodb"]["ApproximateCreationDateTime"] = int(
+            each["dynamodb"]["ApproximateCreationDateTime"].timestamp()
+        )
+        each["eventSourceARN"] = arn
+    return {"Records": records}
+
+
+# ---------------------------------------------------------------- publishing
+def test_the_sample_batch_publishes_one_valid_event_per_state_change_in_order(
+    aws: LocalAws, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = lambda_handler(read_event("outbox-relay-stream.json"), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    messages = audit_messages(aws)
+    envelopes = [json.loads(message["Body"]) for message in messages]
+    for envelope in envelopes:
+        envelope_schema.validate(envelope)
+    assert [envelope["type"] for envelope in envelopes] == ["order.placed", "order.confirmed"]
+    assert [envelope["data"] for envelope in envelopes] == [PENDING, CONFIRMED]
+    assert envelopes[1] == {
+        "id": str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{ORDER}:CONFIRMED")),
+        "type": "order.confirmed",
+        "source": "order-saga.orders",
+        "time": CONFIRMED["updatedAt"],
+        "orderId": ORDER,
+        "schemaVersion": "1.0",
+        "data": CONFIRMED,
+    }
+    assert [message["Attributes"]["MessageGroupId"] for message in messages] == [ORDER, ORDER]
+    assert [message["Attributes"]["MessageDeduplicationId"] for message in messages] == [
+        f"{ORDER}:PENDING",
+        f"{ORDER}:CONFIRMED",
+    ]
+    assert [message["MessageAttributes"]["type"]["StringValue"] for message in messages] == [
+        "order.placed",
+        "order.confirmed",
+    ]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [value for blob in emf for value in blob.get("OrderEventsPublished", [])] == [1, 1]
+
+
+def test_a_redelivered_batch_publishes_nothing_twice(aws: LocalAws, lambda_context: Any) -> None:
+    lambda_handler(read_event("outbox-relay-stream.json"), lambda_context)
+    first = audit_messages(aws)
+
+    lambda_handler(read_event("outbox-relay-stream.json"), lambda_context)
+
+    assert len(first) == 2
+    assert audit_messages(aws) == []
+
+
+@pytest.mark.parametrize(
+    ("view", "event_type"),
+    [(CANCELLED, "order.cancelled"), (COMPENSATION_FAILED, "order.compensation_failed")],
+)
+def test_a_failed_order_is_published_with_its_reason(
+    aws: LocalAws, lambda_context: Any, view: dict[str, Any], event_type: str
+) -> None:
+    response = lambda_handler(batch(record("MODIFY", view, PENDING, seq=3)), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [message] = audit_messages(aws)
+    envelope = json.loads(message["Body"])
+    envelope_schema.validate(envelope)
+    assert (envelope["type"], envelope["data"]) == (event_type, view)
+    assert message["Attributes"]["MessageDeduplicationId"] == f"{ORDER}:{view['status']}"
+
+
+def test_what_the_orders_service_writes_is_what_the_relay_publishes(aws: LocalAws, lambda_context: Any) -> None:
+    placed = orders_handler(read_event("orders-create.json"), lambda_context)
+    confirmed = orders_handler(read_event("orders-confirm.json"), lambda_context)
+
+    response = lambda_handler(orders_stream_batch(aws), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    envelopes = [json.loads(message["Body"]) for message in audit_messages(aws)]
+    for envelope in envelopes:
+        envelope_schema.validate(envelope)
+    assert [(envelope["type"], envelope["data"]) for envelope in envelopes] == [
+        ("order.placed", placed),
+        ("order.confirmed", confirmed),
+    ]
+
+
+# ---------------------------------------------------------------- what makes no event
+@pytest.mark.parametrize(
+    "skipped",
+    [
+        record("MODIFY", PENDING, PENDING, seq=1),  # a write that left the order PENDING
+        record("MODIFY", CONFIRMED, CONFIRMED, seq=1),  # a rewrite of a final status
+        record("REMOVE", None, CONFIRMED, seq=1),
+    ],
+    ids=["still-pending", "rewrite", "remove"],
+)
+def test_a_record_that_changes_no_status_is_skipped_not_failed(
+    aws: LocalAws, lambda_context: Any, skipped: dict[str, Any]
+) -> None:
+    publisher = RecordingPublisher()
+
+    response = lambda_handler(
+        batch(skipped, record("MODIFY", CANCELLED, PENDING, seq=2)), lambda_context, publisher=publisher
+    )
+
+    assert response == {"batchItemFailures": []}
+    assert [event.type for event in publisher.published] == ["order.cancelled"]
+
+
+# ---------------------------------------------------------------- failures keep the order
+def test_a_failed_publish_fails_its_record_and_every_later_one(aws: LocalAws, lambda_context: Any) -> None:
+    other = PENDING | {"orderId": "ord_" + "1" * 26}
+    publisher = RecordingPublisher(refuse=other["orderId"])
+    records = [
+        record("INSERT", PENDING, seq=1),
+        record("INSERT", other, seq=2),
+        record("MODIFY", CONFIRMED, PENDING, seq=3),
+    ]
+
+    response = lambda_handler(batch(*records), lambda_context, publisher=publisher)
+
+    # Lambda resumes at sequence number 2: publishing 3 now would let it overtake what comes again.
+    assert sequence_numbers(response) == ["2", "3"]
+    assert [(event.order_id, event.type) for event in publisher.published] == [(ORDER, "order.placed")]
+
+
+def test_when_the_first_record_fails_the_whole_batch_is_retried(aws: LocalAws, lambda_context: Any) -> None:
+    publisher = RecordingPublisher(refuse=ORDER)
+
+    with pytest.raises(BatchProcessingError):  # an invocation error: Lambda bisects and retries the batch
+        lambda_handler(read_event("outbox-relay-stream.json"), lambda_context, publisher=publisher)
+
+    assert publisher.published == []
+
+
+@pytest.mark.parametrize(
+    "new_image",
+    [
+        {"orderId": {"S": ORDER}, "status": {"S": "PENDING"}},
+        image(PENDING) | {"document": {"S": "{not json"}},
+        image(PENDING) | {"document": {"S": json.dumps({"status": "PENDING"})}},
+        image(PENDING) | {"status": {"S": "CONFIRMED"}},  # the status attribute and the document disagree
+    ],
+    ids=["no-document", "not-json", "not-an-order-view", "status-mismatch"],
+)
+def test_a_poison_record_fails_and_holds_back_the_rest_of_the_batch(
+    aws: LocalAws, lambda_context: Any, caplog: pytest.LogCaptureFixture, new_image: dict[str, Any]
+) -> None:
+    publisher = RecordingPublisher()
+    poison = record("INSERT", PENDING, seq=2)
+    poison["dynamodb"]["NewImage"] = new_image
+    before = record("INSERT", PENDING | {"orderId": "ord_" + "2" * 26}, seq=1)
+
+    response = lambda_handler(
+        batch(before, poison, record("MODIFY", CONFIRMED, PENDING, seq=3)), lambda_context, publisher
+    )
+
+    assert sequence_numbers(response) == ["2", "3"]
+    assert len(publisher.published) == 1
+    [logged] = [each for each in caplog.records if each.levelname == "ERROR"]
+    assert logged.getMessage() == "stream record not relayed"
+    assert logged.exc_info is not None
+    assert logged.exc_info[0] is PoisonRecordError
+
+
+def test_event_ids_are_the_same_on_every_redelivery() -> None:
+    [first, second] = [event_for(DynamoDBRecord(SAMPLE["Records"][1]), source="s") for _ in range(2)]
+
+    assert first is not None
+    assert second is not None
+    assert first.id == second.id == str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{ORDER}:CONFIRMED"))
+    assert first.to_json() == second.to_json()
+
+
+# ---------------------------------------------------------------- the schema
+def test_the_schema_is_valid_and_ties_each_type_to_its_status() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+    event = event_for(DynamoDBRecord(SAMPLE["Records"][1]), source="order-saga.orders")
+    assert event is not None
+    envelope = event.envelope()
+    envelope_schema.validate(envelope)
+
+    assert not envelope_schema.is_valid(envelope | {"type": "order.placed"})
+    assert not envelope_schema.is_valid(envelope | {"data": CONFIRMED | {"total": "44.99"}})
+    assert not envelope_schema.is_valid(envelope | {"data": CONFIRMED | {"token": "tok_visa"}})
+    assert not envelope_schema.is_valid(envelope | {"id": "not-a-uuid"})
+    assert not envelope_schema.is_valid(
+        envelope | {"type": "order.compensation_failed", "data": COMPENSATION_FAILED | {"failedCompensations": []}}
+    )
