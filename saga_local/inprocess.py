@@ -284,6 +284,7 @@ class LocalSaga:
     runner: InProcessRunner
     sfn: Any
     _previous_runner: Any = None
+    _previous_sfn_config: Any = None
 
     def start_sync(self, execution_input: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         """StartSyncExecution, as API Gateway's integration calls it: the raw response."""
@@ -293,18 +294,27 @@ class LocalSaga:
         )
 
     def close(self) -> None:
+        from moto.core.config import default_user_config
+
         run_lambdas_with(self._previous_runner)
         self.runner.close()
+        default_user_config["stepfunctions"] = self._previous_sfn_config
 
 
 def deploy_in_process(aws: Any, prefix: str = "test-", region: str | None = None) -> LocalSaga:
-    """Inside an active mock_aws(config=INTERPRETER_CONFIG): the four saga functions in moto's
-    Lambda (a dummy zip, run by an InProcessRunner), the EXPRESS state machine from the ASL file with
-    its DefinitionSubstitutions set to those functions' ARNs, sync execution and retry scaling on.
+    """Inside an active mock_aws: the four saga functions in moto's Lambda (a dummy zip, run by an
+    InProcessRunner), the EXPRESS state machine from the ASL file with its DefinitionSubstitutions set
+    to those functions' ARNs, moto's interpreter, sync execution and retry scaling on.
     `aws` is the conftest fixture (or anything with `.tables`: logical id -> boto3 Table), whose
     table names the functions' environment gets. Call `close()` on the result when done."""
+    from moto.core.config import default_user_config
+
     region = region or os.environ.get("AWS_DEFAULT_REGION", PSEUDO_PARAMETERS["AWS::Region"])
     close_all_gaps()
+    # What mock_aws(config=INTERPRETER_CONFIG) does, for a mock already started without it. A new dict,
+    # not an update: mock_aws restores top-level keys only, so a nested change would outlive it.
+    previous_sfn_config = default_user_config.get("stepfunctions")
+    default_user_config["stepfunctions"] = {**(previous_sfn_config or {}), **INTERPRETER_CONFIG["stepfunctions"]}
     iam = boto3.client("iam", region_name=region)
     lambda_ = boto3.client("lambda", region_name=region)
     sfn = boto3.client("stepfunctions", region_name=region)
@@ -352,6 +362,7 @@ def deploy_in_process(aws: Any, prefix: str = "test-", region: str | None = None
         runner=runner,
         sfn=sfn,
         _previous_runner=previous,
+        _previous_sfn_config=previous_sfn_config,
     )
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from saga_local.inprocess import (
-    INTERPRETER_CONFIG,
     FunctionSpec,
     InProcessRunner,
     LocalSaga,
@@ -36,11 +35,7 @@ CATALOG = {
 
 @pytest.fixture
 def saga(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSaga]:
-    from moto.core.config import default_user_config
-
-    # The `aws` fixture's mock_aws has no config: switch moto's interpreter on for this test only.
-    monkeypatch.setitem(default_user_config, "stepfunctions", INTERPRETER_CONFIG["stepfunctions"])
-    monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")
+    monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")  # the ASL's 1-2 s retry waits take 10-20 ms
     inventory = aws.table("InventoryTable")
     for sku, item in CATALOG.items():
         inventory.put_item(Item={"pk": f"SKU#{sku}", "sku": sku, **item, "reserved": 0})

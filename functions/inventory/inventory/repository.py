@@ -108,20 +108,9 @@ def reserve(reservation: Reservation) -> None:
     """
     name = _table().name
     quantities = reservation.quantities()
+    # The reservation goes first: should DynamoDB stop at the first failed condition, an existing
+    # reservation (a replay) is still what it reports, even if the stock ran out since.
     actions: list[dict[str, Any]] = [
-        {
-            "Update": {
-                "TableName": name,
-                "Key": _sku_key(sku),
-                "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
-                "ConditionExpression": "available >= :q",
-                "ExpressionAttributeValues": {":q": quantity},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        for sku, quantity in quantities.items()
-    ]
-    actions.append(
         {
             "Put": {
                 "TableName": name,
@@ -138,15 +127,28 @@ def reserve(reservation: Reservation) -> None:
                 "ConditionExpression": "attribute_not_exists(pk)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
-        }
-    )
+        },
+        *(
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": _sku_key(sku),
+                    "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                    "ConditionExpression": "available >= :q",
+                    "ExpressionAttributeValues": {":q": quantity},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for sku, quantity in quantities.items()
+        ),
+    ]
     try:
         transact_write(_table().meta.client, actions)
     except ClientError as error:
         reasons = cancellation_reasons(error)
         if not reasons:
             raise
-        *line_reasons, reservation_reason = reasons
+        reservation_reason, *line_reasons = reasons
         if reservation_reason.condition_failed and reservation_reason.item:
             raise ReservationExists(_reservation(reservation_reason.item)) from None
         short = {

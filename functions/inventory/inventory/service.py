@@ -8,7 +8,7 @@ all of its items or none, and concurrent orders never oversell.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from saga_common.commands import is_currency_code, positive_int, required
+from saga_common.commands import currency, positive_int, required
 from saga_common.errors import InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.observability import logger
@@ -129,22 +129,18 @@ def seed_catalog(items: Iterable[Mapping[str, Any]]) -> int:
 
 
 def _catalog_item(index: int, item: Mapping[str, Any]) -> CatalogItem:
-    def field[T](name: str, kind: type[T]) -> T:
-        value = item.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
-            raise ValueError(f"catalog item {index}: {name} must be a non-empty {kind.__name__}")
-        return value
-
-    unit_price, stock, currency = field("unitPrice", int), field("stock", int), field("currency", str)
-    if unit_price <= 0 or stock < 0:
-        raise ValueError(f"catalog item {index}: unitPrice must be positive and stock not negative")
-    if not is_currency_code(currency):
-        raise ValueError(f"catalog item {index}: currency must be an ISO 4217 code such as USD")
-    return CatalogItem(
-        sku=field("sku", str),
-        name=field("name", str),
-        unit_price=unit_price,
-        currency=currency,
-        available=stock,
-        reserved=0,
-    )
+    try:
+        stock = required(item, "stock", int)
+        catalog_item = CatalogItem(
+            sku=required(item, "sku", str),
+            name=required(item, "name", str),
+            unit_price=positive_int(item, "unitPrice"),
+            currency=currency(item),
+            available=stock,
+            reserved=0,
+        )
+    except InvalidCommand as error:
+        raise ValueError(f"catalog item {index}: {error}") from None
+    if stock < 0:
+        raise ValueError(f"catalog item {index}: stock must not be negative")
+    return catalog_item

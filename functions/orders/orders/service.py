@@ -151,7 +151,7 @@ def parse_request(request: Any) -> tuple[str, tuple[OrderLine, ...]]:
 @idempotent_step(validate="[items, total, paymentId, invoiceId]")
 def confirm_order(*, command: Command) -> dict[str, Any]:
     """PENDING -> CONFIRMED with the priced lines, the payment and the invoice."""
-    order_id = command["orderId"]
+    order_id = required(command, "orderId", str)
 
     def confirm(order: Order) -> Order | None:
         if order.status is OrderStatus.CONFIRMED:
@@ -199,7 +199,7 @@ def priced_lines(command: Command) -> tuple[OrderLine, ...]:
 @idempotent_step(validate="failure.Error")
 def close_order(*, command: Command) -> dict[str, Any]:
     """End a compensated order: CANCELLED with its reason, or COMPENSATION_FAILED if an undo failed."""
-    order_id = command["orderId"]
+    order_id = required(command, "orderId", str)
     reason = failure_reason(command.get("failure") or {})
     failed = failed_compensations(command.get("compensations") or [])
     status = OrderStatus.COMPENSATION_FAILED if failed else OrderStatus.CANCELLED

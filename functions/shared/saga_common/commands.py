@@ -35,10 +35,6 @@ def positive_int(command: Mapping[str, Any], name: str, *, at: str = "") -> int:
 def currency(command: Mapping[str, Any], name: str = "currency") -> str:
     """An ISO 4217 code: three upper-case letters."""
     value = required(command, name, str)
-    if not is_currency_code(value):
+    if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
         raise InvalidCommand(f"{name} must be an ISO 4217 code such as USD")
     return value
-
-
-def is_currency_code(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()

@@ -46,11 +46,11 @@ def test_seeding_again_updates_prices_but_keeps_the_stock_orders_moved(aws: Loca
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"unitPrice": 19.99}, "unitPrice must be a non-empty int"),
-        ({"unitPrice": 0}, "unitPrice must be positive"),
-        ({"stock": -1}, "stock not negative"),
-        ({"currency": "usd"}, "ISO 4217"),
-        ({"sku": ""}, "sku must be a non-empty str"),
+        ({"unitPrice": 19.99}, "catalog item 1: unitPrice must be of type int"),
+        ({"unitPrice": 0}, "catalog item 1: unitPrice must be a positive integer"),
+        ({"stock": -1}, "catalog item 1: stock must not be negative"),
+        ({"currency": "usd"}, "catalog item 1: currency must be an ISO 4217 code"),
+        ({"sku": ""}, "catalog item 1: sku must not be empty"),
     ],
 )
 def test_an_invalid_catalog_is_refused_before_anything_is_written(

@@ -223,6 +223,7 @@ def test_a_charge_landing_after_the_orders_refund_gives_the_money_back(
         charge(lambda_context)
 
     assert (payment(aws) or {})["status"] == "CANCELLED"
+    assert (slow.charges, slow.refunds) == (1, 1)
     simulator_charges = [i for i in contents(aws, "PaymentsTable") if i["pk"].startswith("SIMULATOR#CHARGE#")]
     assert [(c["status"], c["refundedAmount"]) for c in simulator_charges] == [("REFUNDED", 5000)]
 
