@@ -1,8 +1,9 @@
 """Where moto differs from AWS in ways this application relies on, closed here and nowhere else.
 
 Each gap has a test named after it in tests/local/test_moto_gaps.py, so a moto upgrade that
-reopens one fails there, not in a saga test far away. Every patch is idempotent and inert until
-used: a Lambda runner must be set, a sync execution must be asked for, the retry scale defaults to 1.
+reopens one fails there, not in a saga test far away. Every patch is process-wide (as moto's
+backends are) and idempotent; the Lambda one does nothing until a runner is set, and the retry
+scale is 1 unless SAGA_LOCAL_RETRY_SCALE says otherwise.
 
 - serialize_dynamodb: moto's DynamoDB loses concurrent updates (moto.dynamodb.responses.DynamoHandler).
 - run_lambdas_with: moto runs Lambda code only in Docker (moto.awslambda.models.LambdaFunction.invoke).
@@ -280,7 +281,7 @@ class _ScaledClock:
 
 
 def scale_retry_waits() -> None:
-    """Make Step Functions Retry waits last `retry_scale()` times as long (never longer by default)."""
+    """Make Step Functions Retry waits last `retry_scale()` times as long (unchanged by default)."""
     if "retry_scale" in _patched:
         return
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl

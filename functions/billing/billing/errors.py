@@ -3,5 +3,5 @@
 from saga_common.errors import BusinessError
 
 
-class InvoiceVoided(BusinessError):  # noqa: N818 - Step Functions matches this name
+class InvoiceVoided(BusinessError):
     """The order's billing was already voided by the saga's compensation: nothing is issued or posted."""

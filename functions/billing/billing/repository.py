@@ -17,7 +17,7 @@ from billing.model import EntryKind, Invoice, InvoiceLine, InvoiceStatus, Ledger
 INVOICE = "INVOICE"
 
 
-class BillingVoided(Exception):  # noqa: N818 - an outcome the service maps to an answer
+class BillingVoided(Exception):
     """The order's invoice is VOID: nothing more is written for it."""
 
 

@@ -3,17 +3,17 @@
 from saga_common.errors import BusinessError
 
 
-class UnknownSku(BusinessError):  # noqa: N818 - Step Functions matches this name
+class UnknownSku(BusinessError):
     """A requested SKU is not in the catalog."""
 
 
-class InvalidOrder(BusinessError):  # noqa: N818 - Step Functions matches this name
+class InvalidOrder(BusinessError):
     """The order cannot be priced as one order (its SKUs are priced in different currencies, ...)."""
 
 
-class OutOfStock(BusinessError):  # noqa: N818 - Step Functions matches this name
+class OutOfStock(BusinessError):
     """Some line asks for more than is available; nothing was reserved."""
 
 
-class ReservationReleased(BusinessError):  # noqa: N818 - Step Functions matches this name
+class ReservationReleased(BusinessError):
     """This order's stock was already released (the saga compensated it): it is never reserved again."""

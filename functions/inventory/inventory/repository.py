@@ -19,7 +19,7 @@ _BATCH_GET_LIMIT = 100
 _BATCH_GET_ATTEMPTS = 5
 
 
-class ReservationExists(Exception):  # noqa: N818 - an outcome the service maps to an answer
+class ReservationExists(Exception):
     """The order already has a reservation (a replay, or the fence of an earlier release)."""
 
     def __init__(self, reservation: Reservation) -> None:
@@ -27,7 +27,7 @@ class ReservationExists(Exception):  # noqa: N818 - an outcome the service maps 
         self.reservation = reservation
 
 
-class InsufficientStock(Exception):  # noqa: N818 - an outcome the service maps to an answer
+class InsufficientStock(Exception):
     """Some SKUs had fewer units available than asked: `available` maps each to what it had."""
 
     def __init__(self, available: dict[str, int]) -> None:

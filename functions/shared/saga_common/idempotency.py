@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,11 +23,32 @@ Command = dict[str, Any]
 Step = Callable[..., dict[str, Any]]
 
 _configs: list[IdempotencyConfig] = []
+_guards: list["_Guard"] = []
 
 
 @cache
-def _persistence_store() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+def _dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+class _Guard:
+    """A step wrapped by Powertools, built on its first call (the persistence layer needs a client).
+
+    Each step gets its own persistence layer: Powertools configures a layer once, with the first
+    config it sees, so a shared layer would key every step by the first step's JMESPath."""
+
+    def __init__(self, step: Step, config: IdempotencyConfig) -> None:
+        self.step, self.config = step, config
+        self.guarded: Step | None = None
+
+    def __call__(self, command: Command) -> dict[str, Any]:
+        if self.guarded is None:
+            table = os.environ["IDEMPOTENCY_TABLE"]
+            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=_dynamodb_client())
+            self.guarded = idempotent_function(
+                self.step, data_keyword_argument="command", config=self.config, persistence_store=store
+            )
+        return self.guarded(command=command)
 
 
 def idempotent_step(*, key: str = "orderId", validate: str) -> Callable[[Step], Step]:
@@ -40,19 +62,12 @@ def idempotent_step(*, key: str = "orderId", validate: str) -> Callable[[Step], 
     _configs.append(config)
 
     def decorate(step: Step) -> Step:
-        guarded: Step | None = None
+        guard = _Guard(step, config)
+        _guards.append(guard)
 
         @wraps(step)
         def run(*, command: Command) -> dict[str, Any]:
-            nonlocal guarded
-            if guarded is None:  # built on first call: the persistence layer creates a boto3 client
-                guarded = idempotent_function(
-                    step,
-                    data_keyword_argument="command",
-                    config=config,
-                    persistence_store=_persistence_store(),
-                )
-            return guarded(command=command)
+            return guard(command)
 
         return run
 
@@ -66,5 +81,7 @@ def register_lambda_context(context: LambdaContext) -> None:
 
 
 def reset() -> None:
-    """Forget the persistence layer (tests start a new moto backend per test)."""
-    _persistence_store.cache_clear()
+    """Forget clients and persistence layers (tests start a new moto backend per test)."""
+    _dynamodb_client.cache_clear()
+    for guard in _guards:
+        guard.guarded = None

@@ -77,6 +77,18 @@ def test_the_same_order_with_another_amount_is_refused(aws: LocalAws, lambda_con
     assert ledger(aws, "SALE")["postings"][0]["debit"] == 4498
 
 
+def test_the_amount_is_validated_even_after_an_invoice_in_the_same_environment(
+    aws: LocalAws, lambda_context: Any
+) -> None:
+    """Each step validates its own payload, whichever step this execution environment ran first."""
+    handler.lambda_handler(read_event("billing-create-invoice.json"), lambda_context)
+    event = read_event("billing-write-ledger-entry.json")
+    handler.lambda_handler(event, lambda_context)
+
+    with pytest.raises(IdempotencyValidationError):
+        handler.lambda_handler({**event, "amount": event["amount"] + 1}, lambda_context)
+
+
 def test_a_sale_arriving_after_the_void_is_not_posted(aws: LocalAws, lambda_context: Any) -> None:
     """The saga gave up on billing while writeLedgerEntry was still running."""
     handler.lambda_handler({"action": "voidInvoice", "orderId": ORDER}, lambda_context)
