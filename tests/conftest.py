@@ -11,6 +11,9 @@ import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Powertools reads these when the function modules are imported, before any fixture runs.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrderSaga")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
 for service_dir in ("shared", "orders", "inventory", "payments", "billing", "outbox_relay"):
     sys.path.insert(0, str(ROOT / "functions" / service_dir))
 sys.path.insert(0, str(ROOT))
@@ -133,5 +136,3 @@ def read_event(name: str) -> dict[str, Any]:
 
     return json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
 
-
-os.environ.setdefault("AWS_DEFAULT_REGION", REGION)

@@ -7,8 +7,10 @@ import pytest
 from saga_local import asl
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29
+# A late forward step that finds its compensation's fence (ReservationReleased, PaymentCancelled,
+# InvoiceVoided) is final too: the order is already being undone.
 BUSINESS_ERRORS = {"InvalidOrder", "IdempotencyKeyReused", "IdempotencyValidationError", "OutOfStock", "UnknownSku",
-                   "PaymentDeclined"}  # fmt: skip
+                   "PaymentDeclined", "ReservationReleased", "PaymentCancelled", "InvoiceVoided"}  # fmt: skip
 FORWARD_STEPS = ["CreateOrder", "ReserveInventory", "ChargePayment", "CreateInvoice", "WriteLedgerEntry", "ConfirmOrder"]
 COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
 

@@ -19,7 +19,7 @@ Action = Callable[..., dict[str, Any]]
 
 
 def saga_step_handler(actions: Mapping[str, Action]) -> Callable[[Command, LambdaContext], dict[str, Any]]:
-    @logger.inject_lambda_context(correlation_id_path="orderId")
+    @logger.inject_lambda_context(correlation_id_path="orderId", log_event=False)  # events carry the card token
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: Command, context: LambdaContext) -> dict[str, Any]:
