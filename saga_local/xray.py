@@ -4,6 +4,7 @@ The daemon itself and the trace timeline live in saga_local.xray_daemon; this mo
 emulated services (API, state machine, Lambda runtime) use to take part in a trace.
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -50,11 +51,8 @@ def daemon_address() -> tuple[str, int]:
 def send_segment(document: dict[str, Any], address: tuple[str, int] | None = None) -> None:
     """Fire and forget, like the SDKs: a lost UDP datagram loses a segment, never a request."""
     payload = _HEADER + json.dumps(document, separators=(",", ":")).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(payload, address or daemon_address())
-        except OSError:
-            pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(payload, address or daemon_address())
 
 
 def segment(
