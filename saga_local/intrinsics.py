@@ -64,7 +64,8 @@ class Resolver:
             return self.attribute(logical_id, self.resolve(attribute))
         if name == "Fn::Sub":
             text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
-            return _SUB_VARIABLE.sub(lambda m: str(self._sub_variable(m.group(1), variables)), text).replace("${!", "${")
+            substituted = _SUB_VARIABLE.sub(lambda m: str(self._sub_variable(m.group(1), variables)), text)
+            return substituted.replace("${!", "${")  # ${!Literal} stands for ${Literal}
         if name == "Fn::Join":
             separator, items = value
             return separator.join(str(item) for item in self.resolve(items))
