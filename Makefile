@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install lint typecheck test test-fast build validate deploy deploy-prod clean
+.PHONY: help install local invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,21 @@ $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirem
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv with the pinned tools and libraries
+
+local: install ## Run the whole template on this machine: API on :3000, AWS endpoint on :4566 (Ctrl-C stops)
+	$(BIN)/python -m saga_local up
+
+invoke: ## Invoke a function of the running stack: make invoke FUNCTION=InventoryFunction EVENT=events/inventory-reserve.json
+	$(BIN)/python -m saga_local invoke $(FUNCTION) $(if $(EVENT),-e $(EVENT))
+
+seed: ## Add inventory to the running stack: make seed FILE=data/inventory-seed.json
+	$(BIN)/python -m saga_local seed $(or $(FILE),data/inventory-seed.json)
+
+orders: ## Recent orders of the running stack
+	$(BIN)/python -m saga_local orders
+
+trace: ## An order's trace as a timeline: make trace ORDER=ord_...
+	$(BIN)/python -m saga_local trace $(ORDER)
 
 lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff check .

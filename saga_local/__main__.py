@@ -1,0 +1,165 @@
+"""`python -m saga_local COMMAND`: run the order saga's template on one machine, and look inside it.
+
+  up                           start the local stack in the foreground (what `make local` runs)
+  invoke FUNCTION -e EVENT     invoke a function of the running stack with a sample event
+  seed FILE                    add inventory to the running stack
+  orders [--limit N]           recent orders and their status
+  trace ORDER_ID               the order's trace as a timeline
+"""
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from saga_local.stack import LOCAL_DIR, OUTPUTS_FILE, STATE_FILE, LocalStack, Settings, client, seed_inventory
+
+
+class CliError(Exception):
+    """A message for the user: printed without a stack trace, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m saga_local", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
+    invoke = commands.add_parser("invoke", help="invoke a function of the running stack (like sam local invoke)")
+    invoke.add_argument("function", metavar="FUNCTION", help="logical id from template.yaml, e.g. InventoryFunction")
+    invoke.add_argument("-e", "--event", type=Path, help="a JSON event file, e.g. events/inventory-reserve.json")
+    seed = commands.add_parser("seed", help="add inventory from a JSON catalog file (see data/README.md)")
+    seed.add_argument("file", type=Path, metavar="FILE")
+    orders = commands.add_parser("orders", help="recent orders and their status")
+    orders.add_argument("--limit", type=int, default=20)
+    trace = commands.add_parser("trace", help="an order's trace: API, state machine, steps, their AWS calls")
+    trace.add_argument("order_id", metavar="ORDER_ID")
+    args = parser.parse_args(argv)
+    try:
+        return {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace}[args.command](args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _up(_: argparse.Namespace) -> int:
+    settings = Settings()
+    for port, variable in ((settings.aws_port, "LOCAL_AWS_PORT"), (settings.api_port, "LOCAL_API_PORT")):
+        if _listening(settings.host, port):
+            raise CliError(f"port {port} is in use (another local stack?); stop it or set {variable}")
+    started = time.monotonic()
+    local = LocalStack(settings)
+    try:
+        local.start()
+    except BaseException:
+        local.stop()
+        raise
+    print(f"Local stack ready: API {local.api_url.rsplit('/', 1)[0]}", flush=True)
+    print(
+        f"  started in {time.monotonic() - started:.1f} s; AWS endpoint {settings.endpoint_url}; "
+        f"outputs and API key in {OUTPUTS_FILE.relative_to(Path.cwd()) if OUTPUTS_FILE.is_relative_to(Path.cwd()) else OUTPUTS_FILE}",
+        flush=True,
+    )
+    stop = False
+
+    def request_stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    while not stop:
+        time.sleep(0.2)
+    print("Stopping the local stack", flush=True)
+    local.stop()
+    return 0
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.3)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _running_stack() -> dict[str, Any]:
+    """The state `up` wrote, once its endpoint answers."""
+    if not STATE_FILE.exists() or not OUTPUTS_FILE.exists():
+        raise CliError("the local stack is not running: start it with `make local`")
+    state = json.loads(STATE_FILE.read_text())
+    outputs = json.loads(OUTPUTS_FILE.read_text())
+    host, port = outputs["AwsEndpointUrl"].removeprefix("http://").split(":")
+    if not _listening(host, int(port)):
+        raise CliError(f"the local stack is not running (nothing answers on {outputs['AwsEndpointUrl']}): make local")
+    return {"state": state, "outputs": outputs, "endpoint": outputs["AwsEndpointUrl"]}
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    running = _running_stack()
+    functions: dict[str, str] = running["state"]["functions"]
+    if args.function not in functions and args.function not in functions.values():
+        raise CliError(f"no function {args.function!r}; the template has: {', '.join(sorted(functions))}")
+    name = functions.get(args.function, args.function)
+    payload = b"{}"
+    if args.event is not None:
+        if not args.event.is_file():
+            raise CliError(f"event file {args.event} does not exist")
+        try:
+            payload = json.dumps(json.loads(args.event.read_text(encoding="utf-8"))).encode()
+        except json.JSONDecodeError as error:
+            raise CliError(f"event file {args.event} is not JSON: {error}") from None
+    response = client("lambda", running["endpoint"]).invoke(FunctionName=name, Payload=payload, LogType="Tail")
+    body = response["Payload"].read().decode()
+    try:
+        print(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
+    except json.JSONDecodeError:
+        print(body)
+    return 1 if response.get("FunctionError") else 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    running = _running_stack()
+    if not args.file.is_file():
+        raise CliError(f"catalog file {args.file} does not exist")
+    try:
+        count = seed_inventory(args.file, running["endpoint"], running["state"]["refs"]["InventoryTable"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise CliError(f"{args.file}: {error}") from None
+    print(f"seeded {count} SKUs")
+    return 0
+
+
+def _orders(args: argparse.Namespace) -> int:
+    running = _running_stack()
+    table = running["state"]["refs"]["OrdersTable"]
+    items = client("dynamodb", running["endpoint"]).scan(TableName=table)["Items"]
+    orders = sorted((json.loads(i["document"]["S"]) for i in items if "document" in i),
+                    key=lambda o: o.get("updatedAt", ""), reverse=True)[: args.limit]  # fmt: skip
+    if not orders:
+        print("no orders yet")
+        return 0
+    print(f"{'ORDER':<32} {'STATUS':<20} {'TOTAL':>10} {'CUR':<4} {'REASON':<20} UPDATED")
+    for order in orders:
+        reason = (order.get("failureReason") or {}).get("code", "")
+        total = "" if order.get("total") is None else order["total"]
+        print(f"{order['orderId']:<32} {order['status']:<20} {total!s:>10} {order.get('currency') or '':<4} "
+              f"{reason:<20} {order.get('updatedAt', '')}")  # fmt: skip
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from saga_local.xray_daemon import TraceStore, render_timeline
+
+    store = TraceStore.load(LOCAL_DIR / "traces")
+    trace_ids = store.traces_for_annotation("orderId", args.order_id)
+    if not trace_ids:
+        raise CliError(f"no trace recorded for order {args.order_id} (is it an order of this running stack?)")
+    for trace_id in trace_ids:
+        print(f"trace {trace_id}")
+        print(render_timeline(store.timeline(trace_id)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

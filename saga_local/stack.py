@@ -1,0 +1,210 @@
+"""The local stack: moto as the AWS endpoint, the template provisioned on it, and emulators for what
+moto does not run (Lambda code, stream event source mappings, the REST API, the X-Ray daemon).
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from saga_local import moto_gaps
+from saga_local.provision import Stack, provision
+from saga_local.template import ROOT
+
+LOCAL_DIR = ROOT / ".local"
+STATE_FILE = LOCAL_DIR / "stack.json"
+OUTPUTS_FILE = LOCAL_DIR / "outputs.json"
+SEED_FILE = ROOT / "data" / "inventory-seed.json"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    aws_port: int = int(os.environ.get("LOCAL_AWS_PORT", "4566"))
+    api_port: int = int(os.environ.get("LOCAL_API_PORT", "3000"))
+    xray_port: int = int(os.environ.get("LOCAL_XRAY_PORT", "2000"))
+    host: str = "127.0.0.1"
+    stack_name: str = os.environ.get("LOCAL_STACK_NAME", "order-saga-local")
+    workers_per_function: int = int(os.environ.get("LOCAL_LAMBDA_WORKERS", "4"))
+    seed_file: Path = SEED_FILE
+    local_dir: Path = LOCAL_DIR
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"}),
+        **CREDENTIALS,
+    )
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    stack: Stack | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    _closers: list[Any] = field(default_factory=list)
+
+    def start(self) -> "LocalStack":
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        settings = self.settings
+        if settings.local_dir.exists():  # a second start is a clean start
+            shutil.rmtree(settings.local_dir)
+        (settings.local_dir / "logs").mkdir(parents=True)
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
+
+        moto_gaps.close_all_gaps()
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        default_user_config["lambda"] = {"use_docker": False}
+        server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
+        server.start()
+        self._closers.append(server.stop)
+
+        self.stack = provision(
+            lambda service: client(service, settings.endpoint_url),
+            stack_name=settings.stack_name,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+        )
+        self._start_xray()
+        self._start_lambda_runtime()
+        self._start_stream_pollers()
+        self._start_apis()
+        self.seed(settings.seed_file)
+        self._write_state()
+        return self
+
+    # -- emulators
+    def _start_xray(self) -> None:
+        from saga_local.xray_daemon import XRayDaemon
+
+        daemon = XRayDaemon(
+            host=self.settings.host, port=self.settings.xray_port, store_path=self.settings.local_dir / "traces"
+        )
+        daemon.start()
+        self._closers.append(daemon.stop)
+        os.environ["AWS_XRAY_DAEMON_ADDRESS"] = f"{self.settings.host}:{self.settings.xray_port}"
+
+    def _start_lambda_runtime(self) -> None:
+        from saga_local.lambda_runtime import LambdaRuntime
+
+        assert self.stack is not None
+        runtime = LambdaRuntime(
+            self.settings.endpoint_url,
+            REGION,
+            self.settings.local_dir / "logs",
+            max_workers_per_function=self.settings.workers_per_function,
+        )
+        for spec in self.stack.functions:
+            runtime.register(spec)
+        moto_gaps.run_lambdas_with(runtime.runner)
+        self.runtime = runtime
+        self._closers.append(runtime.close)
+
+    def _start_stream_pollers(self) -> None:
+        from saga_local.streams import StreamPoller
+
+        assert self.stack is not None
+        endpoint = self.settings.endpoint_url
+        for mapping in self.stack.mappings:
+            if not mapping.enabled:
+                continue
+            poller = StreamPoller(
+                lambda: client("dynamodbstreams", endpoint),
+                self.runtime.invoke,
+                lambda: client("sqs", endpoint),
+                mapping,
+            )
+            poller.start()
+            self._closers.append(poller.stop)
+
+    def _start_apis(self) -> None:
+        from saga_local.apigw.server import make_app, serve
+
+        assert self.stack is not None
+        for index, api in enumerate(self.stack.apis):
+            app = make_app(api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID)
+            handle = serve(app, self.settings.host, self.settings.api_port + index)
+            self._closers.append(handle.shutdown)
+
+    # -- data and state
+    def seed(self, path: Path) -> int:
+        return seed_inventory(path, self.settings.endpoint_url, self.table_name("InventoryTable"))
+
+    def table_name(self, logical_id: str) -> str:
+        assert self.stack is not None
+        return str(self.stack.refs[logical_id])
+
+    @property
+    def api_url(self) -> str:
+        assert self.stack is not None
+        api = self.stack.apis[0]
+        return f"http://{self.settings.host}:{self.settings.api_port}/{api.stage}"
+
+    def _write_state(self) -> None:
+        assert self.stack is not None
+        stack = self.stack
+        outputs = {
+            **stack.outputs,
+            "LocalApiUrl": self.api_url,
+            "AwsEndpointUrl": self.settings.endpoint_url,
+            "ApiKey": stack.apis[0].api_keys[0] if stack.apis and stack.apis[0].api_keys else None,
+            "Region": REGION,
+        }
+        OUTPUTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        (self.settings.local_dir / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
+        state = {
+            "settings": {k: str(v) for k, v in asdict(self.settings).items()},
+            "refs": {k: v for k, v in stack.refs.items() if isinstance(v, str | int)},
+            "functions": {f.logical_id: f.name for f in stack.functions},
+            "skipped": stack.skipped,
+        }
+        (self.settings.local_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
+
+    def stop(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:  # noqa: BLE001, S110 - shutting down: keep closing the rest
+                pass
+        self._closers.clear()
+        moto_gaps.run_lambdas_with(None)
+
+
+def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
+    """Put the catalog of `path` into the inventory table with the inventory service's own code."""
+    import sys
+
+    items = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(items, dict):
+        items = items.get("items", items.get("catalog", []))
+    for folder in ("shared", "inventory"):
+        sys.path.insert(0, str(ROOT / "functions" / folder))
+    os.environ.update({"INVENTORY_TABLE": table_name, "AWS_ENDPOINT_URL": endpoint_url})
+    for key, value in CREDENTIALS.items():
+        os.environ.setdefault(key.upper(), value)
+    from inventory.service import seed_catalog  # type: ignore[import-not-found]
+
+    from saga_common import aws  # type: ignore[import-not-found]
+
+    aws.reset()
+    seed_catalog(items)
+    return len(items)
