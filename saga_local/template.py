@@ -69,13 +69,6 @@ def resolve_includes(node: Any, base: Path = ROOT) -> Any:
     return node
 
 
-class _NoManagedPolicies:
-    """The template names no AWS managed policy, so SAM needs no IAM call to translate it."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 _LOCAL_PATHS = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
@@ -101,12 +94,18 @@ def packaged(template: dict[str, Any], bucket: str = "local-artifacts") -> dict[
     return result
 
 
-def translate(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation that `sam deploy` would submit: packaged, then the SAM transform applied."""
-    from samtranslator.translator.transform import transform
+def translate(
+    template: dict[str, Any], parameters: dict[str, Any] | None = None, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The CloudFormation that `sam deploy` would submit: packaged, then the SAM transform applied.
+    Offline: the template names no AWS managed policy, so no IAM lookup is needed."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
 
-    return transform(
+    translator = Translator({}, Parser(), boto_session=boto3.session.Session(region_name=region))
+    return translator.translate(
         packaged(template),
-        {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", **(parameters or {})},
-        _NoManagedPolicies(),  # type: ignore[arg-type]
+        parameter_values={"AWS::Region": region, "AWS::AccountId": "123456789012", **(parameters or {})},
+        get_managed_policy_map=dict,
     )
