@@ -19,7 +19,7 @@ def table(env_var: str) -> Any:
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service)
+    return boto3.client(service)  # type: ignore[call-overload]  # any service name, typed by the caller
 
 
 def reset() -> None:

@@ -24,9 +24,9 @@ def saga_step_handler(actions: Mapping[str, Action]) -> Callable[[Command, Lambd
     @metrics.log_metrics
     def handler(event: Command, context: LambdaContext) -> dict[str, Any]:
         name = event.get("action")
-        action = actions.get(name) if isinstance(name, str) else None
-        if action is None:
+        if not isinstance(name, str) or name not in actions:
             raise InvalidCommand(f"action must be one of {sorted(actions)}, got {name!r}")
+        action = actions[name]
         register_lambda_context(context)
         tracer.put_annotation("step", name)
         if "orderId" in event:

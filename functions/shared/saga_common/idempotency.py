@@ -8,10 +8,9 @@ a reused key with other items or another amount raises IdempotencyValidationErro
 
 import os
 from collections.abc import Callable
-from functools import cache, wraps
+from functools import wraps
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -19,16 +18,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from saga_common.aws import client
+
 Command = dict[str, Any]
 Step = Callable[..., dict[str, Any]]
 
 _configs: list[IdempotencyConfig] = []
 _guards: list["_Guard"] = []
-
-
-@cache
-def _dynamodb_client() -> Any:
-    return boto3.client("dynamodb")
 
 
 class _Guard:
@@ -44,7 +40,7 @@ class _Guard:
     def __call__(self, command: Command) -> dict[str, Any]:
         if self.guarded is None:
             table = os.environ["IDEMPOTENCY_TABLE"]
-            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=_dynamodb_client())
+            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
             self.guarded = idempotent_function(
                 self.step, data_keyword_argument="command", config=self.config, persistence_store=store
             )
@@ -81,7 +77,6 @@ def register_lambda_context(context: LambdaContext) -> None:
 
 
 def reset() -> None:
-    """Forget clients and persistence layers (tests start a new moto backend per test)."""
-    _dynamodb_client.cache_clear()
+    """Forget persistence layers (tests start a new moto backend per test; saga_common.aws.reset forgets clients)."""
     for guard in _guards:
         guard.guarded = None
