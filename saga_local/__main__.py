@@ -1,10 +1,10 @@
 """`python -m saga_local COMMAND`: run the order saga's template on one machine, and look inside it.
 
-  up                           start the local stack in the foreground (what `make local` runs)
-  invoke FUNCTION -e EVENT     invoke a function of the running stack with a sample event
-  seed FILE                    add inventory to the running stack
-  orders [--limit N]           recent orders and their status
-  trace ORDER_ID               the order's trace as a timeline
+up                           start the local stack in the foreground (what `make local` runs)
+invoke FUNCTION -e EVENT     invoke a function of the running stack with a sample event
+seed FILE                    add inventory to the running stack
+orders [--limit N]           recent orders and their status
+trace ORDER_ID               the order's trace as a timeline
 """
 
 import argparse
@@ -57,9 +57,10 @@ def _up(_: argparse.Namespace) -> int:
         local.stop()
         raise
     print(f"Local stack ready: API {local.api_url.rsplit('/', 1)[0]}", flush=True)
+    outputs = OUTPUTS_FILE.relative_to(Path.cwd()) if OUTPUTS_FILE.is_relative_to(Path.cwd()) else OUTPUTS_FILE
     print(
         f"  started in {time.monotonic() - started:.1f} s; AWS endpoint {settings.endpoint_url}; "
-        f"outputs and API key in {OUTPUTS_FILE.relative_to(Path.cwd()) if OUTPUTS_FILE.is_relative_to(Path.cwd()) else OUTPUTS_FILE}",
+        f"outputs and API key in {outputs}",
         flush=True,
     )
     stop = False

@@ -44,7 +44,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref" or key.startswith("Fn::") or key == "Condition":
                 return self._function(key, value)
         resolved = {k: self.resolve(v) for k, v in node.items()}

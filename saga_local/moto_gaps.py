@@ -10,6 +10,8 @@ scale is 1 unless SAGA_LOCAL_RETRY_SCALE says otherwise.
 - enable_start_sync_execution: StartSyncExecution is not implemented (moto.stepfunctions.responses).
 - scale_retry_waits: Retry waits really sleep (moto.stepfunctions.parser...retry.retrier_decl).
 - fix_definite_json_paths: `$[0].x` gives a list, not the value (moto.stepfunctions.parser.asl.utils.json_path).
+- propagate_traces: Step Functions takes no part in X-Ray traces (moto.stepfunctions.parser: no segments,
+  no trace header on the Lambda invocations a Task makes).
 """
 
 import json
@@ -59,6 +61,8 @@ class LambdaTarget:
     arn: str
     timeout: int  # seconds, the function's configured Timeout
     memory_size: int  # MB
+    # The Invoke request's X-Amzn-Trace-Id (`Root=...;Parent=...;Sampled=...`): the trace the function joins.
+    trace_header: str | None = None
 
 
 # runner(target, event) -> (payload, None) on success, (None, error payload) on an unhandled exception.
@@ -106,7 +110,10 @@ def _install_lambda_hook() -> None:
         if runner is None:
             return moto_invoke(self, body, request_headers, response_headers)
         event = json.loads(body) if body else {}
-        target = LambdaTarget(self.function_name, self.function_arn, int(self.timeout), int(self.memory_size))
+        target = LambdaTarget(
+            self.function_name, self.function_arn, int(self.timeout), int(self.memory_size),
+            trace_header=_header(request_headers, _TRACE_HEADER),
+        )  # fmt: skip
         try:
             payload, error = runner(target, event)
         except Exception as exc:  # the runner itself broke: Lambda reports a runtime crash the same way

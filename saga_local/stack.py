@@ -2,6 +2,7 @@
 moto does not run (Lambda code, stream event source mappings, the REST API, the X-Ray daemon).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -181,10 +182,8 @@ class LocalStack:
 
     def stop(self) -> None:
         for close in reversed(self._closers):
-            try:
+            with contextlib.suppress(Exception):  # shutting down: keep closing the rest
                 close()
-            except Exception:  # noqa: BLE001, S110 - shutting down: keep closing the rest
-                pass
         self._closers.clear()
         moto_gaps.run_lambdas_with(None)
 
@@ -202,7 +201,6 @@ def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
     for key, value in CREDENTIALS.items():
         os.environ.setdefault(key.upper(), value)
     from inventory.service import seed_catalog  # type: ignore[import-not-found]
-
     from saga_common import aws  # type: ignore[import-not-found]
 
     aws.reset()

@@ -56,8 +56,16 @@ def send_segment(document: dict[str, Any], address: tuple[str, int] | None = Non
 
 
 def segment(
-    *, name: str, trace_id: str, start: float, end: float, parent_id: str | None = None,
-    origin: str | None = None, error: bool = False, fault: bool = False, **extra: Any,
+    *,
+    name: str,
+    trace_id: str,
+    start: float,
+    end: float,
+    parent_id: str | None = None,
+    origin: str | None = None,
+    error: bool = False,
+    fault: bool = False,
+    **extra: Any,
 ) -> dict[str, Any]:
     """A segment document (https://docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html)."""
     document: dict[str, Any] = {"name": name, "id": new_segment_id(), "trace_id": trace_id,

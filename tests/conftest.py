@@ -135,4 +135,3 @@ def read_event(name: str) -> dict[str, Any]:
     import json
 
     return json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
-

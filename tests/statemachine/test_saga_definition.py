@@ -11,7 +11,14 @@ API_GATEWAY_INTEGRATION_TIMEOUT = 29
 # InvoiceVoided) is final too: the order is already being undone.
 BUSINESS_ERRORS = {"InvalidOrder", "IdempotencyKeyReused", "IdempotencyValidationError", "OutOfStock", "UnknownSku",
                    "PaymentDeclined", "ReservationReleased", "PaymentCancelled", "InvoiceVoided"}  # fmt: skip
-FORWARD_STEPS = ["CreateOrder", "ReserveInventory", "ChargePayment", "CreateInvoice", "WriteLedgerEntry", "ConfirmOrder"]
+FORWARD_STEPS = [
+    "CreateOrder",
+    "ReserveInventory",
+    "ChargePayment",
+    "CreateInvoice",
+    "WriteLedgerEntry",
+    "ConfirmOrder",
+]
 COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
 
 
@@ -33,13 +40,13 @@ def test_worst_case_duration_fits_the_api_gateway_integration_timeout(definition
 
 def test_worst_case_counts_every_attempt_and_backoff() -> None:
     """A Task with a 1 s timeout and 2 retries after 1 s then 2 s waits can take 3 + 1 + 2 s."""
-    state = {"Type": "Task", "TimeoutSeconds": 1, "Retry": [
-        {"ErrorEquals": ["X"], "MaxAttempts": 0},
-        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 2},
-    ]}  # fmt: skip
+    technical = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
+    business = {"ErrorEquals": ["X"], "MaxAttempts": 0}
+    state = {"Type": "Task", "TimeoutSeconds": 1, "Retry": [business, technical | {"MaxDelaySeconds": 2}]}
     assert asl.worst_case_task_seconds(state) == 6
-    machine = {"StartAt": "A", "States": {"A": state | {"Next": "B", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}]},
-               "B": {"Type": "Succeed"}, "C": state | {"End": True}}}  # fmt: skip
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "C"}]
+    states = {"A": state | {"Next": "B", "Catch": catch}, "B": {"Type": "Succeed"}, "C": state | {"End": True}}
+    machine = {"StartAt": "A", "States": states}
     assert asl.worst_case_seconds(machine) == 12
 
 

@@ -82,7 +82,9 @@ def test_state_machine_definition_passes_cfn_lint_state_machine_rule() -> None:
 
 def test_asl_lint_catches_a_malformed_state() -> None:
     """Guards the guard. (Transitions are checked by tests/statemachine: rule E3601 checks the schema only.)"""
-    definition = asl.load(substitutions={n: "arn:aws:lambda:us-east-1:123456789012:function:x" for n in asl.substitution_names()})
+    definition = asl.load(
+        substitutions={n: "arn:aws:lambda:us-east-1:123456789012:function:x" for n in asl.substitution_names()}
+    )
     definition["States"]["ChargePayment"]["TimeoutSeconds"] = "one second"
     wrapper = {
         "Resources": {

@@ -65,7 +65,8 @@ def test_functions_run_python313_on_arm64_traced(resources: dict[str, Any], func
 def test_each_function_has_a_log_group_with_retention(sam: dict[str, Any], function: str) -> None:
     groups = cfn.resources_of_type(sam, "AWS::Logs::LogGroup").values()
     assert any(
-        g["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"} and g["Properties"]["RetentionInDays"]
+        g["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        and g["Properties"]["RetentionInDays"]
         for g in groups
     )
 
@@ -124,7 +125,8 @@ def test_api_stage_is_traced_logged_and_throttled(resources: dict[str, Any]) -> 
     assert props["TracingEnabled"] is True
     assert props["AccessLogSetting"]["DestinationArn"]
     (settings,) = props["MethodSettings"]
-    assert settings["ThrottlingRateLimit"] and settings["ThrottlingBurstLimit"]
+    assert settings["ThrottlingRateLimit"]
+    assert settings["ThrottlingBurstLimit"]
 
 
 def test_api_key_is_required_on_every_operation_and_tied_to_a_usage_plan(resources: dict[str, Any]) -> None:
@@ -159,7 +161,8 @@ def test_outbox_mapping_is_filtered_checkpointed_and_has_a_dead_letter_queue(res
 
 def test_events_topic_is_fifo_encrypted_and_feeds_the_audit_queue_raw(resources: dict[str, Any]) -> None:
     topic = resources["OrderEventsTopic"]["Properties"]
-    assert topic["FifoTopic"] is True and topic["KmsMasterKeyId"]
+    assert topic["FifoTopic"] is True
+    assert topic["KmsMasterKeyId"]
     subscription = resources["AuditSubscription"]["Properties"]
     assert subscription["RawMessageDelivery"] is True
     assert resources["AuditQueue"]["Properties"]["FifoQueue"] is True
@@ -186,9 +189,7 @@ def test_alarms_watch_dlqs_failures_timeouts_compensations_iterator_age_and_5xx(
         ("AWS/ApiGateway", "5XXError"),
     }
     dlq_alarms = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    assert len(dlq_alarms) == len(
-        [q for q in _of_type(resources, "AWS::SQS::Queue") if "DLQ" in q]
-    )
+    assert len(dlq_alarms) == len([q for q in _of_type(resources, "AWS::SQS::Queue") if "DLQ" in q])
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
 
 
@@ -196,7 +197,10 @@ def test_outputs_name_every_endpoint_table_topic_and_queue(sam: dict[str, Any]) 
     outputs = sam["Outputs"]
     assert {"ApiUrl", "ApiKeyId", "OrderSagaStateMachineArn", "OrderEventsTopicArn"} <= set(outputs)
     refs = {json.dumps(o["Value"]) for o in outputs.values()}
-    for logical_id in [*cfn.resources_of_type(sam, "AWS::DynamoDB::Table"), *cfn.resources_of_type(sam, "AWS::SQS::Queue")]:
+    for logical_id in [
+        *cfn.resources_of_type(sam, "AWS::DynamoDB::Table"),
+        *cfn.resources_of_type(sam, "AWS::SQS::Queue"),
+    ]:
         assert json.dumps({"Ref": logical_id}) in refs, logical_id
 
 

@@ -23,19 +23,20 @@ class FailureCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     UNKNOWN_SKU = "UNKNOWN_SKU"
+    INVALID_REQUEST = "INVALID_REQUEST"  # e.g. SKUs priced in different currencies
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 # ---------------------------------------------------------------- errors (Step Functions sees the class name)
-class InvalidOrder(BusinessError):  # noqa: N818 - the contract's error name
+class InvalidOrder(BusinessError):
     """The request cannot become an order; the message names the field (`items[1].sku: ...`)."""
 
 
-class IdempotencyKeyReused(BusinessError):  # noqa: N818 - the contract's error name
+class IdempotencyKeyReused(BusinessError):
     """The Idempotency-Key already created an order from another request body."""
 
 
-class OrderNotPending(BusinessError):  # noqa: N818 - the contract's error name
+class OrderNotPending(BusinessError):
     """The order already left PENDING another way (cancelled), so it cannot be confirmed."""
 
 

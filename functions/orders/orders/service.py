@@ -39,6 +39,7 @@ BUSINESS_FAILURES = {
     "OutOfStock": FailureCode.OUT_OF_STOCK,
     "PaymentDeclined": FailureCode.PAYMENT_DECLINED,
     "UnknownSku": FailureCode.UNKNOWN_SKU,
+    "InvalidOrder": FailureCode.INVALID_REQUEST,
 }
 # Technical causes hold stack traces and internal names: the client gets this sentence instead.
 SERVICE_UNAVAILABLE_DETAIL = "The order could not be completed because a service it depends on was unavailable."

@@ -24,9 +24,8 @@ TOKEN = "tok_visa_4242_do_not_keep"  # distinctive, so any copy of it is found
 
 
 @pytest.fixture(autouse=True)
-def _metrics_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # saga_common's Metrics read the environment when first imported, before conftest sets it.
-    monkeypatch.setattr(metrics, "namespace", "OrderSaga")
+def _service_dimension_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # template.yaml sets POWERTOOLS_SERVICE_NAME=orders, and the CompensationFailures alarm filters on it.
     monkeypatch.setattr(metrics, "service", "orders")
 
 

@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from orders.handler import lambda_handler as orders_handler
 from outbox_relay.events import EVENT_ID_NAMESPACE, OrderEvent, PoisonRecordError, event_for
 from outbox_relay.handler import lambda_handler
-from saga_common.observability import metrics
 
 from tests.conftest import ROOT, LocalAws, read_event
 
@@ -37,13 +36,6 @@ COMPENSATION_FAILED = CANCELLED | {
     "status": "COMPENSATION_FAILED",
     "failedCompensations": [{"service": "payments", "error": "States.Timeout"}],
 }
-
-
-@pytest.fixture(autouse=True)
-def _metrics_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # saga_common's Metrics read the environment when first imported, before conftest sets it.
-    monkeypatch.setattr(metrics, "namespace", "OrderSaga")
-    monkeypatch.setattr(metrics, "service", "outbox-relay")
 
 
 class RecordingPublisher:
