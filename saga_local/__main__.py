@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saga_local.stack import LOCAL_DIR, OUTPUTS_FILE, STATE_FILE, LocalStack, Settings, client, seed_inventory
+from saga_local.stack import LocalStack, Settings, client, seed_inventory
 
 
 class CliError(Exception):
@@ -57,7 +57,8 @@ def _up(_: argparse.Namespace) -> int:
         local.stop()
         raise
     print(f"Local stack ready: API {local.api_url.rsplit('/', 1)[0]}", flush=True)
-    outputs = OUTPUTS_FILE.relative_to(Path.cwd()) if OUTPUTS_FILE.is_relative_to(Path.cwd()) else OUTPUTS_FILE
+    outputs = settings.outputs_file
+    outputs = outputs.relative_to(Path.cwd()) if outputs.is_relative_to(Path.cwd()) else outputs
     print(
         f"  started in {time.monotonic() - started:.1f} s; AWS endpoint {settings.endpoint_url}; "
         f"outputs and API key in {outputs}",
@@ -86,10 +87,11 @@ def _listening(host: str, port: int) -> bool:
 
 def _running_stack() -> dict[str, Any]:
     """The state `up` wrote, once its endpoint answers."""
-    if not STATE_FILE.exists() or not OUTPUTS_FILE.exists():
+    settings = Settings()
+    if not settings.state_file.exists() or not settings.outputs_file.exists():
         raise CliError("the local stack is not running: start it with `make local`")
-    state = json.loads(STATE_FILE.read_text())
-    outputs = json.loads(OUTPUTS_FILE.read_text())
+    state = json.loads(settings.state_file.read_text())
+    outputs = json.loads(settings.outputs_file.read_text())
     host, port = outputs["AwsEndpointUrl"].removeprefix("http://").split(":")
     if not _listening(host, int(port)):
         raise CliError(f"the local stack is not running (nothing answers on {outputs['AwsEndpointUrl']}): make local")
@@ -152,7 +154,7 @@ def _orders(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> int:
     from saga_local.xray_daemon import TraceStore, render_timeline
 
-    store = TraceStore.load(LOCAL_DIR / "traces")
+    store = TraceStore.load(Settings().local_dir / "traces")
     trace_ids = store.traces_for_annotation("orderId", args.order_id)
     if not trace_ids:
         raise CliError(f"no trace recorded for order {args.order_id} (is it an order of this running stack?)")

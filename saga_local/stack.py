@@ -18,9 +18,6 @@ from saga_local import moto_gaps
 from saga_local.provision import Stack, provision
 from saga_local.template import ROOT
 
-LOCAL_DIR = ROOT / ".local"
-STATE_FILE = LOCAL_DIR / "stack.json"
-OUTPUTS_FILE = LOCAL_DIR / "outputs.json"
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -36,7 +33,16 @@ class Settings:
     stack_name: str = os.environ.get("LOCAL_STACK_NAME", "order-saga-local")
     workers_per_function: int = int(os.environ.get("LOCAL_LAMBDA_WORKERS", "4"))
     seed_file: Path = SEED_FILE
-    local_dir: Path = LOCAL_DIR
+    # State of a running stack (outputs, logs, traces); tests point it elsewhere to leave a dev stack alone.
+    local_dir: Path = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
+
+    @property
+    def outputs_file(self) -> Path:
+        return self.local_dir / "outputs.json"
+
+    @property
+    def state_file(self) -> Path:
+        return self.local_dir / "stack.json"
 
     @property
     def endpoint_url(self) -> str:
@@ -170,15 +176,14 @@ class LocalStack:
             "ApiKey": stack.apis[0].api_keys[0] if stack.apis and stack.apis[0].api_keys else None,
             "Region": REGION,
         }
-        OUTPUTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        (self.settings.local_dir / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
+        self.settings.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
         state = {
             "settings": {k: str(v) for k, v in asdict(self.settings).items()},
             "refs": {k: v for k, v in stack.refs.items() if isinstance(v, str | int)},
             "functions": {f.logical_id: f.name for f in stack.functions},
             "skipped": stack.skipped,
         }
-        (self.settings.local_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
+        self.settings.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
     def stop(self) -> None:
         for close in reversed(self._closers):

@@ -147,7 +147,9 @@ def _routes(document: Mapping[str, Any]) -> list[_Route]:
                 services = ", ".join(sorted(_JSON_SERVICES))
                 raise UnsupportedDefinition(f"{where}: integration uri {integration.uri!r} (only {services} actions)")
             validator_name = operation.get("x-amazon-apigateway-request-validator", default_validator)
-            validator = validators[validator_name] if validator_name else {}
+            if validator_name and validator_name not in validators:
+                raise UnsupportedDefinition(f"{where}: request validator {validator_name!r} is not defined")
+            validator = validators.get(validator_name, {})
             routes.append(
                 _Route(
                     method="ANY" if method == "x-amazon-apigateway-any-method" else method.upper(),
@@ -346,9 +348,9 @@ class _ApiGateway:
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
         """The `/{stage}/...` URL API Gateway serves, and `/...` for convenience. A path or method the document
         does not have is, to API Gateway, a request without authentication."""
-        stage_prefix = f"/{self._spec.stage}"
-        candidates = [path.removeprefix(stage_prefix)] if self._spec.stage and path.startswith(stage_prefix) else []
-        for candidate in [*candidates, path]:
+        stage = f"/{self._spec.stage}"
+        staged = self._spec.stage and (path == stage or path.startswith(stage + "/"))
+        for candidate in [path.removeprefix(stage), path] if staged else [path]:
             candidate = candidate.rstrip("/") or "/"  # API Gateway ignores a trailing slash
             for route in self._routes:
                 if route.method in (method, "ANY") and (found := route.pattern.fullmatch(candidate)):
@@ -385,7 +387,8 @@ class _ApiGateway:
 
         selected = select_integration_response(integration.responses, status)
         if selected is None:
-            raise GatewayError("API_CONFIGURATION_ERROR", f"No integration response matches status {status}")
+            log.warning("%s: no integration response for status %s and no default", route.resource_path, status)
+            raise GatewayError("API_CONFIGURATION_ERROR")
         response_type, template = _pick_template(selected.templates, call.request)
         status_override, header_overrides, body = None, {}, response_body
         if template is not None:
@@ -429,11 +432,13 @@ class _ApiGateway:
                 retries=False,
             )
         except urllib3.exceptions.NewConnectionError as error:  # before TimeoutError: urllib3 derives it from it
-            raise GatewayError("INTEGRATION_FAILURE", f"Execution failed: {error}") from error
+            log.warning("%s %s: %s", route.service, route.action, error)
+            raise GatewayError("INTEGRATION_FAILURE") from error
         except urllib3.exceptions.TimeoutError as error:
             raise GatewayError("INTEGRATION_TIMEOUT") from error
         except urllib3.exceptions.HTTPError as error:
-            raise GatewayError("INTEGRATION_FAILURE", f"Execution failed: {error}") from error
+            log.warning("%s %s: %s", route.service, route.action, error)
+            raise GatewayError("INTEGRATION_FAILURE") from error
         finally:
             call.integration_span = (started, time.time())
         call.integration_status = response.status

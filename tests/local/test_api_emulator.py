@@ -17,7 +17,7 @@ from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from saga_local.apigw import load_openapi, resolve_intrinsics
-from saga_local.apigw.server import ServerHandle, UnsupportedDefinition, make_app, serve
+from saga_local.apigw.server import ServerHandle, TokenBucket, UnsupportedDefinition, make_app, serve
 from saga_local.specs import RestApiSpec
 from saga_local.xray import parse_trace_header
 
@@ -34,7 +34,11 @@ VALUES = {
 API_KEY = "local-key-0123456789"
 IDEMPOTENCY_KEY = "6a0c1b9e-3f47-4f1e-9d7a-2c5e8b1f0a93"
 ORDER_ID = "ord_62fcf1ea2535e70382feef0260"
-ORDER_REQUEST = {"customerId": "cust-1042", "items": [{"sku": "SKU-MUG", "quantity": 2}], "payment": {"token": "tok_visa"}}
+ORDER_REQUEST = {
+    "customerId": "cust-1042",
+    "items": [{"sku": "SKU-MUG", "quantity": 2}],
+    "payment": {"token": "tok_visa"},
+}
 PROBLEMS = "https://order-saga.example.com/problems/"
 
 # ---------------------------------------------------------------------------------------------- a fake AWS
@@ -297,7 +301,8 @@ def test_malformed_json_is_400(api: Client, aws: FakeAws) -> None:
 
 def test_a_missing_required_header_is_400_naming_it(api: Client, aws: FakeAws) -> None:
     response = api.post("/dev/orders", json=ORDER_REQUEST, headers={"x-api-key": API_KEY})
-    assert problem(response, 400, "INVALID_REQUEST")["detail"] == "Missing required request parameters: [Idempotency-Key]"
+    detail = problem(response, 400, "INVALID_REQUEST")["detail"]
+    assert detail == "Missing required request parameters: [Idempotency-Key]"  # API Gateway's own words
     assert aws.requests == []
 
 
@@ -367,7 +372,9 @@ def test_a_throttled_read_is_429(api: Client, aws: FakeAws) -> None:
 # ---------------------------------------------------------------------------------------------- the document rules
 
 
-def test_a_changed_response_template_changes_the_answer(gateway: Gateway, aws: FakeAws, document: dict[str, Any]) -> None:
+def test_a_changed_response_template_changes_the_answer(
+    gateway: Gateway, aws: FakeAws, document: dict[str, Any]
+) -> None:
     responses = document["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["responses"]
     template = responses["default"]["responseTemplates"]["application/json"]
     responses["default"]["responseTemplates"]["application/json"] = template.replace(
@@ -387,6 +394,30 @@ def test_a_changed_gateway_response_changes_the_answer(gateway: Gateway, documen
     del document["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]
     response = gateway().get("/dev/nothing")
     assert (response.status_code, response.json) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_a_literal_path_is_preferred_to_a_path_parameter(
+    gateway: Gateway, aws: FakeAws, document: dict[str, Any]
+) -> None:
+    latest = copy.deepcopy(document["paths"]["/orders/{orderId}"])
+    latest["get"]["parameters"] = []  # no {orderId} in this path
+    template = latest["get"]["x-amazon-apigateway-integration"]["requestTemplates"]
+    template["application/json"] = template["application/json"].replace("local-orders", "latest-orders")
+    document["paths"]["/orders/latest"] = latest
+    api = gateway()
+    api.get("/dev/orders/latest", headers={"x-api-key": API_KEY})
+    api.get(f"/dev/orders/{ORDER_ID}", headers={"x-api-key": API_KEY})
+    assert [request.body["TableName"] for request in aws.requests] == ["latest-orders", "local-orders"]
+
+
+def test_the_token_bucket_refills_at_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=2, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    now[0] = 0.5  # one request's worth at 2 a second
+    assert [bucket.take() for _ in range(2)] == [True, False]
+    now[0] = 10.0  # never more than the burst
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
 
 
 def test_only_aws_integrations_are_emulated(gateway: Gateway, document: dict[str, Any]) -> None:

@@ -1,0 +1,169 @@
+"""The local stack, started once for the e2e tests exactly as `make local` starts it (a subprocess
+running `python -m saga_local up`), on free ports and its own state folder, so a developer's running
+stack is left alone. Retry back-off is scaled down by SAGA_LOCAL_RETRY_SCALE, never by editing the ASL."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = "Local stack ready"
+START_TIMEOUT_SECONDS = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class LocalStackHandle:
+    api_url: str
+    api_key: str
+    endpoint_url: str
+    outputs: dict[str, Any]
+    state: dict[str, Any]
+    state_dir: Path
+    environment: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(inject_host_prefix=False),
+        )
+
+    def table(self, logical_id: str) -> Any:
+        resource = boto3.resource(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        return resource.Table(self.state["refs"][logical_id])
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None, api_key: bool = True
+    ) -> Response:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        request = urllib.request.Request(self.api_url + path, data=data, method=method)  # noqa: S310 - loopback
+        request.add_header("Content-Type", "application/json")
+        if api_key:
+            request.add_header("x-api-key", self.api_key)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+                return Response(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, dict(error.headers), error.read())
+
+    def place_order(
+        self, *items: tuple[str, int], token: str = "tok_visa", key: str | None = None, customer: str = "c-1"
+    ) -> tuple[Response, str]:
+        key = key or f"key-{uuid.uuid4()}"
+        body = {
+            "customerId": customer,
+            "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
+            "payment": {"token": token},
+        }
+        return self.request("POST", "/orders", body, headers={"Idempotency-Key": key}), key
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "saga_local", *args],
+            cwd=ROOT,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    environment = {
+        **os.environ,
+        "LOCAL_AWS_PORT": str(_free_port()),
+        "LOCAL_API_PORT": str(_free_port()),
+        "LOCAL_XRAY_PORT": str(_free_port()),
+        "LOCAL_STATE_DIR": str(state_dir / "state"),
+        "LOCAL_FAULTS_FILE": str(state_dir / "faults.json"),
+        "SAGA_LOCAL_RETRY_SCALE": "0.01",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = state_dir / "stack.log"
+    with open(log_path, "w") as log:  # a pipe nobody reads would freeze the stack once full
+        process = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while READY_LINE not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-5000:]}")
+        time.sleep(0.2)
+    local_dir = Path(environment["LOCAL_STATE_DIR"])
+    outputs = json.loads((local_dir / "outputs.json").read_text())
+    state = json.loads((local_dir / "stack.json").read_text())
+    handle = LocalStackHandle(
+        api_url=outputs["LocalApiUrl"],
+        api_key=outputs["ApiKey"],
+        endpoint_url=outputs["AwsEndpointUrl"],
+        outputs=outputs,
+        state=state,
+        state_dir=local_dir,
+        environment=environment,
+    )
+    try:
+        yield handle
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def faults(local_stack: LocalStackHandle) -> Iterator[Any]:
+    """Write fault rules for the running stack's Lambda runtime; cleared after the test."""
+    path = Path(local_stack.environment["LOCAL_FAULTS_FILE"])
+
+    def inject(rules: list[dict[str, Any]]) -> None:
+        path.write_text(json.dumps({"faults": rules}))
+
+    yield inject
+    path.unlink(missing_ok=True)
