@@ -435,7 +435,8 @@ class LambdaRuntime:
                 return None, {"errorMessage": text, "errorType": "Sandbox.Timedout"}, timeout * 1000.0, 0, lines
             answer = json.loads(worker.conn.recv_bytes())
         except (EOFError, OSError):  # it died mid-invocation: os._exit, a signal, close()
-            worker.process.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=OUTPUT_GRACE_SECONDS)  # its exit status, for the error
             lines = worker.take_output()
             self._release(function, worker, reusable=False)
             elapsed_ms = (time.monotonic() - started) * 1000

@@ -11,7 +11,7 @@ Messages (JSON, one per `send_bytes`):
     worker -> runtime, once:  {"initMs": float, "error": <Lambda error> | null}
     runtime -> worker:        {"requestId", "event", "deadlineMs", "invokedFunctionArn", "traceHeader"}
     worker -> runtime:        {"payload": ...} | {"error": <Lambda error>}, with "durationMs", "maxMemoryMB"
-After each answer the worker writes `END_OF_OUTPUT + requestId` on stdout, so the runtime knows it
+After each answer (the init one too) the worker writes `END_OF_OUTPUT + requestId` on stdout, so the runtime knows it
 has read every line the invocation logged.
 """
 
@@ -139,6 +139,14 @@ def _invoke(handler: Any, message: dict[str, Any]) -> dict[str, Any]:
         return {"error": _error(f"Unable to marshal response: {exc}", "Runtime.MarshalError")}
 
 
+def _answer(conn: Connection, answer: dict[str, Any]) -> None:
+    """The answer, then the end-of-output mark after everything printed so far."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.send_bytes(json.dumps(answer).encode())
+    os.write(1, f"{END_OF_OUTPUT}{_request_id}\n".encode())
+
+
 def main() -> None:
     global _request_id
     conn = Connection(int(sys.argv[1]))
@@ -156,7 +164,7 @@ def main() -> None:
     init_ms = (time.perf_counter() - started) * 1000
     if init_error:
         _log_error(init_error)
-    conn.send_bytes(json.dumps({"initMs": init_ms, "error": init_error}).encode())
+    _answer(conn, {"initMs": init_ms, "error": init_error})
     if init_error:
         return  # Lambda discards an environment whose init failed
 
@@ -170,11 +178,9 @@ def main() -> None:
         answer = _invoke(handler, message)
         answer["durationMs"] = (time.perf_counter() - started) * 1000
         answer["maxMemoryMB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
-        sys.stdout.flush()
-        sys.stderr.flush()
-        conn.send_bytes(json.dumps(answer).encode())
-        os.write(1, f"{END_OF_OUTPUT}{_request_id}\n".encode())
+        _answer(conn, answer)
         _request_id = ""
+
 
 
 if __name__ == "__main__":

@@ -1,0 +1,260 @@
+"""Every path of the saga through the local HTTP API: the same handlers, ASL file and OpenAPI document as on AWS."""
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LocalStackHandle
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def _stock(stack: LocalStackHandle, sku: str) -> tuple[int, int]:
+    item = stack.table("InventoryTable").get_item(Key={"pk": f"SKU#{sku}"}, ConsistentRead=True)["Item"]
+    return int(item["available"]), int(item["reserved"])
+
+
+def _order(stack: LocalStackHandle, order_id: str) -> dict[str, Any]:
+    response = stack.request("GET", f"/orders/{order_id}")
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def _assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, response.body
+    assert response.headers["Content-Type"].startswith(PROBLEM_JSON)
+    problem = response.json()
+    assert problem["code"] == code
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["detail"]
+    return problem
+
+
+def _payments(stack: LocalStackHandle, order_id: str) -> list[dict[str, Any]]:
+    items = stack.table("PaymentsTable").scan()["Items"]
+    return [i for i in items if i["pk"] == f"PAYMENT#{order_id}"]
+
+
+def test_a_confirmed_order_is_priced_from_the_catalog_and_readable(local_stack: LocalStackHandle) -> None:
+    available_before, _ = _stock(local_stack, "SKU-1")
+    response, _ = local_stack.place_order(("SKU-1", 2), ("SKU-3", 1))
+    assert response.status == 201, response.body
+    order = response.json()
+    assert order["status"] == "CONFIRMED"
+    assert [(i["sku"], i["quantity"], i["unitPrice"]) for i in order["items"]] == [("SKU-1", 2, 2499), ("SKU-3", 1, 699)]
+    assert order["total"] == 2 * 2499 + 699
+    assert order["currency"] == "USD"
+    assert order["paymentId"]
+    assert order["invoiceId"]
+    assert _order(local_stack, order["orderId"]) == order
+    assert _stock(local_stack, "SKU-1")[0] == available_before - 2
+
+
+def test_out_of_stock_is_409_and_takes_nothing(local_stack: LocalStackHandle) -> None:
+    before = _stock(local_stack, "SKU-7")
+    response, _ = local_stack.place_order(("SKU-1", 1), ("SKU-7", before[0] + 1))
+    problem = _assert_problem(response, 409, "OUT_OF_STOCK")
+    assert "SKU-7" in problem["detail"]
+    assert _order(local_stack, problem["orderId"])["status"] == "CANCELLED"
+    assert _stock(local_stack, "SKU-7") == before
+
+
+def test_a_declined_card_is_402_and_the_stock_comes_back(local_stack: LocalStackHandle) -> None:
+    before = _stock(local_stack, "SKU-2")
+    response, _ = local_stack.place_order(("SKU-2", 1), token="tok_chargeDeclined")
+    problem = _assert_problem(response, 402, "PAYMENT_DECLINED")
+    order = _order(local_stack, problem["orderId"])
+    assert order["status"] == "CANCELLED"
+    assert order["failureReason"]["code"] == "PAYMENT_DECLINED"
+    assert _stock(local_stack, "SKU-2") == before
+
+
+def test_a_transient_payment_failure_is_retried_then_confirmed(local_stack: LocalStackHandle) -> None:
+    response, _ = local_stack.place_order(("SKU-3", 1), token="tok_processingError")
+    assert response.status == 201, response.body
+    payments = _payments(local_stack, response.json()["orderId"])
+    assert [p["status"] for p in payments] == ["CAPTURED"]
+
+
+def test_retries_exhausted_are_compensated_and_answered_503(local_stack: LocalStackHandle) -> None:
+    before = _stock(local_stack, "SKU-4")
+    response, _ = local_stack.place_order(("SKU-4", 1), token="tok_unavailable")
+    problem = _assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert int(response.headers["Retry-After"]) > 0
+    order = _order(local_stack, problem["orderId"])
+    assert order["status"] == "CANCELLED"
+    assert _stock(local_stack, "SKU-4") == before
+    assert all(p["status"] != "CAPTURED" for p in _payments(local_stack, problem["orderId"]))
+
+
+def test_a_failing_compensation_is_500_and_leaves_the_order_visibly_failed(
+    local_stack: LocalStackHandle, faults: Any
+) -> None:
+    faults([
+        {"function": "BillingFunction", "match": {"action": "createInvoice"}, "error": "BillingUnavailable"},
+        {"function": "PaymentsFunction", "match": {"action": "refund"}, "error": "PaymentProviderUnavailable"},
+    ])  # fmt: skip
+    response, _ = local_stack.place_order(("SKU-5", 1))
+    problem = _assert_problem(response, 500, "COMPENSATION_FAILED")
+    order = _order(local_stack, problem["orderId"])
+    assert order["status"] == "COMPENSATION_FAILED"
+    assert [c["service"] for c in order["failedCompensations"]] == ["payments"]
+    log = (local_stack.state_dir / "logs" / f"{local_stack.state['functions']['OrdersFunction']}.log").read_text()
+    metrics = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"_aws"' in line]
+    assert any(m.get("CompensationFailures") == [1.0] or m.get("CompensationFailures") == 1 for m in metrics)
+
+
+def test_replaying_a_request_returns_the_same_order_and_charges_once(local_stack: LocalStackHandle) -> None:
+    first, key = local_stack.place_order(("SKU-6", 1))
+    available = _stock(local_stack, "SKU-6")
+    second, _ = local_stack.place_order(("SKU-6", 1), key=key)
+    assert first.status == second.status == 201
+    assert second.json() == first.json()
+    assert _stock(local_stack, "SKU-6") == available
+    assert len(_payments(local_stack, first.json()["orderId"])) == 1
+
+
+def test_a_replay_of_a_rejected_order_repeats_its_outcome(local_stack: LocalStackHandle) -> None:
+    first, key = local_stack.place_order(("SKU-2", 1), token="tok_chargeDeclined")
+    second, _ = local_stack.place_order(("SKU-2", 1), token="tok_chargeDeclined", key=key)
+    assert first.status == second.status == 402
+    assert second.json()["orderId"] == first.json()["orderId"]
+
+
+def test_the_same_key_with_another_body_is_422(local_stack: LocalStackHandle) -> None:
+    _, key = local_stack.place_order(("SKU-1", 1))
+    response, _ = local_stack.place_order(("SKU-1", 5), key=key)
+    _assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_apostrophes_quotes_and_non_ascii_survive_the_round_trip(local_stack: LocalStackHandle) -> None:
+    customer = "O'Brien \"Zoë\" ☃ \\ 日本"
+    response, _ = local_stack.place_order(("SKU-3", 1), customer=customer)
+    assert response.status == 201, response.body
+    assert response.json()["customerId"] == customer
+    assert _order(local_stack, response.json()["orderId"])["customerId"] == customer
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": [{"sku": "SKU-1", "quantity": 1}], "payment": {"token": "tok_visa"}}, "customerId"),
+        ({"customerId": "c", "items": [{"sku": "SKU-1", "quantity": 0}], "payment": {"token": "tok_visa"}}, "quantity"),
+    ],
+)
+def test_invalid_bodies_are_400_naming_the_field(local_stack: LocalStackHandle, body: dict, field: str) -> None:
+    response = local_stack.request("POST", "/orders", body, headers={"Idempotency-Key": "valid-key-123"})
+    problem = _assert_problem(response, 400, "INVALID_REQUEST")
+    assert field in problem["detail"]
+
+
+def test_the_api_key_is_required(local_stack: LocalStackHandle) -> None:
+    response = local_stack.request("GET", "/orders/ord_00000000000000000000000000", api_key=False)
+    assert response.status == 403
+
+
+def test_an_unknown_order_is_404(local_stack: LocalStackHandle) -> None:
+    _assert_problem(local_stack.request("GET", "/orders/ord_00000000000000000000000000"), 404, "ORDER_NOT_FOUND")
+
+
+def _audit_events(stack: LocalStackHandle, until: Any, timeout: float = 20) -> list[dict[str, Any]]:
+    """Read the audit FIFO queue until `until(events)` holds (events stay in the order received)."""
+    sqs = stack.client("sqs")
+    url = stack.outputs["AuditQueueUrl"]
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(events):
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for message in batch:
+            events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return events
+
+
+def test_every_order_change_is_published_once_and_in_order(local_stack: LocalStackHandle) -> None:
+    confirmed, key = local_stack.place_order(("SKU-1", 1))
+    local_stack.place_order(("SKU-1", 1), key=key)  # a replay writes nothing new
+    declined, _ = local_stack.place_order(("SKU-2", 1), token="tok_chargeDeclined")
+    ids = {confirmed.json()["orderId"], declined.json()["orderId"]}
+
+    def both_finished(events: list[dict[str, Any]]) -> bool:
+        finished = {e["orderId"] for e in events if e["type"] in ("order.confirmed", "order.cancelled")}
+        return ids <= finished
+
+    events = [e for e in _audit_events(local_stack, both_finished) if e["orderId"] in ids]
+    by_order: dict[str, list[str]] = {}
+    for event in events:
+        by_order.setdefault(event["orderId"], []).append(event["type"])
+    assert by_order[confirmed.json()["orderId"]] == ["order.placed", "order.confirmed"]
+    assert by_order[declined.json()["orderId"]] == ["order.placed", "order.cancelled"]
+    assert len({e["id"] for e in events}) == len(events)
+
+
+def test_a_poison_stream_record_ends_in_the_dlq_and_the_rest_goes_through(local_stack: LocalStackHandle) -> None:
+    orders = local_stack.table("OrdersTable")
+    poison_id = "ord_" + "f" * 26
+    orders.put_item(Item={"orderId": poison_id, "status": "PENDING", "version": Decimal(1), "document": "{not json"})
+    response, _ = local_stack.place_order(("SKU-3", 1))
+    good_id = response.json()["orderId"]
+
+    def good_confirmed(events: list[dict[str, Any]]) -> bool:
+        return any(e["orderId"] == good_id and e["type"] == "order.confirmed" for e in events)
+
+    events = _audit_events(local_stack, good_confirmed, timeout=40)
+    assert good_confirmed(events)
+    assert all(e["orderId"] != poison_id for e in events)
+    sqs = local_stack.client("sqs")
+    deadline = time.monotonic() + 30
+    failures: list[dict[str, Any]] = []
+    while not failures and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=local_stack.outputs["OutboxRelayDLQUrl"], WaitTimeSeconds=1)
+        failures = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert failures, "the poison record never reached the relay's DLQ"
+    batch = failures[0]["DDBStreamBatchInfo"]
+    assert batch["batchSize"] == 1
+    assert failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+def test_an_orders_trace_runs_from_the_api_through_every_step(local_stack: LocalStackHandle) -> None:
+    response, _ = local_stack.place_order(("SKU-1", 1))
+    order_id = response.json()["orderId"]
+    time.sleep(1.0)  # segments travel by UDP
+    result = local_stack.cli("trace", order_id)
+    assert result.returncode == 0, result.stderr
+    timeline = result.stdout
+    for expected in ("ReserveInventory", "ChargePayment", "ConfirmOrder", "DynamoDB"):
+        assert expected in timeline, timeline
+    assert "AWS::ApiGateway::Stage" in timeline or "/dev" in timeline
+
+
+def test_the_cli_lists_orders_and_invokes_functions_like_sam_local_invoke(local_stack: LocalStackHandle) -> None:
+    local_stack.place_order(("SKU-1", 1))
+    listing = local_stack.cli("orders")
+    assert listing.returncode == 0, listing.stderr
+    assert "CONFIRMED" in listing.stdout
+    invoked = local_stack.cli("invoke", "InventoryFunction", "-e", "events/inventory-release.json")
+    assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    assert json.loads(invoked.stdout)["service"] == "inventory"
+    unknown = local_stack.cli("invoke", "NoSuchFunction")
+    assert unknown.returncode == 2
+    assert "InventoryFunction" in unknown.stderr
+
+
+def test_concurrent_orders_never_oversell(local_stack: LocalStackHandle, tmp_path: Any) -> None:
+    """50 orders at once for 5 units of one SKU: exactly 5 confirm."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalog = tmp_path / "race.json"
+    catalog.write_text(json.dumps([{"sku": "SKU-RACE", "name": "Last five", "unitPrice": 100, "currency": "USD",
+                                    "stock": 5}]))  # fmt: skip
+    seeded = local_stack.cli("seed", str(catalog))
+    assert seeded.returncode == 0, seeded.stderr
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: local_stack.place_order(("SKU-RACE", 1))[0].status, range(50)))
+    assert statuses.count(201) == 5, statuses
+    assert statuses.count(409) == 45, statuses
+    assert _stock(local_stack, "SKU-RACE") == (0, 5)
