@@ -53,7 +53,7 @@ class InvokeResult:
     error: dict[str, Any] | None  # Lambda's error payload: errorMessage, errorType, requestId?, stackTrace?
     duration_ms: float
     billed_ms: int
-    init_ms: float | None  # on a cold start only
+    init_ms: float | None  # on a cold start only: starting the worker and importing the handler
     log_tail: str  # the end (4 KB) of what this invocation logged, START to REPORT
     request_id: str = ""
 
@@ -206,9 +206,10 @@ class LambdaRuntime:
         function = self._function(name_or_arn)
         spec = function.spec
         request_id = str(uuid.uuid4())
+        event_json = json.dumps(event)  # a TypeError here is the caller's, raised before a worker is taken
         if function.limit <= 0:  # reserved concurrency 0: Lambda throttles every invocation
-            error = {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
-            return InvokeResult(None, error, 0.0, 0, None, "", request_id)
+            throttled = {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
+            return InvokeResult(None, throttled, 0.0, 0, None, "", request_id)
 
         started = time.time()
         got = self._acquire(function)
@@ -217,7 +218,8 @@ class LambdaRuntime:
         function.log.write(f"START RequestId: {request_id} Version: $LATEST", tail)
         payload, error, duration_ms, memory_mb = None, got.error, 0.0, 0
         if got.worker is not None:
-            payload, error, duration_ms, memory_mb, lines = self._run(function, got.worker, request_id, event, trace)
+            run = self._run(function, got.worker, request_id, event_json, trace)
+            payload, error, duration_ms, memory_mb, lines = run
             tail += lines
 
         init_ms = got.init_ms if got.cold else None
@@ -348,6 +350,7 @@ class LambdaRuntime:
         log_stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{secrets.token_hex(16)}"
         init_lines: list[str] = []
         function.log.write(f"INIT_START Runtime Version: {spec.runtime}", init_lines)
+        started = time.perf_counter()  # Lambda's Init Duration: the runtime's start and the handler's import
         ours, theirs = socket.socketpair()
         with ours, theirs:
             process = subprocess.Popen(  # noqa: S603 - our interpreter and script, no shell
@@ -378,7 +381,7 @@ class LambdaRuntime:
         if init["error"] is not None:  # Lambda discards the environment; the invocation reports the error
             worker.stop()
             return _Started(None, init_lines=init_lines, error=init["error"])
-        return _Started(worker, init_ms=init["initMs"], init_lines=init_lines)
+        return _Started(worker, init_ms=(time.perf_counter() - started) * 1000, init_lines=init_lines)
 
     def _environment(self, spec: FunctionSpec, log_stream: str) -> dict[str, str]:
         """Exactly what a Lambda execution environment has: the function's variables and Lambda's own."""
@@ -411,7 +414,7 @@ class LambdaRuntime:
     # ------------------------------------------------------------ one invocation
 
     def _run(
-        self, function: _Function, worker: _Worker, request_id: str, event: Any, trace: "_Trace"
+        self, function: _Function, worker: _Worker, request_id: str, event_json: str, trace: "_Trace"
     ) -> tuple[Any, dict[str, Any] | None, float, int, list[str]]:
         """Send the invocation and wait for the answer until the function's timeout.
         Returns (payload, error, duration ms, max memory MB, the invocation's log lines)."""
@@ -419,7 +422,7 @@ class LambdaRuntime:
         started = time.monotonic()
         message = {
             "requestId": request_id,
-            "event": event,
+            "event": event_json,
             "deadlineMs": int((time.time() + timeout) * 1000),
             "invokedFunctionArn": function.spec.arn,
             "traceHeader": trace.worker_header,

@@ -8,8 +8,8 @@ standard library is used: the function's own PYTHONPATH (its code and layers) is
 so this file cannot import saga_local. stdout and stderr are the function's log; the runtime reads them.
 
 Messages (JSON, one per `send_bytes`):
-    worker -> runtime, once:  {"initMs": float, "error": <Lambda error> | null}
-    runtime -> worker:        {"requestId", "event", "deadlineMs", "invokedFunctionArn", "traceHeader"}
+    worker -> runtime, once:  {"error": <Lambda error> | null}   (the handler is imported: init is over)
+    runtime -> worker:        {"requestId", "event" (as JSON text), "deadlineMs", "invokedFunctionArn", "traceHeader"}
     worker -> runtime:        {"payload": ...} | {"error": <Lambda error>}, with "durationMs", "maxMemoryMB"
 After each answer (the init one too) the worker writes `END_OF_OUTPUT + requestId` on stdout, so the runtime knows it
 has read every line the invocation logged.
@@ -62,9 +62,10 @@ def _install_root_logger() -> None:
     """The Python runtime's root handler: `[LEVEL] <time> <request id> <message>`, level from
     AWS_LAMBDA_LOG_LEVEL (WARNING, Python's default, when unset)."""
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s")
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
     formatter.converter = time.gmtime
-    formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
     handler.setFormatter(formatter)
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
@@ -128,7 +129,7 @@ def _invoke(handler: Any, message: dict[str, Any]) -> dict[str, Any]:
     else:
         os.environ.pop(TRACE_ENV, None)
     try:
-        result = handler(message["event"], context)
+        result = handler(json.loads(message["event"]), context)
     except Exception as exc:
         error = _exception_error(exc)
         _log_error(error)
@@ -137,6 +138,19 @@ def _invoke(handler: Any, message: dict[str, Any]) -> dict[str, Any]:
         return {"payload": json.loads(json.dumps(result, default=_marshal))}
     except (TypeError, ValueError) as exc:
         return {"error": _error(f"Unable to marshal response: {exc}", "Runtime.MarshalError")}
+
+
+def _peak_memory_mb() -> int:
+    """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so every worker would report the peak of the process that started it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _answer(conn: Connection, answer: dict[str, Any]) -> None:
@@ -153,7 +167,6 @@ def main() -> None:
     os.set_inheritable(conn.fileno(), False)  # a process the handler starts must not hold the channel open
     _install_root_logger()
 
-    started = time.perf_counter()
     try:
         handler = _load_handler(os.environ["_HANDLER"])
         init_error = None
@@ -161,10 +174,9 @@ def main() -> None:
         init_error = _error(str(fault), fault.error_type)
     except Exception as exc:  # an exception raised by module-level code: reported under its own name
         init_error = _exception_error(exc)
-    init_ms = (time.perf_counter() - started) * 1000
     if init_error:
         _log_error(init_error)
-    _answer(conn, {"initMs": init_ms, "error": init_error})
+    _answer(conn, {"error": init_error})
     if init_error:
         return  # Lambda discards an environment whose init failed
 
@@ -177,10 +189,9 @@ def main() -> None:
         started = time.perf_counter()
         answer = _invoke(handler, message)
         answer["durationMs"] = (time.perf_counter() - started) * 1000
-        answer["maxMemoryMB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        answer["maxMemoryMB"] = _peak_memory_mb()
         _answer(conn, answer)
         _request_id = ""
-
 
 
 if __name__ == "__main__":

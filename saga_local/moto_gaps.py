@@ -379,6 +379,8 @@ _traces_lock = threading.Lock()
 # Each is set and read in one thread, around one synchronous call; see the wrappers below.
 _request_trace_header: ContextVar[str | None] = ContextVar("start_sync_execution_trace_header", default=None)
 _invoke_trace_header: ContextVar[str | None] = ContextVar("lambda_invoke_trace_header", default=None)
+_Failure = tuple[str | None, str | None]  # (error, cause)
+_caught_failures: ContextVar[list[_Failure] | None] = ContextVar("caught_task_failures", default=None)
 
 
 def propagate_traces() -> None:
@@ -405,6 +407,7 @@ def propagate_traces() -> None:
     )
     SyncExecution.start = _traced_execution(SyncExecution.start)  # type: ignore[method-assign,assignment]
     StateTask._eval_state = _traced_task(StateTask._eval_state)  # type: ignore[method-assign,assignment]
+    StateTask._handle_catch = _recording_catch(StateTask._handle_catch)  # type: ignore[method-assign]
     # Both Lambda Task styles (a function ARN, arn:aws:states:::lambda:invoke) call this, with the Task's
     # environment, from the thread the attempt runs in: moto runs each attempt in a new thread, so the
     # Task is found from that environment's context object, not from the thread the state started in.
@@ -467,7 +470,6 @@ def _execution_segment(execution: Any, trace: _ExecutionTrace, parent_id: str | 
 
 def _traced_task(eval_state: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
     """Around a Task state's retry/catch loop: one subsegment for the state, all attempts included."""
-    from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 
     @wraps(eval_state)
@@ -481,12 +483,12 @@ def _traced_task(eval_state: Callable[[Any, Any], None]) -> Callable[[Any, Any],
         key, segment_id, start = _task_key(context), new_segment_id(), time.time()
         with _traces_lock:
             trace.tasks[key] = segment_id
-        failure: tuple[str | None, str | None] | None = None
+        caught: list[_Failure] = []
+        token = _caught_failures.set(caught)
+        failure: _Failure | None = None
         try:
             eval_state(state, env)
-            if env.stack and env.stack[-1] is CatchOutcome.Caught:
-                error_output = env.states.get_error_output() or {}
-                failure = error_output.get("Error"), error_output.get("Cause")
+            failure = caught[-1] if caught else None
         except FailureEventException as exc:
             failure = exc.extract_error_cause_pair() or ("States.Runtime", None)
             raise
@@ -494,6 +496,7 @@ def _traced_task(eval_state: Callable[[Any, Any], None]) -> Callable[[Any, Any],
             failure = type(exc).__name__, str(exc)
             raise
         finally:
+            _caught_failures.reset(token)
             with _traces_lock:
                 trace.tasks.pop(key, None)
             extra: dict[str, Any] = {"cause": _cause(*failure)} if failure else {}
@@ -503,6 +506,22 @@ def _traced_task(eval_state: Callable[[Any, Any], None]) -> Callable[[Any, Any],
             ))  # fmt: skip
 
     return traced_eval_state
+
+
+def _recording_catch(handle_catch: Callable[..., None]) -> Callable[..., None]:
+    """A matching Catch replaces the state's output (the error is left only where its ResultPath puts it):
+    note the caught error, retries exhausted, for the Task's subsegment. Runs in traced_eval_state's thread."""
+    from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+
+    @wraps(handle_catch)
+    def recording_catch(state: Any, env: Any, failure_event: Any) -> None:
+        handle_catch(state, env=env, failure_event=failure_event)
+        caught = _caught_failures.get()
+        if caught is not None and env.stack and env.stack[-1] is CatchOutcome.Caught:
+            caught.append(FailureEventException(failure_event).extract_error_cause_pair() or ("States.Runtime", None))
+
+    return recording_catch
 
 
 def _task_key(context: dict[str, Any]) -> tuple[str, str]:
@@ -519,7 +538,8 @@ def _with_task_trace_header(execute: Callable[..., None]) -> Callable[..., None]
             trace = _traced_executions.get(context["Execution"]["Id"])
             parent = trace.tasks.get(_task_key(context), trace.segment_id) if trace else None
         header = format_trace_header(trace.trace_id, parent, trace.sampled) if trace else None
-        token = _invoke_trace_header.set(header)  # read by the client below, in this thread, during this call
+        # Read by _add_invoke_trace_header as the interpreter's client sends Invoke: in this thread, in this call.
+        token = _invoke_trace_header.set(header)
         try:
             execute(env, *args, **kwargs)
         finally:
@@ -571,8 +591,10 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def close_all_gaps() -> None:
-    """Every patch but the Lambda runner, which needs a runner to mean anything."""
+    """Every patch but the Lambda runner, which needs a runner to mean anything. Traces change nothing
+    for a StartSyncExecution without a trace header."""
     serialize_dynamodb()
     enable_start_sync_execution()
     scale_retry_waits()
     fix_definite_json_paths()
+    propagate_traces()

@@ -80,7 +80,8 @@ class LocalStack:
 
         moto_gaps.close_all_gaps()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        default_user_config["lambda"] = {"use_docker": False}
+        # The interpreter calls Lambda on localhost:$MOTO_PORT; moto_gaps routes those calls to our runtime.
+        os.environ["MOTO_PORT"] = str(settings.aws_port)
         server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
         server.start()
         self._closers.append(server.stop)
@@ -122,6 +123,7 @@ class LocalStack:
         )
         for spec in self.stack.functions:
             runtime.register(spec)
+        runtime.warm_up()  # a cold worker would eat most of a Task's 1 s timeout
         moto_gaps.run_lambdas_with(runtime.runner)
         self.runtime = runtime
         self._closers.append(runtime.close)

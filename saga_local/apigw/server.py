@@ -246,9 +246,10 @@ class _ApiGateway:
         # local endpoint the region.
         self._credentials = Credentials("local", "local")
         self._bucket = None
-        if spec.throttle_rate is not None:
-            burst = spec.throttle_burst if spec.throttle_burst is not None else max(1, math.ceil(spec.throttle_rate))
-            self._bucket = TokenBucket(spec.throttle_rate, burst)
+        if spec.throttle_rate is not None:  # float(): a CloudFormation Number parameter may arrive as a string
+            rate = float(spec.throttle_rate)
+            burst = int(float(spec.throttle_burst)) if spec.throttle_burst is not None else max(1, math.ceil(rate))
+            self._bucket = TokenBucket(rate, burst)
         info_title = spec.definition.get("info", {}).get("title", spec.api_id)
         self._segment_name = f"{spec.extra.get('name', info_title)}/{spec.stage}"
 
@@ -598,8 +599,10 @@ def make_app(
     access_log: logging.Logger | None = None,
 ) -> WSGIApplication:
     """The stage of `spec` as a WSGI application calling AWS at `aws_endpoint_url`. `spec.definition` has its
-    intrinsics resolved. One JSON access log line per request goes to `access_log`
-    (default: the `saga_local.apigw.access` logger). Raises UnsupportedDefinition for what is not emulated."""
+    intrinsics resolved. One JSON access log line per request goes to `access_log` (default: the
+    `saga_local.apigw.access` logger). With tracing, the X-Ray segment is named `<name>/<stage>`, the name being
+    `spec.extra["name"]` (the RestApi's Name) or the document's title. Raises UnsupportedDefinition for what is
+    not emulated."""
     return _ApiGateway(
         spec,
         aws_endpoint_url=aws_endpoint_url,

@@ -375,7 +375,7 @@ class DaemonSocket:
         self.socket.bind(("127.0.0.1", 0))
 
     def receive(self, count: int, timeout: float = 2.0) -> list[dict[str, Any]]:
-        documents = []
+        documents: list[dict[str, Any]] = []
         self.socket.settimeout(timeout)
         while len(documents) < count:
             header, _, body = self.socket.recv(65536).partition(b"\n")
@@ -393,7 +393,7 @@ class DaemonSocket:
 def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonSocket]:
     moto_gaps.propagate_traces()
     daemon = DaemonSocket()
-    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:{}".format(daemon.socket.getsockname()[1]))
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", f"127.0.0.1:{daemon.socket.getsockname()[1]}")
     yield daemon
     daemon.socket.close()
 
@@ -508,6 +508,18 @@ def test_untraced_execution_sends_nothing_and_lambda_calls_get_no_header(
     assert "traceHeader" not in result
     daemon.assert_nothing_sent()
     assert [target.trace_header for target, _ in behaviour.calls] == [None]
+
+
+def test_unsampled_execution_sends_nothing_but_passes_the_decision_on(
+    local: Local, behaviour: Behaviour, daemon: DaemonSocket
+) -> None:
+    arn = local.function("echo")
+    behaviour.functions["echo"] = lambda event: event
+    machine = local.machine({"Echo": _task(arn, "function ARN", End=True)})
+    local.sfn.start_sync_execution(stateMachineArn=machine, input="{}", traceHeader=f"Root={TRACE_ID};Sampled=0")
+    daemon.assert_nothing_sent()
+    header = parse_trace_header(behaviour.calls[0][0].trace_header)
+    assert (header["Root"], header["Sampled"]) == (TRACE_ID, "0")
 
 
 def test_lambda_invoke_passes_its_trace_header_to_the_runner(local: Local, behaviour: Behaviour) -> None:
