@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from saga_local import xray
+from saga_local.faults import FaultInjector
 from saga_local.lambda_worker import END_OF_OUTPUT
 from saga_local.moto_gaps import LambdaTarget
 from saga_local.specs import FunctionSpec
@@ -177,6 +178,7 @@ class LambdaRuntime:
             or DEFAULT_XRAY_ADDRESS
         )
         self.python = python or sys.executable
+        self.faults = FaultInjector()  # LOCAL_FAULTS_FILE; off when unset
         self._functions: dict[str, _Function] = {}  # by name and by ARN
         self._lock = threading.Lock()
 
@@ -210,6 +212,12 @@ class LambdaRuntime:
         if function.limit <= 0:  # reserved concurrency 0: Lambda throttles every invocation
             throttled = {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
             return InvokeResult(None, throttled, 0.0, 0, None, "", request_id)
+        fault = self.faults.for_invocation((spec.logical_id, spec.name), event)
+        FaultInjector.apply_latency(fault)
+        if fault and fault.error:  # the handler does not run: nothing it would have written exists
+            function.log.write(f"FAULT RequestId: {request_id} injected {fault.error}")
+            injected = {"errorMessage": fault.message, "errorType": fault.error}
+            return InvokeResult(None, injected, 0.0, 0, None, "", request_id)
 
         started = time.time()
         got = self._acquire(function)

@@ -4,6 +4,7 @@ moto does not run (Lambda code, stream event source mappings, the REST API, the 
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -78,6 +79,8 @@ class LocalStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
+        for noisy in ("werkzeug", "samtranslator"):  # a request line per AWS call drowns the useful output
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         moto_gaps.close_all_gaps()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # The interpreter calls Lambda on localhost:$MOTO_PORT; moto_gaps routes those calls to our runtime.
@@ -205,6 +208,7 @@ def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
     for folder in ("shared", "inventory"):
         sys.path.insert(0, str(ROOT / "functions" / folder))
     os.environ.update({"INVENTORY_TABLE": table_name, "AWS_ENDPOINT_URL": endpoint_url})
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     for key, value in CREDENTIALS.items():
         os.environ.setdefault(key.upper(), value)
     from inventory.service import seed_catalog  # type: ignore[import-not-found]

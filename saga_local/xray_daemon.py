@@ -75,9 +75,9 @@ class TraceStore:
         path = directory / SEGMENTS_FILE
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError):  # the last line may be half written by a running daemon
-                    document = json.loads(line)
-                    store._index(document)
+                # The last line may be half written by a running daemon.
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    store._index(json.loads(line))
         return store
 
     def add(self, document: dict[str, Any]) -> None:
@@ -98,9 +98,7 @@ class TraceStore:
 
     def _index(self, document: dict[str, Any]) -> None:
         documents = self._traces.setdefault(document["trace_id"], {})
-        known = documents.get(document["id"])
-        # An SDK may send a long segment in progress first: the finished one replaces it, never the reverse.
-        if known is None or not document.get("in_progress") or known.get("in_progress"):
+        if _replaces(document, documents.get(document["id"])):
             documents[document["id"]] = document
 
     def trace_ids(self) -> list[str]:
@@ -133,8 +131,7 @@ class TraceStore:
         parents: dict[str, str | None] = {}
         for document in self.documents(trace_id):
             for entity, parent_id in _walk(document):
-                known = entities.get(entity["id"])
-                if known is None or not entity.get("in_progress") or known.get("in_progress"):
+                if _replaces(entity, entities.get(entity["id"])):
                     entities[entity["id"]], parents[entity["id"]] = entity, parent_id
         if not entities:
             return []
@@ -153,6 +150,12 @@ class TraceStore:
         return rows
 
 
+def _replaces(entity: dict[str, Any], known: dict[str, Any] | None) -> bool:
+    """An SDK may send a long segment in progress first: the finished one replaces it, never the reverse
+    (UDP keeps no order)."""
+    return known is None or not entity.get("in_progress") or bool(known.get("in_progress"))
+
+
 def _walk(document: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str | None]]:
     """The document and every subsegment nested in it, each with its parent's id."""
     pending: list[tuple[dict[str, Any], str | None]] = [(document, document.get("parent_id"))]
@@ -168,6 +171,9 @@ def _start(entity: dict[str, Any]) -> float:
     return float(entity.get("start_time") or 0)
 
 
+# The Python SDK names an AWS call's subsegment after the endpoint prefix ("dynamodb"); X-Ray shows the service.
+_AWS_SERVICE_NAMES = {"dynamodb": "DynamoDB", "sns": "SNS", "sqs": "SQS", "lambda": "Lambda", "s3": "S3",
+                      "states": "StepFunctions", "events": "EventBridge", "xray": "XRay"}  # fmt: skip
 _RESOURCE_KEYS = ("table_name", "topic_arn", "queue_url", "function_name", "bucket_name", "state_machine_arn")
 
 
@@ -179,9 +185,10 @@ def _row(entity: dict[str, Any], depth: int, trace_start: float) -> TimelineRow:
     response = (entity.get("http") or {}).get("response") or {}
     status = response.get("status")
     end = entity.get("end_time")
+    name = str(entity.get("name", "?"))
     return TimelineRow(
         depth=depth,
-        name=str(entity.get("name", "?")),
+        name=_AWS_SERVICE_NAMES.get(name, name) if entity.get("namespace") == "aws" else name,
         kind=str(entity.get("origin") or entity.get("namespace") or ""),
         start_ms=(_start(entity) - trace_start) * 1000,
         duration_ms=None if end is None or entity.get("in_progress") else (float(end) - _start(entity)) * 1000,

@@ -52,7 +52,7 @@ def test_daemon_keeps_a_segment_the_sdk_sends_with_its_nested_subsegments(daemon
     recorder.begin_segment("orders-api/prod", traceid=trace_id)
     with recorder.in_subsegment("## handler") as handler:
         handler.put_annotation("orderId", "ord_1")
-        with recorder.in_subsegment("DynamoDB", namespace="aws") as call:
+        with recorder.in_subsegment("dynamodb", namespace="aws") as call:  # as the SDK's botocore patch names it
             call.set_aws({"operation": "PutItem", "table_name": "orders-local-OrdersTable", "region": REGION})
             call.put_http_meta("status", 200)
     recorder.end_segment()
