@@ -256,9 +256,11 @@ class LambdaRuntime:
     def runner(
         self, target: LambdaTarget, event: Any, headers: Mapping[str, str] | None = None
     ) -> tuple[Any, dict[str, Any] | None]:
-        """For saga_local.moto_gaps.run_lambdas_with. moto passes no request headers today; a caller
-        that does joins the invocation to the trace of its `X-Amzn-Trace-Id`."""
-        trace_header = next((v for k, v in (headers or {}).items() if k.lower() == "x-amzn-trace-id"), None)
+        """For saga_local.moto_gaps.run_lambdas_with: the invocation joins the trace of the Task state that
+        made it (moto_gaps.propagate_traces), or of an `X-Amzn-Trace-Id` request header."""
+        trace_header = target.trace_header or next(
+            (v for k, v in (headers or {}).items() if k.lower() == "x-amzn-trace-id"), None
+        )
         result = self.invoke(target.arn or target.name, event, trace_header=trace_header)
         return result.payload, result.error
 

@@ -590,11 +590,43 @@ def _header(headers: Any, name: str) -> str | None:
     return str(value) if value else None
 
 
+TIMEOUT_SCALE_ENV = "SAGA_LOCAL_TIMEOUT_SCALE"
+_timeouts_scaled = False
+
+
+def timeout_scale() -> float:
+    """The factor every TimeoutSeconds is multiplied by: `SAGA_LOCAL_TIMEOUT_SCALE`, 1 when unset.
+    Lambda runs each invocation on its own machine; the local stack runs them all on this one, so a
+    load test on a small machine may give the emulated Tasks more time. Never used on AWS."""
+    scale = float(os.environ.get(TIMEOUT_SCALE_ENV) or 1)
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{TIMEOUT_SCALE_ENV} must be a number > 0, got {scale}")
+    return scale
+
+
+def scale_timeouts() -> None:
+    """Task and state machine TimeoutSeconds, scaled by `timeout_scale()` (read at each evaluation)."""
+    global _timeouts_scaled
+    if _timeouts_scaled:
+        return
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    unscaled = TimeoutSeconds._eval_seconds
+
+    def _eval_seconds(self: Any, env: Any) -> float:
+        seconds = unscaled(self, env)
+        return seconds if self.is_default_value() else seconds * timeout_scale()
+
+    TimeoutSeconds._eval_seconds = _eval_seconds  # type: ignore[method-assign]
+    _timeouts_scaled = True
+
+
 def close_all_gaps() -> None:
     """Every patch but the Lambda runner, which needs a runner to mean anything. Traces change nothing
     for a StartSyncExecution without a trace header."""
     serialize_dynamodb()
     enable_start_sync_execution()
     scale_retry_waits()
+    scale_timeouts()
     fix_definite_json_paths()
     propagate_traces()

@@ -108,7 +108,10 @@ class LocalStack:
         from saga_local.xray_daemon import XRayDaemon
 
         daemon = XRayDaemon(
-            host=self.settings.host, port=self.settings.xray_port, store_path=self.settings.local_dir / "traces"
+            host=self.settings.host,
+            port=self.settings.xray_port,
+            store_path=self.settings.local_dir / "traces",
+            forward_to=client("xray", self.settings.endpoint_url),  # so `aws xray batch-get-traces` works too
         )
         daemon.start()
         self._closers.append(daemon.stop)

@@ -1,6 +1,7 @@
 """The local stack, started once for the e2e tests exactly as `make local` starts it (a subprocess
 running `python -m saga_local up`), on free ports and its own state folder, so a developer's running
-stack is left alone. Retry back-off is scaled down by SAGA_LOCAL_RETRY_SCALE, never by editing the ASL."""
+stack is left alone. Retry back-off is scaled down by SAGA_LOCAL_RETRY_SCALE and Task timeouts up by
+SAGA_LOCAL_TIMEOUT_SCALE, never by editing the ASL."""
 
 import json
 import os
@@ -122,6 +123,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         "LOCAL_STATE_DIR": str(state_dir / "state"),
         "LOCAL_FAULTS_FILE": str(state_dir / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
+        # Every emulated Lambda shares this machine: give Tasks the time a Lambda fleet would not need.
+        "SAGA_LOCAL_TIMEOUT_SCALE": "10",
         "PYTHONUNBUFFERED": "1",
     }
     log_path = state_dir / "stack.log"

@@ -330,6 +330,19 @@ def test_retry_waits_are_scaled_by_saga_local_retry_scale(
     assert 0.5 <= wait < 1.5, f"waited {wait:.2f} s, expected 2 s * 0.25"  # unscaled would be 2 s
 
 
+def test_task_timeouts_are_scaled_by_saga_local_timeout_scale(
+    local: Local, behaviour: Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1 s Task timeout that a 1.5 s invocation exceeds, unless the timeout scale gives it 3 s."""
+    arn = local.function("slow")
+    behaviour.functions["slow"] = lambda event: time.sleep(1.5) or "done"
+    machine = local.machine({"Slow": _task(arn, "function ARN", End=True, TimeoutSeconds=1)})
+    monkeypatch.delenv(moto_gaps.TIMEOUT_SCALE_ENV, raising=False)
+    assert local.run(machine)["error"] == "States.Timeout"
+    monkeypatch.setenv(moto_gaps.TIMEOUT_SCALE_ENV, "3")
+    assert local.run(machine)["status"] == "SUCCEEDED"
+
+
 # ---------------------------------------------------------------- JSONPath
 
 
