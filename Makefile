@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install local invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
+.PHONY: help install local bench invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ orders: ## Recent orders of the running stack
 
 trace: ## An order's trace as a timeline: make trace ORDER=ord_...
 	$(BIN)/python -m saga_local trace $(ORDER)
+
+bench: install ## Benchmark the local stack: start-up time, saga latency through the local API
+	$(BIN)/python benchmarks/local_saga.py
 
 lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff check .
