@@ -48,9 +48,12 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/sam validate --lint
 
 typecheck: install ## mypy on the functions
-	$(BIN)/mypy functions saga_local
+	$(BIN)/mypy functions
 
-test: install ## The whole test suite (what CI runs)
+test: install ## Everything CI checks: ruff, mypy on the functions, then every test (sam build included)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions
 	$(BIN)/pytest
 
 test-fast: install ## Tests without sam build / sam validate

@@ -77,14 +77,14 @@ class LocalStackHandle:
         self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None, api_key: bool = True
     ) -> Response:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        request = urllib.request.Request(self.api_url + path, data=data, method=method)  # noqa: S310 - loopback
+        request = urllib.request.Request(self.api_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
         if api_key:
             request.add_header("x-api-key", self.api_key)
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return Response(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as error:
             return Response(error.code, dict(error.headers), error.read())
@@ -129,7 +129,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     }
     log_path = state_dir / "stack.log"
     with open(log_path, "w") as log:  # a pipe nobody reads would freeze the stack once full
-        process = subprocess.Popen(  # noqa: S603 - our own module
+        process = subprocess.Popen(
             [sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

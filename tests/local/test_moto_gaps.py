@@ -22,7 +22,7 @@ from saga_local.xray import parse_trace_header
 REGION = "us-east-1"
 
 
-class OutOfStock(Exception):  # noqa: N818 - the saga's own error name
+class OutOfStock(Exception):
     """A business error, as the saga's functions raise them: Step Functions must see this class name."""
 
 
