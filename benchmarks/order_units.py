@@ -1,0 +1,96 @@
+"""Measure (not a test) what one confirmed order uses, from a real local run: Lambda invocations and
+their billed time, and every DynamoDB, SNS and SQS call the steps made, read from the order's trace.
+
+    .venv/bin/python benchmarks/order_units.py
+
+Starts a local stack on free ports, places two warm-up orders, then one measured order, and prints the
+calls per service/operation/resource. Prices are not applied here (see README "What an order costs").
+"""
+
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from saga_local.xray_daemon import TraceStore  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _order(outputs: dict) -> dict:
+    body = {"customerId": "units", "items": [{"sku": "SKU-3", "quantity": 1}], "payment": {"token": "tok_visa"}}
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{outputs['LocalApiUrl']}/orders", data=json.dumps(body).encode(), method="POST",
+        headers={"x-api-key": outputs["ApiKey"], "Idempotency-Key": f"u-{uuid.uuid4()}",
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def main() -> int:
+    state = Path(tempfile.mkdtemp(prefix="order-units-"))
+    env = {**os.environ, "LOCAL_AWS_PORT": str(_free_port()), "LOCAL_API_PORT": str(_free_port()),
+           "LOCAL_XRAY_PORT": str(_free_port()), "LOCAL_STATE_DIR": str(state / "state")}  # fmt: skip
+    log_path = state / "stack.log"
+    with open(log_path, "w") as log:
+        stack = subprocess.Popen([sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        while "Local stack ready" not in log_path.read_text():
+            if stack.poll() is not None:
+                print(log_path.read_text()[-3000:], file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        outputs = json.loads((state / "state" / "outputs.json").read_text())
+        for _ in range(2):
+            _order(outputs)
+        order = _order(outputs)
+        time.sleep(3)  # segments travel by UDP; the relay batches for up to a second
+        store = TraceStore.load(state / "state" / "traces")
+        calls: collections.Counter[str] = collections.Counter()
+        invocations: collections.Counter[str] = collections.Counter()
+        for trace_id in store.traces_for_annotation("orderId", order["orderId"]):
+            for row in store.timeline(trace_id):
+                if row.kind == "AWS::Lambda::Function":
+                    invocations[row.name] += 1
+                elif row.operation:
+                    calls[f"{row.name} {row.operation} {row.resource or ''}".strip()] += 1
+        billed = collections.defaultdict(list)
+        for log_file in (state / "state" / "logs").glob("*.log"):
+            for match in re.finditer(r"Billed Duration: (\d+) ms", log_file.read_text()):
+                billed[log_file.stem].append(int(match.group(1)))
+        print(f"order {order['orderId']} ({order['status']})")
+        print("Lambda invocations (traced):")
+        for name, count in sorted(invocations.items()):
+            print(f"  {count} x {name}")
+        print("AWS calls made by the steps:")
+        for call, count in sorted(calls.items()):
+            print(f"  {count} x {call}")
+        print("Billed duration per invocation, median over the run (ms):")
+        for name, values in sorted(billed.items()):
+            print(f"  {name}: {sorted(values)[len(values) // 2]} ({len(values)} invocations)")
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
