@@ -1,8 +1,8 @@
 """The whole saga inside one test process: moto's Step Functions interpreter runs the real ASL and
 calls the real handlers in this process, against moto's tables.
 
-    with mock_aws(config=INTERPRETER_CONFIG):   # the `aws` fixture of tests/conftest.py
-        saga = deploy_in_process(aws)
+    with mock_aws():
+        saga = deploy_in_process()      # every resource of template.yaml, as the local stack provisions it
         response = saga.start_sync({"idempotencyKey": ..., "request": {...}})  # StartSyncExecution
 
 Good enough for tests, not a faithful Lambda: every function shares this process (one set of
@@ -12,113 +12,29 @@ a worker process of its own instead.
 
 import contextlib
 import importlib
-import io
 import json
 import os
 import sys
 import threading
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 
-from saga_local import asl
-from saga_local import template as cfn
-from saga_local.intrinsics import Resolver, UnresolvableError
 from saga_local.moto_gaps import (
     LambdaTarget,
     close_all_gaps,
     lambda_error,
     run_lambdas_with,
 )
+from saga_local.provision import Stack, provision
+from saga_local.specs import FunctionSpec
 
-ROOT = cfn.ROOT
 # mock_aws(config=...) that makes moto execute state machines instead of answering "RUNNING" forever.
 INTERPRETER_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-PSEUDO_PARAMETERS = {
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::Partition": "aws",
-    "AWS::StackName": "local",
-    "AWS::URLSuffix": "amazonaws.com",
-}
-# SAM's own defaults when neither the function nor Globals set them.
-SAM_DEFAULTS = {"Timeout": 3, "MemorySize": 128}
-
-# ---------------------------------------------------------------- the functions, as template.yaml declares them
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What a Lambda execution environment is made of, for one AWS::Serverless::Function."""
-
-    logical_id: str
-    code_dir: Path
-    handler: str  # "package.module.function"
-    environment: dict[str, str]
-    timeout: int
-    memory_size: int
-    runtime: str
-    layer_dirs: tuple[Path, ...] = ()
-
-
-def functions_from_template(
-    physical: Mapping[str, str],
-    template: dict[str, Any] | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    only: Collection[str] | None = None,
-) -> dict[str, FunctionSpec]:
-    """Every AWS::Serverless::Function of template.yaml (or those named in `only`), keyed by logical id:
-    CodeUri, Handler, Runtime, Timeout, MemorySize, Layers (a layer's ContentUri, as source) and the environment
-    (Globals' variables, then the function's own). Intrinsics are resolved with `physical`, which maps
-    a logical id to what its Ref gives (a table name...) and "LogicalId.Attribute" to a GetAtt (an
-    ARN); pseudo parameters and parameter defaults fill in the rest."""
-    template = template if template is not None else cfn.load()
-    defaults = {name: spec["Default"] for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
-
-    def attribute(logical_id: str, name: str) -> Any:
-        if f"{logical_id}.{name}" not in physical:
-            raise UnresolvableError(f"Fn::GetAtt {logical_id}.{name}: add it to the physical names")
-        return physical[f"{logical_id}.{name}"]
-
-    resolver = Resolver(refs={**PSEUDO_PARAMETERS, **defaults, **(parameters or {}), **physical}, attribute=attribute)
-    globals_ = template.get("Globals", {}).get("Function", {})
-    layers = cfn.resources_of_type(template, "AWS::Serverless::LayerVersion")
-    specs = {}
-    for logical_id, resource in cfn.resources_of_type(template, "AWS::Serverless::Function").items():
-        if only is not None and logical_id not in only:
-            continue
-        props = resource["Properties"]
-
-        def prop(name: str, props: dict[str, Any] = props) -> Any:
-            return props.get(name, globals_.get(name, SAM_DEFAULTS.get(name)))
-
-        variables = {
-            **globals_.get("Environment", {}).get("Variables", {}),
-            **props.get("Environment", {}).get("Variables", {}),
-        }
-        # SAM appends a function's Layers to the Globals ones.
-        layer_refs = [*globals_.get("Layers", []), *props.get("Layers", [])]
-        specs[logical_id] = FunctionSpec(
-            logical_id=logical_id,
-            code_dir=ROOT / props["CodeUri"],
-            handler=prop("Handler"),
-            environment={name: str(value) for name, value in resolver.resolve(variables).items()},
-            timeout=int(prop("Timeout")),
-            memory_size=int(prop("MemorySize")),
-            runtime=prop("Runtime"),
-            layer_dirs=tuple(
-                ROOT / layers[ref["Ref"]]["Properties"]["ContentUri"]
-                for ref in layer_refs
-                if isinstance(ref, dict) and ref.get("Ref") in layers
-            ),
-        )
-    return specs
 
 
 # ---------------------------------------------------------------- running a handler in this process
@@ -179,7 +95,7 @@ class InProcessRunner:
         spec = self.functions.get(target.name)
         if spec is None:
             raise LookupError(f"no local code for Lambda function {target.name!r}")
-        context = FakeLambdaContext(target.name, target.arn, spec.memory_size, spec.timeout)
+        context = FakeLambdaContext(target.name, target.arn, spec.memory_mb, spec.timeout_seconds)
         with self._lock:
             self._set_environ(self._environment(target.name, spec))
             try:
@@ -229,7 +145,7 @@ class InProcessRunner:
         """What the Lambda runtime sets, then the function's own variables."""
         return {
             "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             **spec.environment,
@@ -265,26 +181,23 @@ def _init_error_type(exc: Exception) -> str:
 
 # ---------------------------------------------------------------- the deployed saga
 
-SAGA_FUNCTIONS = {  # the state machine's DefinitionSubstitutions -> the function resource
-    "OrdersFunctionArn": "OrdersFunction",
-    "InventoryFunctionArn": "InventoryFunction",
-    "PaymentsFunctionArn": "PaymentsFunction",
-    "BillingFunctionArn": "BillingFunction",
-}
-ROLE_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
-
 
 @dataclass
 class LocalSaga:
-    state_machine_arn: str
-    function_arns: dict[str, str]  # logical id -> ARN
+    stack: Stack
     runner: InProcessRunner
     sfn: Any
     _previous_runner: Any = None
     _previous_sfn_config: Any = None
+
+    @property
+    def state_machine_arn(self) -> str:
+        (arn,) = [ref for ref in self.stack.refs.values() if isinstance(ref, str) and ":stateMachine:" in ref]
+        return arn
+
+    def table(self, logical_id: str) -> Any:
+        """The boto3 Table of a template table, by logical id."""
+        return boto3.resource("dynamodb", region_name=self.stack.region).Table(self.stack.refs[logical_id])
 
     def start_sync(self, execution_input: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         """StartSyncExecution, as API Gateway's integration calls it: the raw response."""
@@ -301,74 +214,26 @@ class LocalSaga:
         default_user_config["stepfunctions"] = self._previous_sfn_config
 
 
-def deploy_in_process(aws: Any, prefix: str = "test-", region: str | None = None) -> LocalSaga:
-    """Inside an active mock_aws: the four saga functions in moto's Lambda (a dummy zip, run by an
-    InProcessRunner), the EXPRESS state machine from the ASL file with its DefinitionSubstitutions set
-    to those functions' ARNs, moto's interpreter, sync execution and retry scaling on.
-    `aws` is the conftest fixture (or anything with `.tables`: logical id -> boto3 Table), whose
-    table names the functions' environment gets. Call `close()` on the result when done."""
+def deploy_in_process(stack_name: str = "saga", region: str | None = None) -> LocalSaga:
+    """Inside an active mock_aws: every resource of template.yaml provisioned as the local stack does
+    (saga_local.provision), the functions run by an InProcessRunner, moto's interpreter, sync execution
+    and retry scaling on. Call `close()` on the result when done."""
     from moto.core.config import default_user_config
 
-    region = region or os.environ.get("AWS_DEFAULT_REGION", PSEUDO_PARAMETERS["AWS::Region"])
+    region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     close_all_gaps()
     # What mock_aws(config=INTERPRETER_CONFIG) does, for a mock already started without it. A new dict,
     # not an update: mock_aws restores top-level keys only, so a nested change would outlive it.
     previous_sfn_config = default_user_config.get("stepfunctions")
     default_user_config["stepfunctions"] = {**(previous_sfn_config or {}), **INTERPRETER_CONFIG["stepfunctions"]}
-    iam = boto3.client("iam", region_name=region)
-    lambda_ = boto3.client("lambda", region_name=region)
-    sfn = boto3.client("stepfunctions", region_name=region)
-
-    role_arn = iam.create_role(RoleName=f"{prefix}saga-role", AssumeRolePolicyDocument=json.dumps(ROLE_TRUST))["Role"][
-        "Arn"
-    ]
-    account = role_arn.split(":")[4]
-    physical: dict[str, str] = {logical_id: table.name for logical_id, table in aws.tables.items()}
-    physical.update({f"{logical_id}.Arn": table.table_arn for logical_id, table in aws.tables.items()})
-    for logical_id in SAGA_FUNCTIONS.values():
-        name = f"{prefix}{logical_id}"
-        physical[logical_id] = name
-        physical[f"{logical_id}.Arn"] = f"arn:aws:lambda:{region}:{account}:function:{name}"
-    specs = functions_from_template(
-        physical, parameters={"AWS::Region": region, "AWS::AccountId": account}, only=SAGA_FUNCTIONS.values()
-    )
-
-    functions = {}
-    for logical_id in SAGA_FUNCTIONS.values():
-        spec = specs[logical_id]
-        lambda_.create_function(
-            FunctionName=physical[logical_id],
-            Runtime=spec.runtime,
-            Role=role_arn,
-            Handler=spec.handler,
-            Code={"ZipFile": _placeholder_zip()},
-            Timeout=spec.timeout,
-            MemorySize=spec.memory_size,
-            Environment={"Variables": spec.environment},
-        )
-        functions[physical[logical_id]] = spec
-
-    definition = asl.load(substitutions={sub: physical[f"{fn}.Arn"] for sub, fn in SAGA_FUNCTIONS.items()})
-    state_machine_arn = sfn.create_state_machine(
-        name=f"{prefix}order-saga", definition=json.dumps(definition), roleArn=role_arn, type="EXPRESS"
-    )["stateMachineArn"]
-
-    runner = InProcessRunner(functions)
+    stack = provision(lambda service: boto3.client(service, region_name=region), stack_name=stack_name, region=region)
+    runner = InProcessRunner({spec.name: spec for spec in stack.functions})
     runner.warm_up()
     previous = run_lambdas_with(runner)
     return LocalSaga(
-        state_machine_arn=state_machine_arn,
-        function_arns={logical_id: physical[f"{logical_id}.Arn"] for logical_id in SAGA_FUNCTIONS.values()},
+        stack=stack,
         runner=runner,
-        sfn=sfn,
+        sfn=boto3.client("stepfunctions", region_name=region),
         _previous_runner=previous,
         _previous_sfn_config=previous_sfn_config,
     )
-
-
-def _placeholder_zip() -> bytes:
-    """moto wants a code package; the InProcessRunner runs the source tree instead."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "The code runs from the source tree (saga_local.inprocess.InProcessRunner).")
-    return buffer.getvalue()

@@ -17,14 +17,9 @@ from typing import Any
 
 import pytest
 
-from saga_local.inprocess import (
-    FunctionSpec,
-    InProcessRunner,
-    LocalSaga,
-    deploy_in_process,
-    functions_from_template,
-)
+from saga_local.inprocess import InProcessRunner, LocalSaga, deploy_in_process
 from saga_local.moto_gaps import RETRY_SCALE_ENV, LambdaTarget
+from saga_local.specs import FunctionSpec
 
 CATALOG = {
     "sku-mug": {"name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10},
@@ -35,11 +30,12 @@ CATALOG = {
 
 @pytest.fixture
 def saga(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSaga]:
+    """`aws` starts moto; the saga provisions every resource of the template in it, as the local stack does."""
     monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")  # the ASL's 1-2 s retry waits take 10-20 ms
-    inventory = aws.table("InventoryTable")
+    local = deploy_in_process()
+    inventory = local.table("InventoryTable")
     for sku, item in CATALOG.items():
         inventory.put_item(Item={"pk": f"SKU#{sku}", "sku": sku, **item, "reserved": 0})
-    local = deploy_in_process(aws)
     yield local
     local.close()
 
@@ -73,19 +69,6 @@ def payment(aws: Any, order_id: str) -> dict[str, Any] | None:
     return aws.table("PaymentsTable").get_item(Key={"pk": f"PAYMENT#{order_id}"}).get("Item")
 
 
-def test_functions_from_template_reads_code_handler_timeout_and_environment() -> None:
-    specs = functions_from_template({"OrdersTable": "t-orders", "IdempotencyTable": "t-idem"}, only={"OrdersFunction"})
-    assert list(specs) == ["OrdersFunction"]
-    orders = specs["OrdersFunction"]
-    assert orders.handler == "orders.handler.lambda_handler"
-    assert orders.code_dir.name == "orders"
-    assert (orders.timeout, orders.memory_size, orders.runtime) == (3, 512, "python3.13")
-    assert orders.environment["ORDERS_TABLE"] == "t-orders"  # the function's own variable
-    assert orders.environment["IDEMPOTENCY_TABLE"] == "t-idem"  # from Globals
-    assert orders.environment["POWERTOOLS_SERVICE_NAME"] == "orders"
-    assert [path.name for path in orders.layer_dirs] == ["shared"]
-
-
 def _runner_for(tmp_path: Path, source: str) -> tuple[InProcessRunner, LambdaTarget]:
     """An InProcessRunner for one function whose module (uniquely named: modules stay imported) holds `source`."""
     package = f"fn_{uuid.uuid4().hex}"
@@ -93,13 +76,15 @@ def _runner_for(tmp_path: Path, source: str) -> tuple[InProcessRunner, LambdaTar
     (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / package / "app.py").write_text(source)
     function = FunctionSpec(
-        "Fn",
-        tmp_path,
-        f"{package}.app.handler",
-        {"GREETING": "hello"},
-        timeout=3,
-        memory_size=256,
-        runtime="python3.13",
+        logical_id="Fn",
+        name="fn",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+        code_dir=tmp_path,
+        handler=f"{package}.app.handler",
+        layer_dirs=(),
+        environment={"GREETING": "hello"},
+        timeout_seconds=3,
+        memory_mb=256,
     )
     target = LambdaTarget("fn", "arn:aws:lambda:us-east-1:123456789012:function:fn", timeout=3, memory_size=256)
     return InProcessRunner({"fn": function}), target
@@ -151,7 +136,7 @@ def test_in_process_runner_reports_errors_as_lambda_does(
     assert error["errorMessage"]
 
 
-def test_happy_path_confirms_the_order(saga: LocalSaga, aws: Any) -> None:
+def test_happy_path_confirms_the_order(saga: LocalSaga) -> None:
     order = output_of(saga.start_sync(order_input(("sku-mug", 2), ("sku-tee", 1))))
     assert order["status"] == "CONFIRMED"
     assert order["total"] == 2 * 1299 + 2500
@@ -159,67 +144,67 @@ def test_happy_path_confirms_the_order(saga: LocalSaga, aws: Any) -> None:
     assert order["paymentId"]
     assert order["invoiceId"]
     assert {line["sku"]: line["lineTotal"] for line in order["items"]} == {"sku-mug": 2598, "sku-tee": 2500}
-    assert order_status(aws, order["orderId"]) == "CONFIRMED"
-    assert stock(aws, "sku-mug") == (8, 2)
-    assert payment(aws, order["orderId"])["status"] == "CAPTURED"
+    assert order_status(saga, order["orderId"]) == "CONFIRMED"
+    assert stock(saga, "sku-mug") == (8, 2)
+    assert payment(saga, order["orderId"])["status"] == "CAPTURED"
 
 
-def test_out_of_stock_cancels_the_order_and_leaves_stock_alone(saga: LocalSaga, aws: Any) -> None:
+def test_out_of_stock_cancels_the_order_and_leaves_stock_alone(saga: LocalSaga) -> None:
     outcome = output_of(saga.start_sync(order_input(("sku-mug", 1), ("sku-rare", 2))))
     assert outcome["code"] == "OUT_OF_STOCK"
     assert outcome["detail"]
-    assert order_status(aws, outcome["orderId"]) == "CANCELLED"
-    assert stock(aws, "sku-mug") == (10, 0)
-    assert stock(aws, "sku-rare") == (1, 0)
-    assert payment(aws, outcome["orderId"]) is None
+    assert order_status(saga, outcome["orderId"]) == "CANCELLED"
+    assert stock(saga, "sku-mug") == (10, 0)
+    assert stock(saga, "sku-rare") == (1, 0)
+    assert payment(saga, outcome["orderId"]) is None
 
 
-def test_declined_payment_releases_the_stock(saga: LocalSaga, aws: Any) -> None:
+def test_declined_payment_releases_the_stock(saga: LocalSaga) -> None:
     outcome = output_of(saga.start_sync(order_input(("sku-tee", 2), token="tok_chargeDeclined")))
     assert outcome["code"] == "PAYMENT_DECLINED"
-    assert order_status(aws, outcome["orderId"]) == "CANCELLED"
-    assert stock(aws, "sku-tee") == (5, 0)
-    assert (payment(aws, outcome["orderId"]) or {}).get("status") != "CAPTURED"
+    assert order_status(saga, outcome["orderId"]) == "CANCELLED"
+    assert stock(saga, "sku-tee") == (5, 0)
+    assert (payment(saga, outcome["orderId"]) or {}).get("status") != "CAPTURED"
 
 
-def test_transient_payment_error_is_retried_and_the_order_confirmed(saga: LocalSaga, aws: Any) -> None:
+def test_transient_payment_error_is_retried_and_the_order_confirmed(saga: LocalSaga) -> None:
     order = output_of(saga.start_sync(order_input(("sku-mug", 1), token="tok_processingError")))
     assert order["status"] == "CONFIRMED"
-    assert payment(aws, order["orderId"])["status"] == "CAPTURED"
-    assert stock(aws, "sku-mug") == (9, 1)
+    assert payment(saga, order["orderId"])["status"] == "CAPTURED"
+    assert stock(saga, "sku-mug") == (9, 1)
 
 
-def test_payment_provider_unavailable_fails_the_execution_after_compensating(saga: LocalSaga, aws: Any) -> None:
+def test_payment_provider_unavailable_fails_the_execution_after_compensating(saga: LocalSaga) -> None:
     response = saga.start_sync(order_input(("sku-mug", 3), token="tok_unavailable"))
     assert response["status"] == "FAILED", response
     assert response["error"] == "SERVICE_UNAVAILABLE"
     cause = json.loads(response["cause"])
     assert cause["code"] == "SERVICE_UNAVAILABLE"
     order_id = cause["orderId"]
-    assert order_status(aws, order_id) == "CANCELLED"
-    assert (payment(aws, order_id) or {}).get("status") != "CAPTURED"
-    assert stock(aws, "sku-mug") == (10, 0)
+    assert order_status(saga, order_id) == "CANCELLED"
+    assert (payment(saga, order_id) or {}).get("status") != "CAPTURED"
+    assert stock(saga, "sku-mug") == (10, 0)
 
 
-def test_replayed_request_repeats_the_outcome_without_charging_twice(saga: LocalSaga, aws: Any) -> None:
+def test_replayed_request_repeats_the_outcome_without_charging_twice(saga: LocalSaga) -> None:
     request = order_input(("sku-mug", 2), key="replay-key")
     first = output_of(saga.start_sync(request))
     second = output_of(saga.start_sync(request))
     assert second == first
-    assert stock(aws, "sku-mug") == (8, 2)
-    payments = aws.table("PaymentsTable").scan()["Items"]
+    assert stock(saga, "sku-mug") == (8, 2)
+    payments = saga.table("PaymentsTable").scan()["Items"]
     assert [item["pk"] for item in payments if item["pk"].startswith("PAYMENT#")] == [f"PAYMENT#{first['orderId']}"]
 
 
-def test_same_idempotency_key_with_another_request_is_refused(saga: LocalSaga, aws: Any) -> None:
+def test_same_idempotency_key_with_another_request_is_refused(saga: LocalSaga) -> None:
     output_of(saga.start_sync(order_input(("sku-mug", 1), key="reused-key")))
     outcome = output_of(saga.start_sync(order_input(("sku-mug", 5), key="reused-key")))
     assert outcome["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert stock(aws, "sku-mug") == (9, 1)
+    assert stock(saga, "sku-mug") == (9, 1)
 
 
-def test_duplicate_sku_is_an_invalid_request_naming_the_field(saga: LocalSaga, aws: Any) -> None:
+def test_duplicate_sku_is_an_invalid_request_naming_the_field(saga: LocalSaga) -> None:
     outcome = output_of(saga.start_sync(order_input(("sku-mug", 1), ("sku-mug", 2))))
     assert outcome["code"] == "INVALID_REQUEST"
     assert "items[1].sku" in outcome["detail"]
-    assert aws.table("OrdersTable").scan()["Items"] == []
+    assert saga.table("OrdersTable").scan()["Items"] == []
