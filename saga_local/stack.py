@@ -21,6 +21,9 @@ from saga_local.template import ROOT
 
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
+# A request line per AWS call, and the SAM translator's feature-toggle notice, drown the useful output.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
 
@@ -79,8 +82,6 @@ class LocalStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
-        for noisy in ("werkzeug", "samtranslator"):  # a request line per AWS call drowns the useful output
-            logging.getLogger(noisy).setLevel(logging.WARNING)
         moto_gaps.close_all_gaps()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # The interpreter calls Lambda on localhost:$MOTO_PORT; moto_gaps routes those calls to our runtime.
