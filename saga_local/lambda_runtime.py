@@ -192,10 +192,14 @@ class LambdaRuntime:
         with self._lock:
             self._functions[spec.name] = self._functions[spec.arn] = function
 
-    def warm_up(self, *names: str) -> None:
-        """Start one worker for each function named (all by default) and wait for their init, in
+    def warm_up(self, *names: str, workers: int = 1) -> None:
+        """Start `workers` workers for each function named (all by default) and wait for their init, in
         parallel, so that no first invocation pays its imports inside a Task's timeout."""
-        threads = [threading.Thread(target=self._warm, args=(f,)) for f in self._registered(names)]
+        threads = [
+            threading.Thread(target=self._warm, args=(f, workers))
+            for f in self._registered(names)
+            for _ in range(min(workers, self.max_workers_per_function))
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -339,9 +343,10 @@ class LambdaRuntime:
         if not keep:
             worker.kill()
 
-    def _warm(self, function: _Function) -> None:
+    def _warm(self, function: _Function, workers: int = 1) -> None:
         with function.changed:
-            if function.idle or function.busy or function.starting or function.limit <= 0 or function.closed:
+            running = len(function.idle) + len(function.busy) + function.starting
+            if running >= min(workers, function.limit) or function.closed:
                 return
             function.starting += 1
         started = _Started(None)

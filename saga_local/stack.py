@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,7 +131,11 @@ class LocalStack:
         )
         for spec in self.stack.functions:
             runtime.register(spec)
-        runtime.warm_up()  # a cold worker would eat most of a Task's 1 s timeout
+        # A cold worker would eat most of a Task's 1 s timeout. One per function before "ready", a second
+        # after, in the background: a Parallel state's branches (CreateInvoice and WriteLedgerEntry)
+        # invoke BillingFunction twice at once.
+        runtime.warm_up()
+        threading.Thread(target=runtime.warm_up, kwargs={"workers": 2}, name="warm-up", daemon=True).start()
         moto_gaps.run_lambdas_with(runtime.runner)
         self.runtime = runtime
         self._closers.append(runtime.close)
