@@ -1,0 +1,579 @@
+"""Every path of the order saga, in milliseconds: the real ASL file, run by moto's interpreter with the mocked service
+integrations of statemachine/order_saga.mock.json (Step Functions Local's MockConfigFile format). No function code
+runs: every Task answers what its test case mocks, and a Task the test case does not mock fails the execution.
+
+EXPECTED has one row per test case of the file: the states entered in order (a Parallel state is followed by its
+branches, branch by branch), the retries each state made, the execution's status, error and output or cause, and
+the HTTP status API Gateway's response mapping (api/openapi.yaml) gives that StartSyncExecution response. A Parallel
+state that failed shows only its failing branch: the others were stopped at a moment that is not deterministic
+(on AWS either). How to add a test case: docs/testing-the-state-machine.md.
+
+tests/statemachine/test_mock_coverage.py checks that the test cases, together, enter every state and exercise every
+Retry, Catch and Choice rule, from the same executions (OUTCOMES), read the same way (Outcome).
+"""
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from saga_common.ids import derived_id
+
+from saga_local import asl, moto_gaps
+from saga_local.apigw import Integration, load_integration, load_openapi, render, select_integration_response
+from saga_local.inprocess import INTERPRETER_CONFIG
+from saga_local.moto_gaps import LambdaTarget, run_lambdas_with
+from tests.conftest import read_event
+
+ROOT = Path(__file__).resolve().parents[2]
+MOCK_CONFIG = ROOT / "statemachine" / "order_saga.mock.json"
+STATE_MACHINE_NAME = "OrderSaga"  # test cases belong to a state machine name: create the machine with this one
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+RETRY_SCALE = "0.001"  # SAGA_LOCAL_RETRY_SCALE: the 1-2 s backoffs of the ASL wait 1-2 ms
+
+_POST = read_event("api-post-order.json")
+KEY = _POST["headers"]["Idempotency-Key"]
+ORDER_ID = derived_id("ord", KEY)  # as the orders service names the order: the mocks answer for this one
+# The execution input the API's request template makes of events/api-post-order.json.
+EXECUTION_INPUT = {
+    "idempotencyKey": KEY,
+    "requestId": _POST["requestContext"]["requestId"],
+    "request": json.loads(_POST["body"]),
+}
+API_VALUES = {  # what the POST /orders integration's intrinsics resolve to
+    "AWS::Region": REGION,
+    "OrderSagaStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}",
+    "ApiIntegrationRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/api-integration",
+}
+
+ATTEMPT_EVENTS = {"LambdaFunctionScheduled", "TaskScheduled", "ActivityScheduled"}
+FAILURE_EVENTS = {
+    "LambdaFunctionFailed", "LambdaFunctionTimedOut", "LambdaFunctionScheduleFailed", "LambdaFunctionStartFailed",
+    "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed",
+    "ActivityFailed", "ActivityTimedOut", "ActivityScheduleFailed",
+}  # fmt: skip
+UNCATCHABLE = {"States.Runtime", "States.DataLimitExceeded"}  # States.ALL never matches them
+_BRANCH_SCOPE = re.compile(r"(?:.*/)?(?P<parallel>[^/]+)\[(?P<index>\d+)\]/")
+
+
+# ---------------------------------------------------------------------------------------------- reading a history
+
+
+def first_match(rules: list[dict[str, Any]], error: str) -> int | None:
+    """The index of the first Retry or Catch rule that matches `error`, as Step Functions picks it."""
+    for index, rule in enumerate(rules):
+        names = rule["ErrorEquals"]
+        if error in names or ("States.ALL" in names and error not in UNCATCHABLE):
+            return index
+    return None
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What a state's Retry and Catch rules did with its failed attempts."""
+
+    retriers: tuple[int, ...]  # the Retry rule each failed attempt matched
+    retried: int  # attempts that were retried
+    catcher: int | None  # the Catch rule that caught the last failure
+    uncaught: str | None  # the error that left the state because nothing caught it
+
+
+def handling(state: dict[str, Any], errors: list[str]) -> Handling:
+    retriers = state.get("Retry", [])
+    used = [0] * len(retriers)
+    matched: list[int] = []
+    for position, error in enumerate(errors):
+        index = first_match(retriers, error)
+        if index is not None:
+            matched.append(index)
+            if used[index] < retriers[index].get("MaxAttempts", 3):
+                used[index] += 1
+                continue
+        assert position == len(errors) - 1, f"an attempt followed a failure ({error}) that was not retried"
+        catcher = first_match(state.get("Catch", []), error)
+        return Handling(tuple(matched), sum(used), catcher, error if catcher is None else None)
+    return Handling(tuple(matched), sum(used), None, None)
+
+
+@dataclass
+class StateRun:
+    """One state as the history shows it: entered, its attempts (a Task's), the errors they failed with, exited."""
+
+    name: str
+    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (saga_local.asl.walk's scopes)
+    entered: int  # the id of its StateEntered event
+    previous: int  # the event it follows: its predecessor's StateExited, or its Parallel's start
+    exited: int | None = None
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A StartSyncExecution response, with the history of that execution."""
+
+    response: dict[str, Any]
+    history: list[dict[str, Any]]
+    functions_called: tuple[str, ...] = ()  # function code run by the execution: none, ever
+
+    @cached_property
+    def states(self) -> dict[str, asl.StateRef]:
+        return {ref.name: ref for ref in asl.walk(asl.load())}
+
+    @cached_property
+    def runs(self) -> dict[str, StateRun]:
+        """Every state entered, by name (names are unique across the whole machine, branches included)."""
+        runs: dict[str, StateRun] = {}
+        owner: dict[int, StateRun] = {}  # event id -> the state whose attempt it is part of
+        for event in self.history:  # ids increase: an event's previous event is always read first
+            kind, details = event["type"], _details(event)
+            if kind.endswith("StateEntered"):
+                name = details["name"]
+                assert name not in runs, f"{name} entered twice: these tests expect a machine without loops"
+                runs[name] = owner[event["id"]] = StateRun(
+                    name, self.states[name].scope, event["id"], event.get("previousEventId", 0)
+                )
+            elif kind.endswith("StateExited"):
+                runs[details["name"]].exited = event["id"]
+            elif (run := owner.get(event.get("previousEventId", 0))) is not None:
+                owner[event["id"]] = run
+                run.attempts += kind in ATTEMPT_EVENTS
+                if kind in FAILURE_EVENTS:
+                    run.errors.append(details.get("error", ""))
+        return runs
+
+    def handling(self, name: str, states: dict[str, asl.StateRef] | None = None) -> Handling:
+        """What the Retry and Catch rules of a state did in this execution (a Parallel: with its branches' error).
+        The rules are those of the ASL file, or of `states` (another version of it)."""
+        states = states or self.states
+        state = states[name].state
+        if state["Type"] == "Parallel":
+            errors = [
+                error for index in range(len(state["Branches"])) if (error := self.branch_error(name, index, states))
+            ]
+            return handling(state, errors[:1])
+        return handling(state, self.runs[name].errors)
+
+    def branch_error(self, parallel: str, index: int, states: dict[str, asl.StateRef] | None = None) -> str | None:
+        """The error a branch of a Parallel state ended with, if it failed."""
+        states = states or self.states
+        scope = f"{states[parallel].scope}{parallel}[{index}]/"
+        for run in self.in_scope(scope):
+            state = states[run.name].state
+            if state["Type"] == "Fail":
+                return str(state.get("Error", "States.Runtime"))
+            if state["Type"] in ("Task", "Parallel") and (uncaught := self.handling(run.name, states).uncaught):
+                return uncaught
+        return None
+
+    def cut_short(self, name: str) -> bool:
+        """Whether the state ran in a branch that was stopped because another branch of its Parallel failed: what it
+        did then depends on timing (moto records the stop as a failed attempt with the error "Exception")."""
+        branch = _BRANCH_SCOPE.fullmatch(self.runs[name].scope)
+        if branch is None:
+            return False
+        parallel, index = branch.group("parallel"), int(branch.group("index"))
+        branches = len(self.states[parallel].state["Branches"])
+        failed = [self.branch_error(parallel, other) is not None for other in range(branches)]
+        return any(failed) and not failed[index]
+
+    def in_scope(self, scope: str) -> list[StateRun]:
+        return sorted((run for run in self.runs.values() if run.scope == scope), key=lambda run: run.entered)
+
+    def successor(self, name: str) -> str | None:
+        """The state entered right after `name` left (a Catch's or a Choice's target, a Next)."""
+        exited = self.runs[name].exited
+        return next((run.name for run in self.runs.values() if exited is not None and run.previous == exited), None)
+
+    @cached_property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self._path(""))
+
+    def _path(self, scope: str) -> Iterator[str]:
+        for run in self.in_scope(scope):
+            yield run.name
+            state = self.states[run.name].state
+            if state["Type"] == "Parallel":
+                failed = [self.branch_error(run.name, index) is not None for index in range(len(state["Branches"]))]
+                for index in range(len(state["Branches"])):
+                    if failed[index] or not any(failed):
+                        yield from self._path(f"{scope}{run.name}[{index}]/")
+
+    @property
+    def retries(self) -> dict[str, int]:
+        return {
+            name: run.attempts - 1 for name, run in self.runs.items() if run.attempts > 1 and not self.cut_short(name)
+        }
+
+    @property
+    def status(self) -> str:
+        return str(self.response["status"])
+
+    @property
+    def error(self) -> str | None:
+        return self.response.get("error")
+
+    @property
+    def result(self) -> Any:
+        """The output of a SUCCEEDED execution, the cause of a FAILED one; parsed when JSON."""
+        text = self.response.get("output", self.response.get("cause"))
+        try:
+            return json.loads(text) if text is not None else None
+        except ValueError:
+            return text
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    return next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+
+
+# ---------------------------------------------------------------------------------------------- running a test case
+
+
+class MockedSaga:
+    """The saga's state machine in moto, created from the ASL file, run one test case at a time."""
+
+    def __init__(self, sfn: Any, machine_arn: str, calls: list[str]) -> None:
+        self.sfn = sfn
+        self.machine_arn = machine_arn
+        self.calls = calls
+
+    def run(self, test_case: str) -> Outcome:
+        """StartSyncExecution of `<machine ARN>#<test case>`, as Step Functions Local takes it."""
+        called = len(self.calls)
+        response = self.sfn.start_sync_execution(
+            stateMachineArn=f"{self.machine_arn}#{test_case}", input=json.dumps(EXECUTION_INPUT)
+        )
+        history = moto_gaps.mocked_execution_history(response["executionArn"])
+        return Outcome(response, history, tuple(self.calls[called:]))
+
+
+OUTCOMES: dict[str, Outcome] = {}  # test case -> its execution: each runs once, whichever test asks first
+
+
+def outcome(saga: MockedSaga, test_case: str) -> Outcome:
+    if test_case not in OUTCOMES:
+        OUTCOMES[test_case] = saga.run(test_case)
+    return OUTCOMES[test_case]
+
+
+def function_arns() -> dict[str, str]:
+    """DefinitionSubstitutions for the ASL file: a function ARN for each `${...FunctionArn}`. The functions need
+    not exist: a mocked Task never calls them."""
+    return {
+        name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:order-saga-{name.removesuffix('FunctionArn').lower()}"
+        for name in asl.substitution_names()
+    }
+
+
+@contextmanager
+def mocked_saga() -> Iterator[MockedSaga]:
+    """moto with its interpreter, the mock configuration file enabled, retry waits scaled down, and a Lambda runner
+    that records (and fails) any invocation: no function code may run."""
+    from moto import mock_aws
+
+    calls: list[str] = []
+
+    def no_function_code(target: LambdaTarget, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        calls.append(target.name)
+        return None, {"errorType": "FunctionCodeRan", "errorMessage": f"{target.name} ran in a mocked test case"}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv(moto_gaps.RETRY_SCALE_ENV, RETRY_SCALE)
+        moto_gaps.close_all_gaps()
+        moto_gaps.enable_mock_config(MOCK_CONFIG)
+        previous = run_lambdas_with(no_function_code)
+        # The interpreter logs every Task error with its whole state; mocked errors are the point here.
+        interpreter_log = logging.getLogger("moto.stepfunctions.parser")
+        log_level = interpreter_log.level
+        interpreter_log.setLevel(logging.CRITICAL)
+        try:
+            with mock_aws(config=INTERPRETER_CONFIG):
+                sfn = boto3.client("stepfunctions", region_name=REGION)
+                machine_arn = sfn.create_state_machine(
+                    name=STATE_MACHINE_NAME,
+                    definition=json.dumps(asl.load(substitutions=function_arns())),
+                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-saga-state-machine",
+                    type="EXPRESS",
+                )["stateMachineArn"]
+                yield MockedSaga(sfn, machine_arn, calls)
+        finally:
+            interpreter_log.setLevel(log_level)
+            run_lambdas_with(previous)
+            moto_gaps.disable_mock_config()
+
+
+@pytest.fixture(scope="module")
+def saga() -> Iterator[MockedSaga]:
+    with mocked_saga() as running:
+        yield running
+
+
+def mock_config() -> dict[str, Any]:
+    return json.loads(MOCK_CONFIG.read_text(encoding="utf-8"))
+
+
+def mock_test_cases() -> list[str]:
+    return list(mock_config()["StateMachines"][STATE_MACHINE_NAME]["TestCases"])
+
+
+def mocked_attempts(mocked_response: str) -> list[dict[str, Any]]:
+    """A mocked response attempt by attempt: its "0", "1-2"... keys expanded."""
+    attempts: dict[int, dict[str, Any]] = {}
+    for key, answer in mock_config()["MockedResponses"][mocked_response].items():
+        first, _, last = key.partition("-")
+        attempts.update(dict.fromkeys(range(int(first), int(last or first) + 1), answer))
+    return [attempts[number] for number in sorted(attempts)]
+
+
+def returned(mocked_response: str) -> Any:
+    """What a mocked response's first attempt returns: a Lambda function's Payload."""
+    return mock_config()["MockedResponses"][mocked_response]["0"]["Return"]["Payload"]
+
+
+# ---------------------------------------------------------------------------------------------- the API's answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+@cache
+def post_orders() -> Integration:
+    return load_integration(load_openapi(ROOT / "api" / "openapi.yaml"), "/orders", "POST", API_VALUES)
+
+
+def api_answer(response: dict[str, Any]) -> Answer:
+    """What POST /orders answers the client for this StartSyncExecution response (HTTP 200 whatever the outcome)."""
+    integration = post_orders()
+    selected = select_integration_response(integration.responses, 200)
+    assert selected is not None
+    fields = ("executionArn", "stateMachineArn", "name", "status", "output", "error", "cause")
+    result = render(
+        selected.templates["application/json"],
+        body=json.dumps({name: response[name] for name in fields if name in response}),
+        params={"header": {"Idempotency-Key": KEY}},
+        context={"requestId": EXECUTION_INPUT["requestId"], "path": "/dev/orders"},
+    )
+    headers = {"Content-Type": "application/json", **result.header_overrides}
+    return Answer(result.status_override or selected.status_code, headers, json.loads(result.body))
+
+
+# ---------------------------------------------------------------------------------------------- expectations
+
+CREATE = ("CreateOrder", "RouteByOrderStatus")
+TO_BILL = (*CREATE, "ReserveInventory", "ChargePayment", "Bill")
+FORWARD = (*TO_BILL, "CreateInvoice", "WriteLedgerEntry", "ConfirmOrder")
+CONFIRMED = (*FORWARD, "OrderConfirmed")
+REJECTED = ("DescribeOutcome", "OrderRejected")
+UNAVAILABLE = ("DescribeOutcome", "DescribeServiceUnavailable", "ServiceUnavailable")
+NOT_UNDONE = ("DescribeOutcome", "DescribeCompensationFailure", "CompensationFailed")
+RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
+
+
+def compensation(undo: str, void: str, refund: str, release: str) -> tuple[str, ...]:
+    """The Undo* state, Compensate and its three branches (each compensation RAN, SKIPPED or FAILED), CloseOrder."""
+
+    def branch(task: str, how: str) -> tuple[str, ...]:
+        return (f"Undo{task}?", *{RAN: (task,), SKIPPED: (f"{task}Skipped",), FAILED: (task, f"{task}Failed")}[how])
+
+    return (undo, "Compensate", *branch("VoidInvoice", void), *branch("RefundPayment", refund),
+            *branch("ReleaseInventory", release), "CloseOrder")  # fmt: skip
+
+
+NOTHING_TO_UNDO = compensation("NothingToUndo", SKIPPED, SKIPPED, SKIPPED)
+UNDO_INVENTORY = compensation("UndoInventory", SKIPPED, SKIPPED, RAN)
+UNDO_PAYMENT = compensation("UndoPayment", SKIPPED, RAN, RAN)
+UNDO_BILLING = compensation("UndoBilling", RAN, RAN, RAN)
+
+UNAVAILABLE_DETAIL = "The order could not be completed because a service it depends on was unavailable."
+NOT_CREATED_DETAIL = "The order could not be placed right now; retry with the same Idempotency-Key."
+NOT_CLOSED_DETAIL = "The order could not be closed after its compensations ran; it needs manual action."
+KEY_REUSED_DETAIL = "This Idempotency-Key was already used with a different request body."
+OUT_OF_STOCK_DETAIL = "SKU-MUG: requested 2, available 1"
+DECLINED_DETAIL = "the card was declined by its issuer"
+
+
+States = tuple[str, ...]  # a path: the names of the states entered, in order
+
+
+@dataclass(frozen=True)
+class Expected:
+    path: States
+    http: int  # the status POST /orders answers
+    status: str  # the execution's
+    error: str | None  # the execution's
+    result: Any  # the output of a SUCCEEDED execution, the cause of a FAILED one
+    retries: dict[str, int] = field(default_factory=dict)  # state -> retries it made (attempts - 1)
+
+
+def confirmed(path: States = CONFIRMED, order: str = "ConfirmOrderConfirmed", **retries: int) -> Expected:
+    """201 with the confirmed order: the output is what `order` (a mocked response) returned."""
+    return Expected(path, 201, "SUCCEEDED", None, returned(order), retries)
+
+
+def rejected(path: States, http: int, code: str, detail: str, *, order: bool = True, **retries: int) -> Expected:
+    """A business outcome: the execution succeeds with {code, detail, orderId?}."""
+    return Expected(path, http, "SUCCEEDED", None, _problem(code, detail, order), retries)
+
+
+def failed(path: States, http: int, error: str, detail: str, *, order: bool = True, **retries: int) -> Expected:
+    """A Fail state: the execution fails with `error` and the cause {code: error, detail, orderId?}."""
+    return Expected(path, http, "FAILED", error, _problem(error, detail, order), retries)
+
+
+def _problem(code: str, detail: str, order: bool) -> dict[str, str]:
+    return {"code": code, "detail": detail, **({"orderId": ORDER_ID} if order else {})}
+
+
+def unavailable(path: States, **retries: int) -> Expected:
+    return failed(path, 503, "SERVICE_UNAVAILABLE", UNAVAILABLE_DETAIL, **retries)
+
+
+def compensation_failed(path: States, detail: str = UNAVAILABLE_DETAIL, **retries: int) -> Expected:
+    return failed(path, 500, "COMPENSATION_FAILED", detail, **retries)
+
+
+# One row per test case of statemachine/order_saga.mock.json, in the file's order.
+# fmt: off
+EXPECTED: dict[str, Expected] = {
+    # ------------------------------------------------------------------ the happy path, and replays of a known key
+    "HappyPath": confirmed(),
+    "ReplayOfConfirmedOrder": confirmed((*CREATE, "OrderConfirmed"), order="CreateOrderFoundConfirmed"),
+    "ReplayOfCancelledOrder": rejected((*CREATE, *REJECTED), 409, "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
+    "ReplayOfOrderNeedingManualAction": compensation_failed((*CREATE, *NOT_UNDONE)),
+    # ------------------------------------------------------------------ business failures: never retried
+    "InvalidRequest": rejected(("CreateOrder", "ParseInvalidOrder", "RejectInvalidOrder"), 400, "INVALID_REQUEST",
+                               "items[1].sku: SKU-MUG appears more than once; send one line per SKU", order=False),
+    "IdempotencyKeyReused": rejected(("CreateOrder", "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
+                                     KEY_REUSED_DETAIL, order=False),
+    "IdempotencyPayloadMismatch": rejected(("CreateOrder", "RejectReusedIdempotencyKey"), 422,
+                                           "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False),
+    "OutOfStock": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 409, "OUT_OF_STOCK",
+                           OUT_OF_STOCK_DETAIL),
+    "UnknownSku": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 422, "UNKNOWN_SKU",
+                           "SKU-TEE is not in the catalog"),
+    "MixedCurrencies": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 400, "INVALID_REQUEST",
+                                "the SKUs are priced in different currencies (EUR, USD); an order has one"),
+    # A compensation's fence found by a late forward step: final, but the order service reports it as unavailable.
+    "ReservationAlreadyReleased": unavailable((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *UNAVAILABLE)),
+    "PaymentDeclined": rejected((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *REJECTED), 402,
+                                "PAYMENT_DECLINED", DECLINED_DETAIL),
+    "PaymentCancelled": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *UNAVAILABLE)),
+    "InvoiceVoided": unavailable((*TO_BILL, "CreateInvoice", *UNDO_BILLING, *UNAVAILABLE)),
+    "LedgerEntryVoided": unavailable((*TO_BILL, "WriteLedgerEntry", *UNDO_BILLING, *UNAVAILABLE)),
+    # OrderNotPending is a business error, yet ConfirmOrder's only retrier (States.ALL) retries it.
+    "ConfirmationOvertakenByClose": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1),
+    # ------------------------------------------------------------------ technical failures, retried, then succeeding
+    "CreateOrderRetried": confirmed(CreateOrder=1),
+    "ReserveInventoryRetried": confirmed(ReserveInventory=1),
+    "ChargePaymentRetried": confirmed(ChargePayment=1),
+    "CreateInvoiceRetried": confirmed(CreateInvoice=1),
+    "WriteLedgerEntryRetriedAfterTimeout": confirmed(WriteLedgerEntry=1),
+    "ConfirmOrderRetried": confirmed(ConfirmOrder=1),
+    # ------------------------------------------------------------------ retries exhausted: every compensation route
+    "CreateOrderUnavailable": failed(("CreateOrder", "OrderNotCreated", "ServiceUnavailable"), 503,
+                                     "SERVICE_UNAVAILABLE", NOT_CREATED_DETAIL, order=False, CreateOrder=1),
+    "ReserveInventoryUnavailable": unavailable((*CREATE, "ReserveInventory", *UNDO_INVENTORY, *UNAVAILABLE),
+                                               ReserveInventory=1),
+    "ChargePaymentUnavailable": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT,
+                                             *UNAVAILABLE), ChargePayment=1),
+    "ChargePaymentTimedOut": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE),
+                                         ChargePayment=1),
+    "CreateInvoiceUnavailable": unavailable((*TO_BILL, "CreateInvoice", *UNDO_BILLING, *UNAVAILABLE), CreateInvoice=1),
+    "WriteLedgerEntryUnavailable": unavailable((*TO_BILL, "WriteLedgerEntry", *UNDO_BILLING, *UNAVAILABLE),
+                                               WriteLedgerEntry=1),
+    "ConfirmOrderUnavailable": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1),
+    # ------------------------------------------------------------------ each compensation failing once, then done
+    "VoidInvoiceRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, VoidInvoice=1),
+    "RefundPaymentRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, RefundPayment=1),
+    "ReleaseInventoryRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1,
+                                           ReleaseInventory=1),
+    "CloseOrderRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, CloseOrder=1),
+    # ------------------------------------------------------------------ a compensation failing for good
+    "VoidInvoiceFailed": compensation_failed(
+        (*FORWARD, *compensation("UndoBilling", FAILED, RAN, RAN), *NOT_UNDONE), ConfirmOrder=1, VoidInvoice=2
+    ),
+    "RefundPaymentFailed": compensation_failed(
+        (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoPayment", SKIPPED, FAILED, RAN), *NOT_UNDONE),
+        ChargePayment=1, RefundPayment=2,
+    ),
+    # The 500's detail is the original failure's (the decline), not the compensation's.
+    "ReleaseInventoryFailed": compensation_failed(
+        (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoInventory", SKIPPED, SKIPPED, FAILED),
+         *NOT_UNDONE),
+        DECLINED_DETAIL, ReleaseInventory=2,
+    ),
+    "CloseOrderFailed": failed((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, "OrderNotClosed", "CompensationFailed"),
+                               500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL, CloseOrder=2),
+}
+# fmt: on
+
+
+# ---------------------------------------------------------------------------------------------- the tests
+
+
+def test_every_test_case_of_the_mock_file_has_a_row_of_expectations() -> None:
+    assert list(EXPECTED) == mock_test_cases(), "EXPECTED needs one row per test case of the file, in its order"
+
+
+@pytest.mark.parametrize("test_case", list(EXPECTED))
+def test_path_and_retries(saga: MockedSaga, test_case: str) -> None:
+    result = outcome(saga, test_case)
+    assert result.functions_called == ()
+    assert result.path == EXPECTED[test_case].path
+    assert result.retries == EXPECTED[test_case].retries
+
+
+@pytest.mark.parametrize("test_case", list(EXPECTED))
+def test_each_attempt_fails_with_the_error_its_test_case_throws(saga: MockedSaga, test_case: str) -> None:
+    """The interpreter surfaces a mocked Throw as the service's own error (States.Timeout included), attempt by
+    attempt, and uses the mocked attempts in order."""
+    result = outcome(saga, test_case)
+    for state, mocked_response in mock_config()["StateMachines"][STATE_MACHINE_NAME]["TestCases"][test_case].items():
+        run = result.runs.get(state)
+        if run is None or result.cut_short(state):
+            continue
+        answers = mocked_attempts(mocked_response)[: run.attempts]
+        assert run.errors == [answer["Throw"]["Error"] for answer in answers if "Throw" in answer], state
+
+
+@pytest.mark.parametrize("test_case", list(EXPECTED))
+def test_execution_status_error_and_result(saga: MockedSaga, test_case: str) -> None:
+    result, expected = outcome(saga, test_case), EXPECTED[test_case]
+    assert (result.status, result.error) == (expected.status, expected.error), result.response.get("cause")
+    assert result.result == expected.result
+
+
+@pytest.mark.parametrize("test_case", list(EXPECTED))
+def test_http_answer(saga: MockedSaga, test_case: str) -> None:
+    result, expected = outcome(saga, test_case), EXPECTED[test_case]
+    answer = api_answer(result.response)
+    assert answer.status == expected.http
+    if expected.http == 201:
+        assert answer.body == expected.result
+        assert answer.headers["Location"] == f"/dev/orders/{ORDER_ID}"
+        return
+    problem = answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert (problem["status"], problem["code"], problem["detail"]) == (
+        expected.http,
+        expected.result["code"],
+        expected.result["detail"],
+    )
+    assert problem.get("orderId") == expected.result.get("orderId")
+    assert answer.headers.get("Retry-After") == ("2" if expected.http == 503 else None)
