@@ -12,6 +12,9 @@ scale is 1 unless SAGA_LOCAL_RETRY_SCALE says otherwise.
 - fix_definite_json_paths: `$[0].x` gives a list, not the value (moto.stepfunctions.parser.asl.utils.json_path).
 - propagate_traces: Step Functions takes no part in X-Ray traces (moto.stepfunctions.parser: no segments,
   no trace header on the Lambda invocations a Task makes).
+- scale_timeouts: TimeoutSeconds scaled by SAGA_LOCAL_TIMEOUT_SCALE for a small machine under load.
+- enable_mock_config: the Step Functions Local mock configuration loader is stubbed (tests in
+  tests/local/test_moto_mock_config.py).
 """
 
 import json
