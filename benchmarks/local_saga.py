@@ -11,12 +11,8 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -24,12 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from saga_local.launch import launched_stack  # noqa: E402
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -58,22 +51,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
 
-    state = Path(tempfile.mkdtemp(prefix="bench-local-"))
-    env = {**os.environ, "LOCAL_AWS_PORT": str(_free_port()), "LOCAL_API_PORT": str(_free_port()),
-           "LOCAL_XRAY_PORT": str(_free_port()), "LOCAL_STATE_DIR": str(state / "state")}  # fmt: skip
-    log_path = state / "stack.log"
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        stack = subprocess.Popen([sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        while "Local stack ready" not in log_path.read_text():
-            if stack.poll() is not None or time.perf_counter() - started > 120:
-                print(log_path.read_text()[-3000:], file=sys.stderr)
-                return 1
-            time.sleep(0.05)
-        startup_s = time.perf_counter() - started
-        outputs = json.loads((state / "state" / "outputs.json").read_text())
+    with launched_stack() as stack:
+        startup_s, outputs = stack.startup_seconds, stack.outputs
         print(f"start-up: {startup_s:.2f} s (process start to 'Local stack ready')")
         _order(outputs["LocalApiUrl"], outputs["ApiKey"])  # the first order warms each worker's clients
         results = []
@@ -95,12 +74,6 @@ def main() -> int:
             results.append(row)
             print(f"concurrency {concurrency:>3}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
                   f"{row['orders_per_second']} orders/s, statuses {row['statuses']}")  # fmt: skip
-    finally:
-        stack.send_signal(signal.SIGINT)
-        try:
-            stack.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            stack.kill()
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
               "startup_seconds": round(startup_s, 2), "runs": results}  # fmt: skip
     (ROOT / "reports").mkdir(exist_ok=True)

@@ -9,13 +9,8 @@ calls per service/operation/resource. Prices are not applied here (see README "W
 
 import collections
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -24,13 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from saga_local.launch import launched_stack  # noqa: E402
 from saga_local.xray_daemon import TraceStore  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _order(outputs: dict) -> dict:
@@ -45,25 +35,13 @@ def _order(outputs: dict) -> dict:
 
 
 def main() -> int:
-    state = Path(tempfile.mkdtemp(prefix="order-units-"))
-    env = {**os.environ, "LOCAL_AWS_PORT": str(_free_port()), "LOCAL_API_PORT": str(_free_port()),
-           "LOCAL_XRAY_PORT": str(_free_port()), "LOCAL_STATE_DIR": str(state / "state")}  # fmt: skip
-    log_path = state / "stack.log"
-    with open(log_path, "w") as log:
-        stack = subprocess.Popen([sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        while "Local stack ready" not in log_path.read_text():
-            if stack.poll() is not None:
-                print(log_path.read_text()[-3000:], file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        outputs = json.loads((state / "state" / "outputs.json").read_text())
+    with launched_stack() as stack:
+        outputs, state_dir = stack.outputs, stack.state_dir
         for _ in range(2):
             _order(outputs)
         order = _order(outputs)
         time.sleep(3)  # segments travel by UDP; the relay batches for up to a second
-        store = TraceStore.load(state / "state" / "traces")
+        store = TraceStore.load(state_dir / "traces")
         calls: collections.Counter[str] = collections.Counter()
         invocations: collections.Counter[str] = collections.Counter()
         for trace_id in store.traces_for_annotation("orderId", order["orderId"]):
@@ -73,7 +51,7 @@ def main() -> int:
                 elif row.operation:
                     calls[f"{row.name} {row.operation} {row.resource or ''}".strip()] += 1
         billed = collections.defaultdict(list)
-        for log_file in (state / "state" / "logs").glob("*.log"):
+        for log_file in (state_dir / "logs").glob("*.log"):
             for match in re.finditer(r"Billed Duration: (\d+) ms", log_file.read_text()):
                 billed[log_file.stem].append(int(match.group(1)))
         print(f"order {order['orderId']} ({order['status']})")
@@ -86,9 +64,6 @@ def main() -> int:
         print("Billed duration per invocation, median over the run (ms):")
         for name, values in sorted(billed.items()):
             print(f"  {name}: {sorted(values)[len(values) // 2]} ({len(values)} invocations)")
-    finally:
-        stack.send_signal(signal.SIGINT)
-        stack.wait(timeout=30)
     return 0
 
 

@@ -1,0 +1,59 @@
+"""Start a local stack in a subprocess, as `make local` does, on free ports and its own state folder,
+so that a developer's running stack is left alone. For benchmarks and scripts."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saga_local.template import ROOT
+
+READY_LINE = "Local stack ready"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Launched:
+    outputs: dict[str, Any]  # .local/outputs.json of that stack
+    state_dir: Path
+    startup_seconds: float  # process start to the ready line
+
+
+@contextlib.contextmanager
+def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[Launched]:
+    folder = Path(tempfile.mkdtemp(prefix="saga-local-"))
+    ports = {name: str(free_port()) for name in ("LOCAL_AWS_PORT", "LOCAL_API_PORT", "LOCAL_XRAY_PORT")}
+    env = {**os.environ, **ports, "LOCAL_STATE_DIR": str(folder / "state"), **(extra_env or {})}
+    log_path = folder / "stack.log"
+    started = time.perf_counter()
+    with open(log_path, "w") as log:  # a pipe nobody reads would freeze the stack once full
+        process = subprocess.Popen([sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        while READY_LINE not in log_path.read_text():
+            if process.poll() is not None or time.perf_counter() - started > timeout:
+                raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        startup = time.perf_counter() - started
+        state_dir = Path(env["LOCAL_STATE_DIR"])
+        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
