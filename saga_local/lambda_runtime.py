@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from saga_local import xray
-from saga_local.faults import FaultInjector
+from saga_local.faults import WORKER_FAULTS, FaultInjector
 from saga_local.lambda_worker import END_OF_OUTPUT
 from saga_local.moto_gaps import LambdaTarget
 from saga_local.specs import FunctionSpec
@@ -179,6 +179,7 @@ class LambdaRuntime:
         )
         self.python = python or sys.executable
         self.faults = FaultInjector()  # LOCAL_FAULTS_FILE; off when unset
+        self.faults.intercept_aws_calls()  # the functions' DynamoDB and SNS calls too, when a file is set
         self._functions: dict[str, _Function] = {}  # by name and by ARN
         self._lock = threading.Lock()
 
@@ -218,11 +219,21 @@ class LambdaRuntime:
             return InvokeResult(None, throttled, 0.0, 0, None, "", request_id)
         fault = self.faults.for_invocation((spec.logical_id, spec.name), event)
         FaultInjector.apply_latency(fault)
-        if fault and fault.error:  # the handler does not run: nothing it would have written exists
-            function.log.write(f"FAULT RequestId: {request_id} injected {fault.error}")
+        if fault and fault.kind != "latency":
+            function.log.write(f"FAULT RequestId: {request_id} injected {fault.error or fault.kind}")
+        if fault and fault.kind == "error":  # the handler does not run: nothing it would have written exists
             injected = {"errorMessage": fault.message, "errorType": fault.error}
             return InvokeResult(None, injected, 0.0, 0, None, "", request_id)
+        if fault and fault.kind == "duplicate":  # delivered twice: the first reply is lost, the caller gets the second
+            self._invoke_once(function, request_id, event_json, trace_header, None)
+            request_id = str(uuid.uuid4())
+        worker_fault = fault.kind if fault and fault.kind in WORKER_FAULTS else None
+        return self._invoke_once(function, request_id, event_json, trace_header, worker_fault)
 
+    def _invoke_once(
+        self, function: _Function, request_id: str, event_json: str, trace_header: str | None, worker_fault: str | None
+    ) -> InvokeResult:
+        spec = function.spec
         started = time.time()
         got = self._acquire(function)
         trace = _Trace.begin(trace_header, spec.tracing_active)
@@ -230,7 +241,7 @@ class LambdaRuntime:
         function.log.write(f"START RequestId: {request_id} Version: $LATEST", tail)
         payload, error, duration_ms, memory_mb = None, got.error, 0.0, 0
         if got.worker is not None:
-            run = self._run(function, got.worker, request_id, event_json, trace)
+            run = self._run(function, got.worker, request_id, event_json, trace, worker_fault)
             payload, error, duration_ms, memory_mb, lines = run
             tail += lines
 
@@ -290,6 +301,7 @@ class LambdaRuntime:
             for worker in idle:
                 worker.stop()
             function.log.close()
+        self.faults.close()
 
     # ------------------------------------------------------------ the pool
 
@@ -429,7 +441,13 @@ class LambdaRuntime:
     # ------------------------------------------------------------ one invocation
 
     def _run(
-        self, function: _Function, worker: _Worker, request_id: str, event_json: str, trace: "_Trace"
+        self,
+        function: _Function,
+        worker: _Worker,
+        request_id: str,
+        event_json: str,
+        trace: "_Trace",
+        worker_fault: str | None = None,
     ) -> tuple[Any, dict[str, Any] | None, float, int, list[str]]:
         """Send the invocation and wait for the answer until the function's timeout.
         Returns (payload, error, duration ms, max memory MB, the invocation's log lines)."""
@@ -442,6 +460,8 @@ class LambdaRuntime:
             "invokedFunctionArn": function.spec.arn,
             "traceHeader": trace.worker_header,
         }
+        if worker_fault:  # saga_local.faults: the worker runs the handler, then crashes or overruns its timeout
+            message["fault"] = worker_fault
         try:
             worker.conn.send_bytes(json.dumps(message).encode())
             if not worker.conn.poll(timeout):

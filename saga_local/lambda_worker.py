@@ -9,7 +9,8 @@ so this file cannot import saga_local. stdout and stderr are the function's log;
 
 Messages (JSON, one per `send_bytes`):
     worker -> runtime, once:  {"error": <Lambda error> | null}   (the handler is imported: init is over)
-    runtime -> worker:        {"requestId", "event" (as JSON text), "deadlineMs", "invokedFunctionArn", "traceHeader"}
+    runtime -> worker:        {"requestId", "event" (as JSON text), "deadlineMs", "invokedFunctionArn", "traceHeader",
+                               "fault"?: "crash" | "timeout" (saga_local.faults: after the handler ran)}
     worker -> runtime:        {"payload": ...} | {"error": <Lambda error>}, with "durationMs", "maxMemoryMB"
 After each answer (the init one too) the worker writes `END_OF_OUTPUT + requestId` on stdout, so the runtime knows it
 has read every line the invocation logged.
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -140,6 +142,18 @@ def _invoke(handler: Any, message: dict[str, Any]) -> dict[str, Any]:
         return {"error": _error(f"Unable to marshal response: {exc}", "Runtime.MarshalError")}
 
 
+def _injected_fault(message: dict[str, Any]) -> None:
+    """A fault saga_local.faults injects after the handler ran, so its side effects exist but its reply
+    never leaves: "crash" dies at once (SIGKILL, as an out-of-memory kill), "timeout" outlives the
+    deadline until the runtime kills the environment."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if message["fault"] == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if message["fault"] == "timeout":
+        time.sleep(max(0.0, message["deadlineMs"] / 1000 - time.time()) + 60)
+
+
 def _peak_memory_mb() -> int:
     """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries that over from the
     parent across fork and exec, so every worker would report the peak of the process that started it."""
@@ -188,6 +202,8 @@ def main() -> None:
         _request_id = message["requestId"]
         started = time.perf_counter()
         answer = _invoke(handler, message)
+        if message.get("fault"):
+            _injected_fault(message)
         answer["durationMs"] = (time.perf_counter() - started) * 1000
         answer["maxMemoryMB"] = _peak_memory_mb()
         _answer(conn, answer)
