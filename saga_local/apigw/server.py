@@ -140,12 +140,18 @@ def _routes(document: Mapping[str, Any]) -> list[_Route]:
             if raw is None:
                 raise UnsupportedDefinition(f"{where}: no x-amazon-apigateway-integration")
             integration = load_integration(document, resource_path, method, {})
-            if integration.type != "aws":
-                raise UnsupportedDefinition(f"{where}: integration type {integration.type!r} (only 'aws' is emulated)")
-            target = _ACTION_URI.fullmatch(integration.uri)
-            if target is None or target[1] not in _JSON_SERVICES:
-                services = ", ".join(sorted(_JSON_SERVICES))
-                raise UnsupportedDefinition(f"{where}: integration uri {integration.uri!r} (only {services} actions)")
+            if integration.type == "mock":
+                service, action = "", ""  # API Gateway answers itself
+            elif integration.type == "aws":
+                target = _ACTION_URI.fullmatch(integration.uri)
+                if target is None or target[1] not in _JSON_SERVICES:
+                    services = ", ".join(sorted(_JSON_SERVICES))
+                    raise UnsupportedDefinition(
+                        f"{where}: integration uri {integration.uri!r} (only {services} actions)"
+                    )
+                service, action = target[1], target[2]
+            else:
+                raise UnsupportedDefinition(f"{where}: integration type {integration.type!r} (only aws and mock)")
             validator_name = operation.get("x-amazon-apigateway-request-validator", default_validator)
             if validator_name and validator_name not in validators:
                 raise UnsupportedDefinition(f"{where}: request validator {validator_name!r} is not defined")
@@ -163,12 +169,13 @@ def _routes(document: Mapping[str, Any]) -> list[_Route]:
                     parameters=operation_parameters(document, resource_path, method),
                     body=BodyValidator(document, resource_path, method),
                     integration=integration,
-                    service=target[1],
-                    action=target[2],
+                    service=service,
+                    action=action,
                     timeout_seconds=int(raw.get("timeoutInMillis", DEFAULT_TIMEOUT_MS)) / 1000,
                 )
             )
-    return sorted(routes, key=lambda route: route.rank)
+    # API Gateway picks the resource, then the method on it: an explicit method before ANY.
+    return sorted(routes, key=lambda route: (route.rank, route.method == "ANY"))
 
 
 def _compile_path(resource_path: str) -> tuple[re.Pattern[str], tuple[str, ...], tuple[int, ...]]:
@@ -382,9 +389,13 @@ class _ApiGateway:
             raise GatewayError("UNSUPPORTED_MEDIA_TYPE")
         else:
             payload = text
-        if call.trace:
-            headers["X-Amzn-Trace-Id"] = call.trace.header(parent=call.trace.segment_id)
-        status, response_headers, response_body = self._call_aws(route, payload, headers, call)
+        if integration.type == "mock":
+            # The integration request's template gives {"statusCode": N}; without one, the default response.
+            status, response_headers, response_body = _mock_status(payload if content_type in templates else ""), {}, ""
+        else:
+            if call.trace:
+                headers["X-Amzn-Trace-Id"] = call.trace.header(parent=call.trace.segment_id)
+            status, response_headers, response_body = self._call_aws(route, payload, headers, call)
 
         selected = select_integration_response(integration.responses, status)
         if selected is None:
@@ -572,6 +583,15 @@ def _parameter_value(expression: str, sources: Mapping[str, Mapping[str, str]]) 
         raise MappingTemplateError(f"unsupported parameter mapping expression {expression!r}")
     source = sources[prefix]
     return source.get(name, source.get(name.lower(), ""))
+
+
+def _mock_status(rendered: str) -> int:
+    """A mock integration's status: the statusCode its request template wrote, else 200 (the default response)."""
+    try:
+        document = json.loads(rendered) if rendered.strip() else {}
+        return int(document.get("statusCode", 200)) if isinstance(document, dict) else 200
+    except (TypeError, ValueError) as error:
+        raise MappingTemplateError(f"mock integration: no statusCode in {rendered[:200]!r}") from error
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -12,11 +12,13 @@ from jsonschema import Draft4Validator
 from openapi_spec_validator import validate
 
 from saga_local import template as cfn
-from saga_local.apigw import load_openapi, render_gateway_response
+from saga_local.apigw import load_openapi, render, render_gateway_response
 from tests.conftest import read_event
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = [("/orders", "post"), ("/orders/{orderId}", "get")]
+ANY_METHOD = "x-amazon-apigateway-any-method"  # every other method of a resource: 405
+ALLOWED = {"/orders": "POST", "/orders/{orderId}": "GET"}
 # Every type API Gateway defines (GatewayResponse.responseType); anything else fails the import.
 GATEWAY_RESPONSE_TYPES = {
     "ACCESS_DENIED", "API_CONFIGURATION_ERROR", "AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE",
@@ -70,7 +72,7 @@ def test_every_operation_requires_the_api_key_from_the_header(document: dict[str
     assert scheme == {"type": "apiKey", "name": "x-api-key", "in": "header"}
     assert document["x-amazon-apigateway-api-key-source"] == "HEADER"
     operations = [(path, method) for path, item in document["paths"].items() for method in item]
-    assert sorted(operations) == sorted(OPERATIONS)
+    assert sorted(operations) == sorted([*OPERATIONS, *((path, ANY_METHOD) for path in ALLOWED)])
     for path, method in operations:
         assert _operation(document, path, method)["security"] == [{"api_key": []}], (method, path)
 
@@ -103,6 +105,31 @@ def test_each_integration_response_lands_on_a_declared_method_response(document:
         operation = _operation(document, path, method)
         for pattern, response in operation["x-amazon-apigateway-integration"]["responses"].items():
             assert response["statusCode"] in operation["responses"], (method, path, pattern)
+
+
+@pytest.mark.parametrize("path", ALLOWED)
+def test_any_other_method_is_405_with_allow_answered_by_api_gateway_itself(document: dict[str, Any], path: str) -> None:
+    """Without an ANY method API Gateway answers MISSING_AUTHENTICATION_TOKEN, as if the resource did not exist."""
+    operation = _operation(document, path, ANY_METHOD)
+    assert operation["security"] == [{"api_key": []}]
+    assert list(operation["responses"]) == ["405"]
+    assert "Allow" in operation["responses"]["405"]["headers"]
+    integration = operation["x-amazon-apigateway-integration"]
+    # No request template: a mock integration then returns its default response for any body and Content-Type.
+    assert (integration["type"], integration["passthroughBehavior"], integration.get("requestTemplates")) == (
+        "mock",
+        "when_no_match",
+        None,
+    )
+    (response,) = integration["responses"].values()
+    assert response["statusCode"] == "405"
+    assert response["responseParameters"] == {"method.response.header.Allow": f"'{ALLOWED[path]}'"}
+    body = render(response["responseTemplates"]["application/json"])
+    assert body.header_overrides == {"Content-Type": "application/problem+json"}
+    problem = json.loads(body.body)
+    assert (problem["status"], problem["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert ALLOWED[path] in problem["detail"]
+    assert problem["type"].endswith("/method-not-allowed")
 
 
 # ---------------------------------------------------------------------------------------------- integrations

@@ -306,9 +306,44 @@ def test_a_missing_required_header_is_400_naming_it(api: Client, aws: FakeAws) -
     assert aws.requests == []
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/dev/nothing"), ("DELETE", "/dev/orders"), ("GET", "/dev")])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/dev/nothing"), ("GET", "/dev"), ("POST", "/dev/orders/x/y")])
 def test_an_unknown_route_is_the_missing_token_answer(api: Client, method: str, path: str) -> None:
     problem(api.open(path, method=method, headers={"x-api-key": API_KEY}), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed", "content_type"),
+    [
+        ("DELETE", "/dev/orders", "POST", "application/json"),
+        ("PUT", "/dev/orders", "POST", "text/plain"),  # a mock integration without a template: any body
+        ("TRACE", "/dev/orders", "POST", None),
+        ("POST", f"/dev/orders/{ORDER_ID}", "GET", "application/json"),
+        ("PATCH", "/dev/orders/anything", "GET", "application/json"),
+    ],
+)
+def test_another_method_on_a_resource_is_the_mock_integrations_405(
+    api: Client, aws: FakeAws, method: str, path: str, allowed: str, content_type: str | None
+) -> None:
+    headers = {"x-api-key": API_KEY, **({"Content-Type": content_type} if content_type else {})}
+    response = api.open(path, method=method, data="{not json", headers=headers)
+    problem(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == allowed
+    assert aws.requests == []  # answered by API Gateway itself
+
+
+def test_another_method_needs_the_api_key_too(api: Client) -> None:
+    problem(api.delete("/dev/orders"), 403, "FORBIDDEN")
+
+
+def test_a_mock_request_template_chooses_the_integration_response(gateway: Gateway, document: dict[str, Any]) -> None:
+    """{"statusCode": N} from the request template selects the integration response, as on API Gateway."""
+    integration = document["paths"]["/orders"]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+    template = "{\"statusCode\": #if($input.params('x') == '1')200#{else}418#end}"
+    integration["requestTemplates"] = {"application/json": template}
+    integration["responses"][r"2\d{2}"] = {"statusCode": "200", "responseTemplates": {"application/json": "ok"}}
+    api = gateway()
+    assert api.put("/dev/orders?x=1", json={}, headers={"x-api-key": API_KEY}).get_data(as_text=True) == "ok"
+    assert api.put("/dev/orders?x=2", json={}, headers={"x-api-key": API_KEY}).status_code == 405
 
 
 def test_a_body_that_is_not_json_is_415(api: Client, aws: FakeAws) -> None:
@@ -420,7 +455,7 @@ def test_the_token_bucket_refills_at_the_rate() -> None:
     assert [bucket.take() for _ in range(3)] == [True, True, False]
 
 
-def test_only_aws_integrations_are_emulated(gateway: Gateway, document: dict[str, Any]) -> None:
+def test_only_aws_and_mock_integrations_are_emulated(gateway: Gateway, document: dict[str, Any]) -> None:
     document["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["type"] = "aws_proxy"
     with pytest.raises(UnsupportedDefinition, match="POST /orders"):
         gateway()
