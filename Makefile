@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install local bench invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
+.PHONY: help install local bench coldstart invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,13 @@ trace: ## An order's trace as a timeline: make trace ORDER=ord_...
 
 bench: install ## Benchmark the local stack: start-up time, saga latency through the local API
 	$(BIN)/python benchmarks/local_saga.py
+
+.PHONY: loadtest
+loadtest: install ## Load test the local API (Locust, open model): make loadtest RATE=1 DURATION=60s; reports/loadtest/
+	$(BIN)/python loadtest/run.py --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
+
+coldstart: install ## Each Lambda handler's init time against a boto3 baseline (fails above 1.5x): reports/cold-start.json
+	$(BIN)/python benchmarks/cold_start.py $(COLDSTART_ARGS)
 
 lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff check .
