@@ -1,0 +1,1 @@
+"""Reliability checks of the order saga: bad input (fuzz), chaos."""
