@@ -1,0 +1,343 @@
+"""What an order costs to run on AWS, per saga path, counted from the real calls of a local run.
+
+    .venv/bin/python benchmarks/cost.py [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
+
+Starts the local stack in this process (free ports, its own state folder) with a meter on it
+(saga_local.accounting), places orders one at a time, path by path, waits after each until the stack is
+quiet (the outbox relay and the SNS->SQS audit path included), and takes the meter's counts for that
+order. Per path, the median of the runs is priced at the list prices of one dated file. Prints a table
+and writes reports/cost.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from saga_local import accounting  # noqa: E402
+from saga_local.launch import free_port  # noqa: E402
+
+PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
+REPORT = ROOT / "reports" / "cost.json"
+TARGET_USD_PER_MILLION = 10.0
+QUIET_SECONDS = 2.0  # longer than the relay's batching window (1 s) plus a stream poll
+SETTLE_LIMIT_SECONDS = 20.0
+
+
+def _body(sku: str = "SKU-1", quantity: int = 1, card: str = "tok_visa") -> dict[str, Any]:
+    """An order body; `card` is a payment simulator token (not a secret)."""
+    return {"customerId": "cost", "items": [{"sku": sku, "quantity": quantity}], "payment": {"token": card}}
+
+
+# path -> (request body, the rules LOCAL_FAULTS_FILE holds while it runs)
+COMPENSATION_FAILS = [
+    {"function": "InventoryFunction", "match": {"action": "release"}, "error": "InventoryUnavailable"}
+]
+PATHS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "confirmed": (_body(), []),
+    "out_of_stock": (_body(sku="SKU-7", quantity=3), []),
+    "payment_declined": (_body(card="tok_chargeDeclined"), []),
+    "payment_unavailable_compensated": (_body(card="tok_unavailable"), []),
+    "replayed_idempotency_key": (_body(), []),
+    "compensation_failed": (_body(card="tok_unavailable"), COMPENSATION_FAILS),
+}
+
+
+class Client:
+    def __init__(self, outputs: dict[str, Any]) -> None:
+        self.url, self.key = outputs["LocalApiUrl"], outputs["ApiKey"]
+
+    def place(self, body: dict[str, Any], idempotency_key: str) -> int:
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/orders", data=json.dumps(body).encode(), method="POST",
+            headers={"x-api-key": self.key, "Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+
+def settle(meter: accounting.Meter) -> dict[str, float]:
+    """Wait until nothing is counted for QUIET_SECONDS (the relay and X-Ray run after the answer)."""
+    last, quiet_since, began = meter.snapshot(), time.monotonic(), time.monotonic()
+    while time.monotonic() - quiet_since < QUIET_SECONDS and time.monotonic() - began < SETTLE_LIMIT_SECONDS:
+        time.sleep(0.25)
+        now = meter.snapshot()
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+    return last
+
+
+def measure(meter: accounting.Meter, action: Callable[[], int]) -> tuple[int, dict[str, float]]:
+    before = settle(meter)
+    status = action()
+    return status, accounting.Meter.delta(before, settle(meter))
+
+
+def median_counts(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({key for run in runs for key in run})
+    return {key: statistics.median(run.get(key, 0.0) for run in runs) for key in keys}
+
+
+def summary(counts: dict[str, float]) -> dict[str, Any]:
+    """The per-order counts, grouped the way AWS bills them."""
+
+    def by(prefix: str, suffix: str) -> dict[str, float]:
+        return {k.split(".")[1]: v for k, v in counts.items() if k.startswith(prefix) and k.endswith(suffix) and v}
+
+    return {
+        "api_requests": counts.get("apigateway.requests", 0),
+        "express_requests": counts.get("stepfunctions.requests", 0),
+        "express_billed_ms": counts.get("stepfunctions.billed_ms", 0),
+        "state_transitions": counts.get("stepfunctions.transitions", 0),
+        "lambda_invocations": by("lambda.", ".invocations"),
+        "lambda_billed_ms": by("lambda.", ".billed_ms"),
+        "dynamodb_wcu": by("dynamodb.", ".wcu"),
+        "dynamodb_rcu": by("dynamodb.", ".rcu"),
+        "sns_publishes": counts.get("sns.requests", 0),
+        "sqs_messages_delivered": counts.get("sqs.messages_in_queues", 0),
+        "sqs_direct_requests": counts.get("sqs.requests", 0),
+        "log_bytes_shipped": by("logs.", ".shipped_bytes"),
+        "xray_traces_before_sampling": counts.get("xray.traces", 0),
+    }
+
+
+def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) -> list[dict[str, Any]]:
+    """What each lever would save per million confirmed orders, from the measured counts."""
+    p = lambda name: accounting.unit_price(prices, name) * 1_000_000  # noqa: E731 - USD per million units
+    log_gb = p("cloudwatch_logs_ingestion_gb") / accounting.GIB
+
+    def total(pattern: str) -> float:
+        return accounting._total(counts, pattern)
+
+    system = total(r"logs\.[^.]+\.system_bytes")
+    system_shipped = system if total(r"logs\.[^.]+\.shipped_bytes") >= system + total(r"logs\.[^.]+\.emf_bytes") else 0
+    wcu = total(r"dynamodb\.[^.]+\.wcu")
+    # One provisioned WCU-hour at 70 % utilisation (auto scaling's usual target) serves 0.7 * 3600 writes.
+    provisioned_per_million_wcu = p("dynamodb_provisioned_wcu_hour") / (0.7 * 3600)
+    relay = [k for k in counts if k.startswith("lambda.OutboxRelay")]
+    relay_cost = sum(counts[k] for k in relay if k.endswith(".invocations")) * p("lambda_request") + sum(
+        counts[k] * p("lambda_gb_second_arm64") for k in relay if ".gb_seconds." in k
+    )
+    return [
+        {
+            "lever": "Lambda system log lines (START/END/REPORT) dropped: LogFormat JSON, SystemLogLevel WARN",
+            "kind": "config (template.yaml)",
+            "bytes_per_order": system,
+            "saving_usd_per_million": round(system_shipped * log_gb, 4),
+            "note": "0 when already applied: the shipped bytes no longer include them",
+        },
+        {
+            "lever": "INFO application logs off (POWERTOOLS_LOG_LEVEL=WARNING); EMF metric lines kept",
+            "kind": "config, trades away the INFO trail of each step (errors, metrics and traces stay)",
+            "bytes_per_order": total(r"logs\.[^.]+\.app_info_bytes"),
+            "saving_usd_per_million": round(total(r"logs\.[^.]+\.app_info_bytes") * log_gb, 4),
+            "note": "ApplicationLogLevel WARN would do it too but also drops EMF lines (no level: Lambda takes INFO)",
+        },
+        {
+            "lever": "X-Ray: a sampling rule at 1 % instead of the default 5 %",
+            "kind": "config (AWS::XRay::SamplingRule)",
+            "traces_per_order": counts.get("xray.traces", 0),
+            "saving_usd_per_million": round(
+                counts.get("xray.traces", 0) * (sampling - 0.01) * p("xray_trace_recorded"), 4
+            ),
+        },
+        {
+            "lever": "Every item written under 1 KB",
+            "kind": "code/data (item attributes)",
+            "writes_over_1kb_per_order": total(r"dynamodb\.[^.]+\.writes_over_1kb"),
+            "saving_usd_per_million": round(
+                total(r"dynamodb\.[^.]+\.wcu_over_1kb") * p("dynamodb_on_demand_write_unit"), 4
+            ),
+        },
+        {
+            "lever": "Provisioned capacity with auto scaling (70 % utilisation) instead of on-demand, writes",
+            "kind": "config, but throttles on bursts above the provisioned rate: needs steady traffic",
+            "wcu_per_order": wcu,
+            "saving_usd_per_million": round(
+                wcu * (p("dynamodb_on_demand_write_unit") - provisioned_per_million_wcu), 4
+            ),
+        },
+        {
+            "lever": "Idempotency records: the idempotency table's share of the writes (fixed by the requirements)",
+            "kind": "fixed: Powertools idempotency on every step",
+            "wcu_per_order": counts.get("dynamodb.IdempotencyTable.wcu", 0),
+            "cost_usd_per_million": round(
+                counts.get("dynamodb.IdempotencyTable.wcu", 0) * p("dynamodb_on_demand_write_unit"), 4
+            ),
+        },
+        {
+            "lever": "Outbox relay as a direct integration (EventBridge Pipes stream->SNS) instead of a Lambda",
+            "kind": "architecture; at most the relay's Lambda requests and duration (Pipes bills its own requests)",
+            "relay_invocations_per_order": sum(counts[k] for k in relay if k.endswith(".invocations")),
+            "relay_lambda_usd_per_million": round(relay_cost, 4),
+        },
+        {
+            "lever": "API access log: fewer fields in the Format",
+            "kind": "config (AccessLogSetting.Format)",
+            "bytes_per_order": counts.get("logs.ApiAccess.shipped_bytes", 0),
+            "cost_usd_per_million": round(counts.get("logs.ApiAccess.shipped_bytes", 0) * log_gb, 4),
+        },
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="orders measured per path (the median is kept)")
+    parser.add_argument("--prices", type=Path, default=PRICES)
+    parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=list(PATHS))
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    try:
+        prices = accounting.load_prices(args.prices)
+    except ValueError as error:
+        parser.error(str(error))
+    sampling = float(prices["prices"]["xray_default_sampling"]["rate"])
+
+    folder = Path(tempfile.mkdtemp(prefix="saga-cost-"))
+    faults_file = folder / "faults.json"
+    faults_file.write_text('{"faults": []}')
+    os.environ["LOCAL_FAULTS_FILE"] = str(faults_file)  # read by the Lambda runtime the stack starts
+    from saga_local.stack import LocalStack, Settings
+
+    settings = Settings(aws_port=free_port(), api_port=free_port(), xray_port=free_port(), local_dir=folder / "state")
+    local = LocalStack(settings)
+    results: dict[str, Any] = {}
+    try:
+        local.start()
+        meter = accounting.Meter.for_stack(local)
+        outputs = json.loads(settings.outputs_file.read_text())
+        client = Client(outputs)
+        for body, _ in PATHS.values():  # warm every worker and code path once, unmeasured
+            client.place(body, f"warm-{uuid.uuid4()}")
+        for path in args.paths:
+            body, faults = PATHS[path]
+            _set_faults(faults_file, faults)
+            runs, statuses = [], []
+            for _ in range(args.runs):
+                key = f"cost-{uuid.uuid4()}"
+                if path == "replayed_idempotency_key":
+                    client.place(body, key)  # the first request, unmeasured: the replay is what is measured
+                status, usage = measure(meter, lambda: client.place(body, key))  # noqa: B023 - called at once
+                runs.append(usage)
+                statuses.append(status)
+            _set_faults(faults_file, [])
+            counts = median_counts(runs)
+            cost = accounting.cost_per_million(counts, prices, xray_sampling=sampling)
+            results[path] = {
+                "http_status": statuses,
+                "per_order": summary(counts),
+                "counts": counts,
+                "usd_per_million_orders": cost,
+                "total_usd_per_million_orders": round(sum(cost.values()), 2),
+                "total_without_durations": round(sum(v for k, v in cost.items() if not k.endswith("duration")), 2),
+            }
+            print(
+                f"{path}: HTTP {statuses}, ${results[path]['total_usd_per_million_orders']:.2f} per million", flush=True
+            )
+        meter.close()
+    finally:
+        local.stop()
+
+    report = _report(results, prices, args, sampling)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(_table(results))
+    if "confirmed" in results:
+        gap = report["target"]
+        print(f"\nconfirmed order: ${gap['measured_usd_per_million']:.2f} per million "
+              f"(${gap['measured_without_durations']:.2f} without Lambda and Express durations), "
+              f"target ${TARGET_USD_PER_MILLION:.2f}: gap ${gap['gap_usd_per_million']:+.2f}")  # fmt: skip
+        for lever in report["levers"]:
+            saving = lever.get(
+                "saving_usd_per_million", lever.get("cost_usd_per_million", lever.get("relay_lambda_usd_per_million"))
+            )
+            print(f"  {saving:>8.2f}  {lever['lever']}")
+    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+def _set_faults(path: Path, rules: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps({"faults": rules}))
+    time.sleep(0.05)  # the injector re-reads the file when its modification time changes
+
+
+def _report(
+    results: dict[str, Any], prices: dict[str, Any], args: argparse.Namespace, sampling: float
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "command": f"make cost  (.venv/bin/python benchmarks/cost.py --runs {args.runs})",
+        "measured_on": time.strftime("%Y-%m-%d"),
+        "prices_file": str(args.prices.relative_to(ROOT) if args.prices.is_relative_to(ROOT) else args.prices),
+        "prices_as_of": prices["as_of"],
+        "region": prices["region"],
+        "runs_per_path": args.runs,
+        "assumptions": {
+            "xray_sampling": f"{sampling:.0%} of traces recorded (the default rule at scale)",
+            "audit_consumer": "2 SQS requests per audit message (receive and delete, unbatched); not in this app",
+            "local_durations": "Lambda and Express durations are this 2-core machine's; AWS is usually faster",
+            "not_per_order": "fixed monthly costs (alarms, custom metrics, KMS key, storage) are left out",
+        },
+        "paths": results,
+    }
+    if "confirmed" in results:
+        measured = results["confirmed"]["total_usd_per_million_orders"]
+        report["target"] = {
+            "usd_per_million_confirmed": TARGET_USD_PER_MILLION,
+            "measured_usd_per_million": measured,
+            "measured_without_durations": results["confirmed"]["total_without_durations"],
+            "gap_usd_per_million": round(measured - TARGET_USD_PER_MILLION, 2),
+        }
+        report["levers"] = levers(results["confirmed"]["counts"], prices, sampling)
+    return report
+
+
+def _table(results: dict[str, Any]) -> str:
+    paths = list(results)
+    items = list(next(iter(results.values()))["usd_per_million_orders"]) if results else []
+    width = max(len(i) for i in [*items, "X-Ray traces (before sampling)"]) + 2
+    head = "USD per million orders".ljust(width) + "".join(f"{p[:14]:>16}" for p in paths)
+    lines = [head, "-" * len(head)]
+    for item in items:
+        lines.append(item.ljust(width) + "".join(f"{results[p]['usd_per_million_orders'][item]:>16.2f}" for p in paths))
+    lines.append("total".ljust(width) + "".join(f"{results[p]['total_usd_per_million_orders']:>16.2f}" for p in paths))
+    lines.append("total without durations".ljust(width)
+                 + "".join(f"{results[p]['total_without_durations']:>16.2f}" for p in paths))  # fmt: skip
+    lines.append("")
+    counts = [
+        ("API requests", "api_requests"),
+        ("Express requests", "express_requests"),
+        ("Express billed ms", "express_billed_ms"),
+        ("state transitions", "state_transitions"),
+        ("SNS publishes", "sns_publishes"),
+        ("SQS messages delivered", "sqs_messages_delivered"),
+        ("X-Ray traces (before sampling)", "xray_traces_before_sampling"),
+    ]
+    lines.append("per order".ljust(width) + "".join(f"{p[:14]:>16}" for p in paths))
+    for label, key in counts:
+        lines.append(label.ljust(width) + "".join(f"{results[p]['per_order'][key]:>16g}" for p in paths))
+    for label, key in (("Lambda invocations", "lambda_invocations"), ("Lambda billed ms", "lambda_billed_ms"),
+                       ("DynamoDB WCU", "dynamodb_wcu"), ("DynamoDB RCU", "dynamodb_rcu"),
+                       ("log bytes shipped", "log_bytes_shipped")):  # fmt: skip
+        lines.append(label.ljust(width) + "".join(f"{sum(results[p]['per_order'][key].values()):>16g}" for p in paths))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
