@@ -47,6 +47,10 @@ loadtest: install ## Load test the local API (Locust, open model): make loadtest
 	$(BIN)/python loadtest/run.py --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
 
 coldstart: install ## Each Lambda handler's init time against a boto3 baseline (fails above 1.5x): reports/cold-start.json
+.PHONY: cost
+cost: install ## What an order costs on AWS, per saga path, from a local run's real calls: reports/cost.json
+	$(BIN)/python benchmarks/cost.py $(COST_ARGS)
+
 	$(BIN)/python benchmarks/cold_start.py $(COLDSTART_ARGS)
 
 lint: install ## ruff, the template (sam validate --lint) and the state machine

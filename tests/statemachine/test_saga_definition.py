@@ -10,7 +10,8 @@ API_GATEWAY_INTEGRATION_TIMEOUT = 29
 # A late forward step that finds its compensation's fence (ReservationReleased, PaymentCancelled,
 # InvoiceVoided) is final too: the order is already being undone.
 BUSINESS_ERRORS = {"InvalidOrder", "IdempotencyKeyReused", "IdempotencyValidationError", "OutOfStock", "UnknownSku",
-                   "PaymentDeclined", "ReservationReleased", "PaymentCancelled", "InvoiceVoided"}  # fmt: skip
+                   "PaymentDeclined", "ReservationReleased", "PaymentCancelled", "InvoiceVoided", "OrderNotPending",
+                   "InvalidCommand"}  # fmt: skip
 FORWARD_STEPS = [
     "CreateOrder",
     "ReserveInventory",

@@ -476,8 +476,8 @@ EXPECTED: dict[str, Expected] = {
     "PaymentCancelled": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *UNAVAILABLE)),
     "InvoiceVoided": unavailable((*TO_BILL, "CreateInvoice", *UNDO_BILLING, *UNAVAILABLE)),
     "LedgerEntryVoided": unavailable((*TO_BILL, "WriteLedgerEntry", *UNDO_BILLING, *UNAVAILABLE)),
-    # OrderNotPending is a business error, yet ConfirmOrder's only retrier (States.ALL) retries it.
-    "ConfirmationOvertakenByClose": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1),
+    # OrderNotPending is a business error: not retried.
+    "ConfirmationOvertakenByClose": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE)),
     # ------------------------------------------------------------------ technical failures, retried, then succeeding
     "CreateOrderRetried": confirmed(CreateOrder=1),
     "ReserveInventoryRetried": confirmed(ReserveInventory=1),
@@ -520,6 +520,10 @@ EXPECTED: dict[str, Expected] = {
     ),
     "CloseOrderFailed": failed((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, "OrderNotClosed", "CompensationFailed"),
                                500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL, CloseOrder=2),
+    # InvalidCommand is a bug in the workflow, not a technical failure: no step retries it.
+    "WorkflowBugNotRetried": failed((*FORWARD, *compensation("UndoBilling", FAILED, FAILED, FAILED), "OrderNotClosed",
+                                     "CompensationFailed"), 500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL,
+                                    ConfirmOrder=1),
 }
 # fmt: on
 
