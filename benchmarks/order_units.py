@@ -30,7 +30,7 @@ def _order(outputs: dict) -> dict:
         headers={"x-api-key": outputs["ApiKey"], "Idempotency-Key": f"u-{uuid.uuid4()}",
                  "Content-Type": "application/json"},
     )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310  # loopback
         return json.loads(response.read())
 
 
