@@ -18,6 +18,7 @@ growing number of requests in flight and a growing latency, which is what the th
 Run it with `-u 1` (the scheduler is one user; --rate is the whole load).
 """
 
+import gc
 import itertools
 import json
 import logging
@@ -25,6 +26,8 @@ import os
 import random
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,7 @@ def _arguments(parser: Any) -> None:
     )  # fmt: skip
     group.add_argument("--max-in-flight", type=int, default=200, help="arrivals beyond this are shed (errors)")
     group.add_argument("--summary-json", default=None, help="write the summary and verdict to this file")
+    group.add_argument("--warmup", type=int, default=1, help="confirmed orders sent first, not counted")
 
 
 @events.init.add_listener
@@ -133,6 +137,31 @@ def configure(environment: Environment, options: Any) -> None:
         "target %s (from %s), API key from %s; %.2f orders/s %s, mix %s",
         target.url, target.url_source, target.key_source, RUN.rate, options.arrivals, options.mix,
     )  # fmt: skip
+    for _ in range(max(0, options.warmup)):
+        warm_up(target.url)
+    # gevent's loop caches "now" and has not run since Locust started: without this, the --run-time timer,
+    # set next, would count from a stale clock and end the run early by the start-up and warm-up time.
+    gevent.get_hub().loop.update_now()
+
+
+def warm_up(url: str) -> None:
+    """One confirmed order outside the statistics: a cold stack's first order loads every function's
+    clients (seconds on the local stack), which is not what the run is measuring."""
+    request = new_request("confirmed", _catalog(), RUN.rng)
+    http = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s)
+        f"{url}/orders", data=json.dumps(request.body).encode(), method="POST",
+        headers={"x-api-key": RUN.api_key, "Idempotency-Key": request.idempotency_key,
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(http, timeout=NETWORK_TIMEOUT_S) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        raise ConfigError(f"warm-up order to {url}/orders failed: {error}") from error
+    logger.info("warm-up order (not counted): %s in %.1f s", status, time.perf_counter() - started)
 
 
 class OrderArrivals(FastHttpUser):
@@ -149,11 +178,11 @@ class OrderArrivals(FastHttpUser):
 
     @task
     def arrive(self) -> None:
-        gap = RUN.rng.expovariate(RUN.rate) if RUN.poisson else 1 / RUN.rate
-        self.next_arrival += gap  # an absolute timetable: a late wake-up sends at once, the rate holds
         delay = self.next_arrival - time.monotonic()
         if delay > 0:
             gevent.sleep(delay)
+        # an absolute timetable (the first arrival at the start): a late wake-up sends at once, the rate holds
+        self.next_arrival += RUN.rng.expovariate(RUN.rate) if RUN.poisson else 1 / RUN.rate
         scenario = RUN.rng.choices(SCENARIOS, [RUN.weights[name] for name in SCENARIOS])[0]
         RUN.arrivals += 1
         if len(self.in_flight) >= RUN.max_in_flight:
@@ -228,8 +257,8 @@ def _let_csv_catch_up(environment: Environment, **_: Any) -> None:
 def _verdict(environment: Environment, **_: Any) -> None:
     """Print p50/p95/p99, rate and outcomes; fail the process when a threshold is missed."""
     total = environment.stats.total
-    if total.num_requests == 0 and RUN.arrivals == 0:
-        return  # never started (e.g. a bad argument)
+    if RUN.catalog is None:
+        return  # not configured: Locust used as a library, or it stopped before the run
     # exact, from every latency (Locust's own, in the CSV and HTML, are rounded to 2 significant digits)
     p50, p95, p99 = (round(percentile(RUN.latencies_ms, share)) for share in (0.5, 0.95, 0.99))
     error_rate = total.fail_ratio
@@ -270,7 +299,17 @@ def _verdict(environment: Environment, **_: Any) -> None:
     if RUN.summary_json:
         RUN.summary_json.parent.mkdir(parents=True, exist_ok=True)
         RUN.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    _stop_csv_writer()
     runner = environment.runner
     # Locust would exit 1 on any failure; the thresholds decide instead (an error rate may be allowed),
     # but an exception in this file's code still fails the run.
     environment.process_exit_code = 1 if violations or (runner is not None and runner.exceptions) else 0
+
+
+def _stop_csv_writer() -> None:
+    """Locust 2.47 closes the CSV files at shutdown while its CSV writer greenlet still runs (since
+    locustio/locust#3486), which then logs "I/O operation on closed file". The final rows are written
+    (see _let_csv_catch_up): stop the writer before Locust closes its files."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, gevent.Greenlet) and getattr(candidate._run, "__name__", "") == "stats_writer":
+            candidate.kill(block=False)
