@@ -27,6 +27,11 @@ install: $(VENV)/.installed ## Create .venv with the pinned tools and libraries
 local: install ## Run the whole template on this machine: API on :3000, AWS endpoint on :4566 (Ctrl-C stops)
 	$(BIN)/python -m saga_local up
 
+ORDERS ?= 2000
+CONCURRENCY ?= 8
+chaos: install ## Chaos run: ORDERS orders (2000) at CONCURRENCY (8) with faults everywhere, then every invariant checked
+	$(BIN)/python -m reliability.chaos --orders $(ORDERS) --concurrency $(CONCURRENCY)
+
 invoke: ## Invoke a function of the running stack: make invoke FUNCTION=InventoryFunction EVENT=events/inventory-reserve.json
 	$(BIN)/python -m saga_local invoke $(FUNCTION) $(if $(EVENT),-e $(EVENT))
 

@@ -1,0 +1,437 @@
+"""A chaos run: many orders against a local stack with faults injected everywhere, then every invariant
+checked from what the tables, the audit queue and the DLQs hold (reliability/invariants.py).
+
+    .venv/bin/python -m reliability.chaos --orders 2000 --concurrency 8     # make chaos ORDERS=2000 CONCURRENCY=8
+
+It starts its own local stack (free ports, its own state folder; a running dev stack is left alone),
+seeds SKUs of its own with small stock (so orders run out of it), writes a stream record made poison on
+purpose, turns faults on (saga_local/faults.py rules: every function errors, crashes after its side
+effect, times out, is delivered twice; DynamoDB and SNS calls are throttled), then places N orders at
+concurrency C with a mix of payment tokens, an unknown SKU now and then, replays of Idempotency-Keys
+(same body: same answer expected) and reused keys (another body: 422). A client answered 429 or 504
+retries with the same key, as the API tells it to. When every order has answered, it waits for the
+outbox to drain, reads everything, checks, writes `.local/reports/chaos.json` and exits 1 on any
+violation (2 on bad arguments).
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from reliability.invariants import Event, Request, Snapshot, check
+from saga_local.launch import launched_stack
+from saga_local.template import ROOT
+
+REPORT = ROOT / ".local" / "reports" / "chaos.json"
+TOKENS = {"tok_visa": 0.70, "tok_chargeDeclined": 0.10, "tok_processingError": 0.12, "tok_unavailable": 0.08}
+UNKNOWN_SKU = "CHAOS-UNKNOWN"
+SAGA_FUNCTIONS = ("OrdersFunction", "InventoryFunction", "PaymentsFunction", "BillingFunction")
+RETRIES_ON_NO_OUTCOME = 6  # a 429 or a 504 is retried with the same key, up to this many times
+QUIET_SECONDS = 4.0  # the outbox is drained once every expected event arrived and nothing came for this long
+DRAIN_TIMEOUT_SECONDS = 180.0
+
+
+def fault_rules(scale: float) -> list[dict[str, Any]]:
+    """Faults everywhere, at rates (times `scale`) a saga must survive: each step retries technical errors."""
+    rules: list[dict[str, Any]] = []
+    for function in SAGA_FUNCTIONS:
+        rules += [
+            {"function": function, "fault": "crash", "rate": 0.015 * scale},
+            {"function": function, "fault": "timeout", "rate": 0.005 * scale},
+            {"function": function, "fault": "duplicate", "rate": 0.03 * scale},
+            {"function": function, "error": "ServiceException", "message": "injected: Lambda service error",
+             "rate": 0.02 * scale},
+            {"function": function, "fault": "latency", "latencyMs": 150, "rate": 0.05 * scale},
+        ]  # fmt: skip
+    rules += [
+        {"function": "OutboxRelayFunction", "fault": "duplicate", "rate": 0.10 * scale},
+        {"function": "OutboxRelayFunction", "fault": "crash", "rate": 0.03 * scale},
+        {"function": "OutboxRelayFunction", "error": "ServiceException", "rate": 0.03 * scale},
+        {"service": "dynamodb", "operation": "*", "fault": "throttle", "rate": 0.03 * scale},
+        {"service": "dynamodb", "operation": ["TransactWriteItems", "PutItem"], "fault": "throttle",
+         "error": "ThrottlingException", "rate": 0.01 * scale},
+        {"service": "sns", "operation": "Publish", "fault": "throttle", "rate": 0.05 * scale},
+    ]  # fmt: skip
+    return [{**rule, "rate": min(1.0, rule["rate"])} for rule in rules]
+
+
+def catalog(orders: int) -> list[dict[str, Any]]:
+    """The run's own SKUs: a scarce one, two tight ones, a plentiful one (stock scales with the run)."""
+    return [
+        {"sku": "CHAOS-SCARCE", "name": "Scarce", "unitPrice": 2500, "currency": "USD", "stock": max(4, orders // 10)},
+        {"sku": "CHAOS-TIGHT-1", "name": "Tight 1", "unitPrice": 1299, "currency": "USD", "stock": max(8, orders // 2)},
+        {
+            "sku": "CHAOS-TIGHT-2",
+            "name": "Tight 2",
+            "unitPrice": 799,
+            "currency": "USD",
+            "stock": max(10, orders * 2 // 3),
+        },
+        {"sku": "CHAOS-PLENTY", "name": "Plenty", "unitPrice": 199, "currency": "USD", "stock": orders * 3},
+    ]
+
+
+@dataclass
+class Plan:
+    key: str
+    body: dict[str, Any]
+    replay: bool  # send the same request again after its answer
+    reuse: bool  # then send the same key with another body
+
+
+def plans(count: int, skus: list[str], rng: random.Random, run_id: str) -> list[Plan]:
+    result = []
+    for index in range(count):
+        lines = rng.sample(skus, rng.choice((1, 1, 2)))
+        items = [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in lines]
+        if rng.random() < 0.02:
+            items.append({"sku": UNKNOWN_SKU, "quantity": 1})
+        token = rng.choices(list(TOKENS), weights=list(TOKENS.values()))[0]
+        body = {"customerId": f"chaos-{index % 50}", "items": items, "payment": {"token": token}}
+        result.append(Plan(f"chaos-{run_id}-{index:05d}", body, rng.random() < 0.15, rng.random() < 0.03))
+    return result
+
+
+class Client:
+    def __init__(self, api_url: str, api_key: str) -> None:
+        self.api_url, self.api_key = api_url, api_key
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+
+    def post(self, key: str, body: dict[str, Any], kind: str) -> Request:
+        """POST /orders; a 429 or 504 is recorded, then retried with the same key until it has an outcome."""
+        for attempt in range(RETRIES_ON_NO_OUTCOME + 1):
+            request = self._post_once(key, body, kind if attempt == 0 else "retry")
+            with self._lock:
+                self.requests.append(request)
+            if request.status not in (429, 504):
+                break
+            time.sleep(1 + attempt)
+        return request
+
+    def _post_once(self, key: str, body: dict[str, Any], kind: str) -> Request:
+        http = urllib.request.Request(  # noqa: S310 - the local API
+            f"{self.api_url}/orders", data=json.dumps(body).encode(), method="POST",
+            headers={"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(http, timeout=120) as response:  # noqa: S310 - the local API
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        return Request(key, body, status, parsed, kind)
+
+
+def place(client: Client, plan: Plan, rng_seed: int) -> None:
+    first = client.post(plan.key, plan.body, "original")
+    if plan.replay:
+        client.post(plan.key, plan.body, "replay")
+    if plan.reuse and first.status == 201:  # the key now names an order: another body must be refused
+        other = {**plan.body, "customerId": f"{plan.body['customerId']}-other"}
+        client.post(plan.key, other, "reused")
+
+
+class AuditReader:
+    """Receives (and deletes) every audit queue message from the start, in order, on a thread."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs, self.queue_url = sqs, queue_url
+        self.events: list[Event] = []
+        self.last_received = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-reader", daemon=True)
+
+    def start(self) -> "AuditReader":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                response = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"], VisibilityTimeout=60,
+                )  # fmt: skip
+            except Exception as error:  # the stack is busy: keep reading
+                print(f"audit queue: {error}", file=sys.stderr)
+                time.sleep(0.5)
+                continue
+            messages = response.get("Messages", [])
+            for message in messages:
+                attributes = message.get("Attributes", {})
+                self.events.append(
+                    Event(attributes.get("MessageDeduplicationId", ""), attributes.get("MessageGroupId", ""),
+                          json.loads(message["Body"]))
+                )  # fmt: skip
+            if messages:
+                self.last_received = time.monotonic()
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    items, start = [], None
+    while True:
+        page = dynamodb.Table(table).scan(**({"ExclusiveStartKey": start} if start else {}), ConsistentRead=True)
+        items += [_plain(item) for item in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    found = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            try:
+                found.append(json.loads(message["Body"]))
+            except ValueError:
+                found.append({"body": message["Body"]})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def expected_events(orders: list[dict[str, Any]], poison: set[str]) -> set[str]:
+    """The deduplication ids the outbox owes: each order's placed and its final status."""
+    owed = set()
+    for item in orders:
+        if item["orderId"] in poison:
+            continue
+        owed.add(f"{item['orderId']}:PENDING")
+        if item["status"] != "PENDING":
+            owed.add(f"{item['orderId']}:{item['status']}")
+    return owed
+
+
+def run(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed)  # noqa: S311 - an order mix, not cryptography
+    run_id = f"{args.seed}-{int(time.time())}"
+    folder = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
+    rules_path = folder / "faults.json"
+    env = {
+        "LOCAL_FAULTS_FILE": str(rules_path),
+        "SAGA_LOCAL_RETRY_SCALE": os.environ.get("SAGA_LOCAL_RETRY_SCALE", "0.1"),
+        "SAGA_LOCAL_TIMEOUT_SCALE": os.environ.get("SAGA_LOCAL_TIMEOUT_SCALE", "10"),
+    }
+    items = catalog(args.orders)
+    initial = {item["sku"]: item["stock"] for item in items}
+    started = time.perf_counter()
+    with launched_stack(env) as stack:
+        outputs = stack.outputs
+        endpoint = outputs["AwsEndpointUrl"]
+        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # moto takes any
+        session = boto3.session.Session(region_name="us-east-1", **credentials)
+        config = Config(inject_host_prefix=False, retries={"max_attempts": 5, "mode": "standard"})
+        dynamodb = session.resource("dynamodb", endpoint_url=endpoint, config=config)
+        sqs = session.client("sqs", endpoint_url=endpoint, config=config)
+        state = json.loads((stack.state_dir / "stack.json").read_text())
+        tables = {name: state["refs"][name] for name in
+                  ("OrdersTable", "InventoryTable", "PaymentsTable", "BillingTable", "IdempotencyTable")}  # fmt: skip
+        queues = {name: sqs.get_queue_url(QueueName=state["refs"][name].rsplit("/", 1)[-1])["QueueUrl"]
+                  for name in ("AuditQueue", "AuditDLQ", "OutboxRelayDLQ")}  # fmt: skip
+
+        seed_file = folder / "catalog.json"
+        seed_file.write_text(json.dumps(items))
+        _seed(seed_file, stack.state_dir)
+        audit = AuditReader(sqs, queues["AuditQueue"]).start()
+        poison_id = f"poison-{run_id}"
+        _write_poison(dynamodb, tables["OrdersTable"], poison_id)
+        relay_dlq = _wait_for(lambda: drain_queue(sqs, queues["OutboxRelayDLQ"]), 60)  # alone in its batch
+        rules = fault_rules(args.fault_scale)
+        rules_path.write_text(json.dumps({"faults": rules}))
+        print(f"chaos: {args.orders} orders at concurrency {args.concurrency}, faults x{args.fault_scale}, "
+              f"seed {args.seed}; stack ready in {stack.startup_seconds:.1f} s", flush=True)  # fmt: skip
+
+        client = Client(outputs["LocalApiUrl"], outputs["ApiKey"])
+        work = plans(args.orders, list(initial), rng, run_id)
+        placing = time.perf_counter()
+        done = 0
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            for _ in pool.map(lambda plan: place(client, plan, args.seed), work):
+                done += 1
+                if done % max(1, args.orders // 10) == 0:
+                    print(f"  {done}/{args.orders} orders answered ({time.perf_counter() - placing:.0f} s)", flush=True)
+        placing_seconds = time.perf_counter() - placing
+        rules_path.write_text(json.dumps({"faults": []}))  # faults off while the outbox drains and tables are read
+
+        poison = {poison_id}
+        deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            owed = expected_events(scan(dynamodb, tables["OrdersTable"]), poison)
+            seen = {event.deduplication_id for event in audit.events}
+            if owed <= seen and time.monotonic() - audit.last_received > QUIET_SECONDS:
+                break
+            time.sleep(1)
+        audit.stop()
+        counts_path = rules_path.with_name("faults.injected.json")
+        faults = json.loads(counts_path.read_text()) if counts_path.exists() else {"byKind": {}, "byTarget": {}}
+        relay_dlq += drain_queue(sqs, queues["OutboxRelayDLQ"])
+        snapshot = Snapshot(
+            initial_stock=initial,
+            orders=scan(dynamodb, tables["OrdersTable"]),
+            inventory=scan(dynamodb, tables["InventoryTable"]),
+            payments=scan(dynamodb, tables["PaymentsTable"]),
+            billing=scan(dynamodb, tables["BillingTable"]),
+            events=list(audit.events),
+            requests=list(client.requests),
+            relay_dlq=relay_dlq,
+            audit_dlq=drain_queue(sqs, queues["AuditDLQ"]),
+            poison_sequence_numbers=_sequence_numbers_of(session, endpoint, config, state, poison),
+            poison_order_ids=poison,
+        )
+        idempotency = Counter(str(item.get("status")) for item in scan(dynamodb, tables["IdempotencyTable"]))
+    violations, summary = check(snapshot)
+    report = {
+        "run": {
+            "orders": args.orders,
+            "concurrency": args.concurrency,
+            "seed": args.seed,
+            "faultScale": args.fault_scale,
+            "placingSeconds": round(placing_seconds, 1),
+            "ordersPerSecond": round(args.orders / placing_seconds, 2),
+            "totalSeconds": round(time.perf_counter() - started, 1),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "settings": env | {"LOCAL_FAULTS_FILE": "(written by the run)"},
+        },
+        "faultsInjected": faults,
+        "faultRules": rules,
+        "requests": {
+            "total": len(snapshot.requests),
+            "byKind": dict(Counter(r.kind for r in snapshot.requests)),
+            "byStatus": {str(k): v for k, v in sorted(Counter(r.status for r in snapshot.requests).items())},
+        },
+        **summary,
+        "idempotencyRecords": dict(idempotency),
+        "violations": [violation.view() for violation in violations],
+    }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report, args.report)
+    return 1 if violations else 0
+
+
+def _seed(path: Path, state_dir: Path) -> None:
+    import subprocess
+
+    env = {**os.environ, "LOCAL_STATE_DIR": str(state_dir)}
+    stack_env = json.loads((state_dir / "stack.json").read_text())["settings"]
+    env["LOCAL_AWS_PORT"] = stack_env["aws_port"]
+    command = [sys.executable, "-m", "saga_local", "seed", str(path)]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603 - our own CLI
+
+
+def _write_poison(dynamodb: Any, table: str, order_id: str) -> None:
+    """An order item whose document is not an order view: the relay cannot make an event of it."""
+    dynamodb.Table(table).put_item(
+        Item={"orderId": order_id, "status": "PENDING", "updatedAt": "2026-01-01T00:00:00.000Z",
+              "requestHash": "poison", "version": 1, "document": "{not json"}
+    )  # fmt: skip
+
+
+def _wait_for(read: Any, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = read()
+        if found:
+            return list(found)
+        time.sleep(0.5)
+    return []
+
+
+def _sequence_numbers_of(session: Any, endpoint: str, config: Config, state: dict[str, Any], ids: set[str]) -> set[str]:
+    """The stream records of the poison orders (moto keeps a stream's records; one shard)."""
+    streams = session.client("dynamodbstreams", endpoint_url=endpoint, config=config)
+    arn = next(
+        s["StreamArn"] for s in streams.list_streams()["Streams"] if s["TableName"] == state["refs"]["OrdersTable"]
+    )
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    found: set[str] = set()
+    while iterator:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        for record in page["Records"]:
+            if record["dynamodb"]["Keys"]["orderId"]["S"] in ids:
+                found.add(record["dynamodb"]["SequenceNumber"])
+        if not page["Records"]:
+            break
+        iterator = page.get("NextShardIterator")
+    return found
+
+
+def _print_summary(report: dict[str, Any], path: str) -> None:
+    run_info = report["run"]
+    print(f"\n{run_info['orders']} orders at concurrency {run_info['concurrency']}: {run_info['placingSeconds']} s "
+          f"({run_info['ordersPerSecond']} orders/s); {report['requests']['total']} requests "
+          f"{report['requests']['byStatus']}")  # fmt: skip
+    print(f"faults injected: {report['faultsInjected'].get('byKind')}")
+    print(f"outcomes: {report['outcomes']}")
+    print(f"events: {report['events']}; DLQs: {report['dlq']}")
+    for failure in report["compensationFailures"]:
+        print(f"COMPENSATION_FAILED {failure['orderId']}: {failure['failedCompensations']}")
+    print(f"violations: {len(report['violations'])}")
+    for violation in report["violations"][:50]:
+        print(f"  {violation['kind']}: {violation['detail']} {violation['orderIds'][:5]}")
+    print(f"report: {path}")
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reliability.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=positive, default=2000, help="orders to place (default 2000)")
+    parser.add_argument("--concurrency", type=positive, default=8, help="clients at once (default 8)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the order mix (faults are random)")
+    parser.add_argument("--fault-scale", type=float, default=1.0, help="multiplies every fault rate (default 1)")
+    parser.add_argument("--report", default=str(REPORT), help=f"where to write the report (default {REPORT})")
+    args = parser.parse_args(argv)
+    if not 0 <= args.fault_scale <= 20:
+        parser.error("--fault-scale: must be from 0 to 20")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""A small chaos run, as CI runs it: a local stack of its own, faults everywhere, 40 orders at concurrency 4, then
+every invariant of reliability/invariants.py. `make chaos` is the big one."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reliability import chaos
+
+
+@pytest.mark.slow
+def test_a_small_chaos_run_breaks_no_invariant(tmp_path: Path) -> None:
+    report_path = tmp_path / "chaos.json"
+    status = chaos.main(["--orders", "40", "--concurrency", "4", "--seed", "7", "--report", str(report_path)])
+    report = json.loads(report_path.read_text())
+    assert report["violations"] == [], json.dumps(report["violations"], indent=1)
+    assert status == 0
+    # The run did what it claims: faults of several kinds happened, and so did several outcomes.
+    assert len(report["faultsInjected"]["byKind"]) >= 3, report["faultsInjected"]
+    assert 0 < sum(report["outcomes"].values()) <= 40  # an order not created (503) leaves no order
+    assert "CONFIRMED" in report["outcomes"]
+    assert report["dlq"]["relay"] == report["dlq"]["poisonOnPurpose"] == 1
+
+
+def test_bad_arguments_are_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        chaos.main(["--orders", "0"])
+    assert exited.value.code == 2
+    assert "argument --orders: must be at least 1, got 0" in capsys.readouterr().err
