@@ -552,12 +552,20 @@ def _with_task_trace_header(execute: Callable[..., None]) -> Callable[..., None]
 
 
 def _sending_trace_header(boto_client_for: Callable[..., Any]) -> Callable[..., Any]:
-    """The interpreter makes a new Lambda client per call: have each add the header as it sends Invoke."""
+    """The interpreter makes a new Lambda client per Task (about 8 ms of CPU each): keep one per region and
+    role instead (clients are thread-safe), which adds the Task's trace header as it sends Invoke."""
+    clients: dict[tuple[str, str, str | None], Any] = {}
+    lock = threading.Lock()
 
     @wraps(boto_client_for)
-    def client_for(*args: Any, **kwargs: Any) -> Any:
-        client = boto_client_for(*args, **kwargs)
-        client.meta.events.register("before-call.lambda.Invoke", _add_invoke_trace_header)
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, getattr(state_credentials, "role_arn", None))
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                client = boto_client_for(region=region, service=service, state_credentials=state_credentials)
+                client.meta.events.register("before-call.lambda.Invoke", _add_invoke_trace_header)
+                clients[key] = client
         return client
 
     return client_for
@@ -624,6 +632,164 @@ def scale_timeouts() -> None:
     _timeouts_scaled = True
 
 
+# ---------------------------------------------------------------- Step Functions: parse a definition once
+
+
+_parsed_programs: dict[str, Any] = {}  # definition -> the interpreter's program
+_parsed_programs_lock = threading.Lock()
+_PARSED_PROGRAMS_KEPT = 16
+
+
+def parse_definitions_once() -> None:
+    """moto parses the definition again for every execution (ANTLR: about 0.2 s of CPU for this project's
+    saga, most of an order's time locally). An execution reuses the program parsed for the same definition:
+    its components keep an execution's state in the execution's environment (its heap and stack), not in
+    themselves, which is what lets moto run one program in many threads for a Map or Parallel state."""
+    if "parse_once" in _patched:
+        return
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    @wraps(entrypoint)
+    def parsed_once(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with _parsed_programs_lock:
+            program = _parsed_programs.get(definition)
+        if program is None:
+            program = entrypoint(self)
+            with _parsed_programs_lock:
+                _parsed_programs[definition] = program
+                while len(_parsed_programs) > _PARSED_PROGRAMS_KEPT:
+                    del _parsed_programs[next(iter(_parsed_programs))]
+        return program
+
+    ExecutionWorker._get_evaluation_entrypoint = parsed_once  # type: ignore[method-assign]
+    _patched.add("parse_once")
+
+
+# ---------------------------------------------------------------- Speed: what a server under load spends time on
+# None of these changes what moto answers; tests in tests/local/test_moto_gaps.py check that they do not.
+
+_ROUTED_BY_SIGNATURE = frozenset({"dynamodb", "sns", "sqs", "lambda", "states", "xray", "logs", "kms", "monitoring"})
+
+
+def speed_up_server() -> None:
+    """The moto server spends most of an order's CPU on per-request work that does not depend on the request:
+    - finding the service by matching the request against every service's URL patterns, under one lock:
+      remember the answer for signed requests to the services this stack uses, keyed by what decides it
+      (the signature's service and region, and the X-Amz-Target prefix that tells DynamoDB Streams apart).
+    - a TransactWriteItems deep-copies every table it touches, to roll back on failure: O(table) per
+      transaction, so a long run slows down as tables grow. Copy the items it touches instead."""
+    if "speed" in _patched:
+        return
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    plain = DomainDispatcherApplication.get_application
+
+    @wraps(plain)
+    def get_application(self: Any, environ: dict[str, Any]) -> Any:
+        key = _route_key(environ)
+        if key is None:
+            return plain(self, environ)
+        routes = self.__dict__.setdefault("_routes_by_signature", {})
+        app = routes.get(key)
+        if app is None:
+            app = routes[key] = plain(self, environ)
+        return app
+
+    DomainDispatcherApplication.get_application = get_application  # type: ignore[method-assign]
+    _copy_only_transacted_items()
+    _patched.add("speed")
+
+
+def _route_key(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    path = environ.get("PATH_INFO", "")
+    if not isinstance(path, str) or path.startswith(("/moto-api", "/latest/")):
+        return None
+    try:  # "AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, SignedHeaders=..."
+        _, _, region, service, _ = environ["HTTP_AUTHORIZATION"].split(",")[0].split()[1].split("/")
+    except (KeyError, IndexError, ValueError):
+        return None
+    if service not in _ROUTED_BY_SIGNATURE:
+        return None
+    return region, service, environ.get("HTTP_X_AMZ_TARGET", "").split(".")[0]
+
+
+_transaction = threading.local()  # set while a TransactWriteItems runs (DynamoDB requests run one at a time)
+
+
+def _copy_only_transacted_items() -> None:
+    import copy
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class _TablesNotCopied:
+        """`copy` as moto's DynamoDB backend module sees it: during a transaction, its per-table backup is
+        the table itself (its "rollback" assigns the same table back), and the items are restored here."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table) and getattr(_transaction, "active", False):
+                return value
+            return copy.deepcopy(value, memo)
+
+    dynamodb_models.copy = _TablesNotCopied()  # type: ignore[attr-defined]
+    transact = DynamoDBBackend.transact_write_items
+
+    def snapshot(backend: Any, items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any, int]]:
+        taken = []
+        for item in items:
+            operation = next(iter(item.values()), {})
+            table = backend.tables.get(operation.get("TableName"))
+            source = operation.get("Item") if "Item" in operation else operation.get("Key")
+            if table is None or not isinstance(source, dict) or table.hash_key_attr not in source:
+                continue  # moto rejects it before writing anything
+            hash_key = DynamoType(source[table.hash_key_attr])
+            range_key = DynamoType(source[table.range_key_attr]) if table.range_key_attr in source else None
+            try:
+                current = table.get_item(hash_key, range_key)
+            except Exception:  # noqa: S112 - a malformed key: moto rejects it before writing anything
+                continue
+            shard = table.stream_shard
+            taken.append((table, hash_key, range_key, copy.deepcopy(current), len(shard.items) if shard else 0))
+        return taken
+
+    def restore(taken: list[tuple[Any, Any, Any, Any, int]]) -> None:
+        for table, hash_key, range_key, item, stream_length in reversed(taken):
+            if range_key is not None:
+                if item is None:
+                    table.items[hash_key].pop(range_key, None)
+                else:
+                    table.items[hash_key][range_key] = item
+            elif item is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = item
+            if table.stream_shard is not None:  # a cancelled transaction leaves no stream record
+                del table.stream_shard.items[stream_length:]
+
+    @wraps(transact)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        taken = snapshot(self, transact_items)
+        _transaction.active = True
+        try:
+            transact(self, transact_items)
+        except BaseException:
+            restore(taken)
+            raise
+        finally:
+            _transaction.active = False
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def close_all_gaps() -> None:
     """Every patch but the Lambda runner, which needs a runner to mean anything. Traces change nothing
     for a StartSyncExecution without a trace header."""
@@ -633,6 +799,8 @@ def close_all_gaps() -> None:
     scale_timeouts()
     fix_definite_json_paths()
     propagate_traces()
+    parse_definitions_once()
+    speed_up_server()
 
 
 # ================================================================ Step Functions: mocked service integrations
@@ -789,8 +957,6 @@ _mock_config: MockConfig | None = None
 _selected_test_case: ContextVar[Any] = ContextVar("selected_test_case", default=None)
 _mocked_executions: dict[str, Any] = {}  # execution ARN -> its ExecutionWorker, oldest first
 _mocked_executions_lock = threading.Lock()
-_parsed_programs: dict[str, Any] = {}  # definition -> the interpreter's program, for mocked executions
-_PARSED_PROGRAMS_KEPT = 16
 
 
 def enable_mock_config(source: str | os.PathLike[str] | dict[str, Any] | MockConfig | None = None) -> MockConfig:
@@ -859,9 +1025,7 @@ def _install_mock_config_hooks() -> None:
     for action in ("start_execution", "start_sync_execution"):
         setattr(StepFunctionResponse, action, _selecting_test_case(getattr(StepFunctionResponse, action)))
     ExecutionWorker.__init__ = _with_selected_test_case(ExecutionWorker.__init__)  # type: ignore[method-assign]
-    ExecutionWorker._get_evaluation_entrypoint = _parsed_once_when_mocked(  # type: ignore[method-assign]
-        ExecutionWorker._get_evaluation_entrypoint
-    )
+    parse_definitions_once()
     Environment.is_mocked_mode = _failing_unmocked_tasks(Environment.is_mocked_mode)  # type: ignore[method-assign]
     ErrorEqualsDecl._eval_body = _not_catching_runtime_errors(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
     _patched.add("mock_config")
@@ -897,30 +1061,6 @@ def _selecting_test_case(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
             del self._get_param
 
     return start
-
-
-def _parsed_once_when_mocked(entrypoint: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """moto parses the definition again for every execution (ANTLR: about 0.2 s for this project's saga), which
-    would make a suite of test cases slow. A mocked execution reuses the program parsed for the same definition:
-    its components keep an execution's state in the execution's environment, not in themselves (a Map state
-    already runs one program in many threads)."""
-
-    @wraps(entrypoint)
-    def parsed_once(self: Any) -> Any:
-        if self._mock_test_case is None:
-            return entrypoint(self)
-        definition = self._evaluation_details.state_machine_details.definition
-        with _mocked_executions_lock:
-            program = _parsed_programs.get(definition)
-        if program is None:
-            program = entrypoint(self)
-            with _mocked_executions_lock:
-                _parsed_programs[definition] = program
-                while len(_parsed_programs) > _PARSED_PROGRAMS_KEPT:
-                    del _parsed_programs[next(iter(_parsed_programs))]
-        return program
-
-    return parsed_once
 
 
 def _with_selected_test_case(init: Callable[..., None]) -> Callable[..., None]:

@@ -12,6 +12,7 @@ import json
 import queue
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import IO, Any, Protocol
 SEGMENTS_FILE = "segments.jsonl"
 _MAX_DATAGRAM = 65536  # what fits in one UDP datagram; X-Ray's own daemon has the same limit
 _RECEIVE_BUFFER = 4 << 20  # parallel Lambda workers send bursts: a full socket buffer drops datagrams
-_FORWARD_BATCH = 50
+_FORWARD_INTERVAL_SECONDS = 0.5
+_FORWARD_BATCH = 500  # per call to the local endpoint (no API limit there): a busy second fits in one
 
 
 def parse_datagram(data: bytes) -> dict[str, Any] | None:
@@ -346,6 +348,9 @@ class XRayDaemon:
         assert self._forward_to is not None
         while (document := self._forward_queue.get()) is not None:
             batch = [document]
+            # A request's segments arrive over a few hundred ms: one call for all of them costs a tenth of
+            # a call each. stop() does not wait for this: it only reaches the queue after the batch is sent.
+            time.sleep(_FORWARD_INTERVAL_SECONDS)
             with contextlib.suppress(queue.Empty):
                 while len(batch) < _FORWARD_BATCH and (document := self._forward_queue.get_nowait()) is not None:
                     batch.append(document)

@@ -18,6 +18,7 @@ old value) and the truth of "" (test `$x == ""` instead).
 """
 
 import base64
+import functools
 import itertools
 import json
 import re
@@ -266,7 +267,10 @@ for _name, _method in {
     operators.__additional_methods__[str].setdefault(_name, _method)
 
 
+@functools.lru_cache(maxsize=128)
 def _compile(template: str) -> airspeed.Template:
+    """Parse once per template text (parsing is most of a render's cost); merging a parsed template is
+    read-only, so threads share it."""
     compiled = airspeed.Template(template)
     compiled.ensure_compiled()
     _use_velocity_nulls(compiled.root_element, set())

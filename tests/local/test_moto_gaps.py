@@ -547,3 +547,90 @@ def test_lambda_invoke_passes_its_trace_header_to_the_runner(local: Local, behav
     local.lambda_.meta.events.register("before-call.lambda.Invoke", add_header)
     local.lambda_.invoke(FunctionName="echo", Payload=b"{}")
     assert behaviour.calls[0][0].trace_header == header
+
+
+# ---------------------------------------------------------------- Speed
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    """A moto server with every gap closed, as the local stack runs it; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    moto_gaps.close_all_gaps()
+    instance = ThreadedMotoServer(port=0, verbose=False)
+    instance.start()
+    host, port = instance.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        requests.post(f"http://{host}:{port}/moto-api/reset", timeout=5)
+        instance.stop()
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="k",
+                        aws_secret_access_key="s")  # fmt: skip
+
+
+def _streamed_table(endpoint: str, name: str) -> tuple[Any, str]:
+    dynamodb = _client("dynamodb", endpoint)
+    stream_arn = dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in ("pk", "sk")],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]  # fmt: skip
+    return dynamodb, stream_arn
+
+
+def _stream_events(endpoint: str, stream_arn: str) -> list[str]:
+    streams = _client("dynamodbstreams", endpoint)
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    return [f"{r['eventName']} {r['dynamodb']['Keys']['sk']['S']}" for r in records]
+
+
+def test_cancelled_transaction_leaves_items_and_stream_as_they_were(server: str) -> None:
+    """moto rolls a transaction back by copying whole tables; the local stack copies only the items it
+    touches: a cancellation after some writes must still undo them, and their stream records."""
+    dynamodb, stream_arn = _streamed_table(server, "tx")
+    dynamodb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as raised:
+        dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "tx", "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": "tx", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+            {"ConditionCheck": {"TableName": "tx", "Key": {"pk": {"S": "a"}, "sk": {"S": "3"}},
+                                "ConditionExpression": "attribute_exists(pk)"}},
+        ])  # fmt: skip
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    items = dynamodb.scan(TableName="tx")["Items"]
+    assert items == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}}]
+    assert _stream_events(server, stream_arn) == ["INSERT 1"]
+
+
+def test_committed_transaction_writes_every_item_and_its_stream_records(server: str) -> None:
+    dynamodb, stream_arn = _streamed_table(server, "tx")
+    dynamodb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    dynamodb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "tx", "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+        {"Put": {"TableName": "tx", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+    ])  # fmt: skip
+    items = sorted(dynamodb.scan(TableName="tx")["Items"], key=lambda item: item["sk"]["S"])
+    assert items == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "2"}}, {"pk": {"S": "a"}, "sk": {"S": "2"}}]
+    assert _stream_events(server, stream_arn) == ["INSERT 1", "MODIFY 1", "INSERT 2"]
+
+
+def test_remembered_routes_still_tell_each_service_apart(server: str) -> None:
+    """Routes are remembered by signature: DynamoDB and DynamoDB Streams share a signing name, SQS and SNS
+    share nothing but the server."""
+    dynamodb, stream_arn = _streamed_table(server, "routes")
+    sqs, sns = _client("sqs", server), _client("sns", server)
+    for _ in range(2):
+        assert dynamodb.list_tables()["TableNames"] == ["routes"]
+        assert _client("dynamodbstreams", server).describe_stream(StreamArn=stream_arn)["StreamDescription"]
+        assert sqs.create_queue(QueueName="q")["QueueUrl"].endswith("/q")
+        assert sns.create_topic(Name="t")["TopicArn"].endswith(":t")
