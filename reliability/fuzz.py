@@ -20,10 +20,12 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,9 +51,12 @@ REPORT = ROOT / ".local" / "reports" / "fuzz.json"
 POSITIVE_STATUSES = ["2xx", "400", "402", "404", "409", "422", "429"]
 # API Gateway's integration timeout: an answer later than this would be a 504 on AWS.
 MAX_RESPONSE_SECONDS = 29
+# The header's pattern in the document. A generated key that matches it is made unique (see _fresh_key).
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
 # What `detail` must mention in a rejection of each status: the field, header or rule that was broken.
 NAMED = {
-    # A field of the model or a header, the body not being JSON, or the name of a property the model has not.
+    # A field of the model or a header, the body not being JSON, a property the model has not, or "$: " (the
+    # body as a whole: not an object, ...).
     400: (
         "customerId",
         "items",
@@ -63,6 +68,7 @@ NAMED = {
         "orderId",
         "JSON",
         "was unexpected",
+        "$: ",
     ),
     402: ("declined",),
     403: ("API key",),
@@ -100,11 +106,23 @@ def problem_details(ctx: Any, response: schemathesis.Response, case: Case) -> bo
     return None
 
 
+# Hooks before a call are global in schemathesis: registered on import, like the check above.
+@schemathesis.hook("before_call")
+def _fresh_key(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
+    """Hypothesis draws few distinct valid keys ("00000000" again and again), so most valid orders would only
+    meet IDEMPOTENCY_KEY_REUSED. A valid key is made unique; a malformed or missing one is sent as drawn."""
+    headers = case.headers or {}
+    for name, value in headers.items():
+        if name.lower() == "idempotency-key" and isinstance(value, str) and KEY_PATTERN.fullmatch(value):
+            headers[name] = f"fuzz-{uuid.uuid4().hex}"
+
+
 def config(api_url: str, api_key: str, max_examples: int, seed: int | None) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
             "base-url": api_url,
-            "headers": {"x-api-key": api_key},
+            # As the document's security scheme (not a fixed header), so the missing-key cases really omit it.
+            "auth": {"openapi": {"api_key": {"api_key": api_key}}},
             **({"seed": seed} if seed is not None else {}),
             "generation": {"mode": "all", "max-examples": max_examples},
             "phases": {"enabled": True},
@@ -125,7 +143,7 @@ def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = No
     statistic = Statistic()
     statuses: dict[str, Counter[str]] = {}
     phases: Counter[str] = Counter()
-    errors: list[str] = []
+    errors: Counter[str] = Counter()  # requests that got no answer, and the like: message -> times
     late_failures: list[str] = []
     stop_reason = ""
     started = time.perf_counter()
@@ -141,9 +159,9 @@ def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = No
                 label = operation if operation.startswith(method + " ") else f"{method} {operation.split(' ', 1)[1]}"
                 statuses.setdefault(label, Counter())[str(interaction.response.status_code)] += 1
         elif isinstance(event, events.NonFatalError):
-            errors.append(f"{event.label}: {event.info.title}: {event.info.message}")
+            errors[f"{event.label}: {event.info.title}: {event.info.message}"] += 1
         elif isinstance(event, events.FatalError):
-            errors.append(f"fatal: {event.exception!r}")
+            errors[f"fatal: {event.exception!r}"] += 1
         elif isinstance(event, events.EngineFinished):
             stop_reason = event.stop_reason.value
             late_failures = [f"{failure.code} {failure.title}: {failure.message}" for failure in event.failures]
@@ -175,7 +193,7 @@ def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = No
         "statuses_per_operation": {label: dict(sorted(c.items())) for label, c in sorted(statuses.items())},
         "server_errors": sum(n for status, n in everything.items() if status.startswith("5")),
         "failures": failures,
-        "errors": errors,
+        "errors": dict(errors),
     }
 
 
