@@ -47,6 +47,10 @@ trace: ## An order's trace as a timeline: make trace ORDER=ord_...
 bench: install ## Benchmark the local stack: start-up time, saga latency through the local API
 	$(BIN)/python benchmarks/local_saga.py
 
+.PHONY: fuzz
+fuzz: install ## Fuzz the API from api/openapi.yaml (schemathesis, every check): make fuzz [EXAMPLES=120]; .local/reports/fuzz.json
+	$(BIN)/python -m reliability.fuzz $(if $(EXAMPLES),--max-examples $(EXAMPLES)) $(FUZZ_ARGS)
+
 .PHONY: loadtest
 loadtest: install ## Load test the local API (Locust, open model): make loadtest RATE=1 DURATION=60s; reports/loadtest/
 	$(BIN)/python loadtest/run.py --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
