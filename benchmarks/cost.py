@@ -214,6 +214,9 @@ def main() -> int:
     faults_file = folder / "faults.json"
     faults_file.write_text('{"faults": []}')
     os.environ["LOCAL_FAULTS_FILE"] = str(faults_file)  # read by the Lambda runtime the stack starts
+    # A Task timeout on this shared 2-core machine is not one AWS would have: the retry it starts would be
+    # counted as if it were part of the path. Give every Task more time (the README's setting for load).
+    os.environ.setdefault("SAGA_LOCAL_TIMEOUT_SCALE", "5")
     from saga_local.stack import LocalStack, Settings
 
     settings = Settings(aws_port=free_port(), api_port=free_port(), xray_port=free_port(), local_dir=folder / "state")
@@ -288,10 +291,16 @@ def _report(
         "prices_as_of": prices["as_of"],
         "region": prices["region"],
         "runs_per_path": args.runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+            "timeout_scale": os.environ.get("SAGA_LOCAL_TIMEOUT_SCALE"),
+        },
         "assumptions": {
             "xray_sampling": f"{sampling:.0%} of traces recorded (the default rule at scale)",
             "audit_consumer": "2 SQS requests per audit message (receive and delete, unbatched); not in this app",
-            "local_durations": "Lambda and Express durations are this 2-core machine's; AWS is usually faster",
+            "local_durations": "Lambda and Express durations are this shared 2-core machine's, with every call going"
+            " through moto: an upper bound, not what AWS would bill; see total_without_durations",
             "not_per_order": "fixed monthly costs (alarms, custom metrics, KMS key, storage) are left out",
         },
         "paths": results,

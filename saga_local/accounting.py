@@ -28,7 +28,6 @@ import logging
 import math
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -243,7 +242,7 @@ class Meter:
     log_dir: Path
     access_log_format: str | None = None
     state_machine_logging: tuple[str, bool] = ("OFF", False)  # level, IncludeExecutionData
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _offsets: dict[Path, int] = field(default_factory=dict)
     _traces: set[str] = field(default_factory=set)
@@ -296,7 +295,7 @@ class Meter:
 
     def add(self, key: str, amount: float) -> None:
         with self._lock:
-            self.counts[key] += amount
+            self.counts[key] = self.counts.get(key, 0.0) + amount
 
     # -- reading the counters
     def snapshot(self) -> dict[str, float]:
@@ -361,7 +360,7 @@ class Meter:
             except Exception:  # accounting must never break an execution; the miss is logged
                 logging.getLogger(__name__).exception("accounting: execution history not counted")
 
-        SyncExecution.start = start  # type: ignore[method-assign]
+        SyncExecution.start = start  # type: ignore[method-assign,assignment]
 
         def restore() -> None:
             SyncExecution.start = plain  # type: ignore[method-assign]
@@ -384,7 +383,7 @@ class Meter:
             details = {k: v for k, v in event.items() if k not in ("id", "previousEventId", "type", "timestamp")}
             log = EventManager._create_history_log(
                 event["id"], event["previousEventId"], event_type, event["timestamp"], execution.exec_arn,
-                details or None, include_data,
+                details or None, include_data,  # type: ignore[arg-type]
             )  # fmt: skip
             self.add("logs.StateMachine.shipped_bytes", len(to_json_str(log).encode("utf-8")))
 
