@@ -13,6 +13,8 @@ scale is 1 unless SAGA_LOCAL_RETRY_SCALE says otherwise.
 - propagate_traces: Step Functions takes no part in X-Ray traces (moto.stepfunctions.parser: no segments,
   no trace header on the Lambda invocations a Task makes).
 - scale_timeouts: TimeoutSeconds scaled by SAGA_LOCAL_TIMEOUT_SCALE for a small machine under load.
+- keep_parallel_branch_error_names: a Parallel branch failing with States.Timeout crashes the interpreter
+  (moto.stepfunctions.parser...state_parallel.branches_decl).
 - enable_mock_config: the Step Functions Local mock configuration loader is stubbed (tests in
   tests/local/test_moto_mock_config.py).
 """
@@ -790,6 +792,24 @@ def _copy_only_transacted_items() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def keep_parallel_branch_error_names() -> None:
+    """A Parallel state whose branch fails with a `States.` error (a Task's States.Timeout, States.TaskFailed) crashes
+    moto's interpreter: it re-raises the branch's error as a custom error name, which must not start with `States.`
+    (ValueError), so the execution dies without running the Parallel's Catch, compensation included. Step Functions
+    fails the Parallel with the branch's error, which `States.ALL` catches."""
+    if "parallel_errors" in _patched:
+        return
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    custom_error_name = branches_decl.CustomErrorName
+
+    def error_name(error_name: str) -> Any:
+        return _states_error_name(error_name) or custom_error_name(error_name=error_name)
+
+    branches_decl.CustomErrorName = error_name  # type: ignore[misc,assignment]
+    _patched.add("parallel_errors")
+
+
 def close_all_gaps() -> None:
     """Every patch but the Lambda runner, which needs a runner to mean anything. Traces change nothing
     for a StartSyncExecution without a trace header."""
@@ -801,6 +821,7 @@ def close_all_gaps() -> None:
     propagate_traces()
     parse_definitions_once()
     speed_up_server()
+    keep_parallel_branch_error_names()
 
 
 # ================================================================ Step Functions: mocked service integrations

@@ -257,6 +257,30 @@ def test_start_sync_execution_returns_timed_out(local: Local) -> None:
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.parametrize("error", ["States.Timeout", "BillingUnavailable"])
+def test_a_parallel_branch_failing_with_any_error_is_caught_by_the_parallels_catch(
+    local: Local, behaviour: Behaviour, error: str
+) -> None:
+    arn = local.function("bill")
+
+    def bill(event: Any) -> Any:
+        if error == "States.Timeout":
+            time.sleep(1.5)  # past the Task's TimeoutSeconds
+            return {}
+        raise type(error, (Exception,), {})("billing is down")
+
+    behaviour.functions["bill"] = bill
+    branch = {"StartAt": "Bill", "States": {"Bill": _task(arn, "function ARN", TimeoutSeconds=1, End=True)}}
+    machine = local.machine({
+        "Both": {"Type": "Parallel", "Branches": [branch], "ResultPath": "$.out",
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Pass", "End": True},
+    })  # fmt: skip
+    result = local.run(machine)
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["failure"]["Error"] == error
+
+
 def test_start_sync_execution_is_refused_for_standard_machines(local: Local) -> None:
     machine = local.machine({"P": {"Type": "Pass", "End": True}}, machine_type="STANDARD")
     with pytest.raises(ClientError) as raised:
