@@ -1,6 +1,7 @@
 """Benchmark (not a test): each Lambda handler's init time (its cold start) against a boto3 baseline.
 
     .venv/bin/python benchmarks/cold_start.py [--runs 11] [--target 1.5] [--function OrdersFunction ...]
+    .venv/bin/python benchmarks/cold_start.py --compare HEAD~3    # also that revision's functions/, same run
     .venv/bin/python benchmarks/cold_start.py --importtime OrdersFunction   # what its init imports, slowest first
 
 What Lambda's Init phase does for a Python function is import the handler's module and look up the handler.
@@ -14,12 +15,20 @@ The baseline is measured the same way in the same run: a fresh process timing
 `import boto3; boto3.client("dynamodb")` (region set), about the least a function that touches DynamoDB
 does. Processes run one at a time, round robin over the functions and the baseline (the starting point
 rotating each round), so the machine's noise falls on all of them alike. One warm-up round (not counted)
-compiles the bytecode first. Prints median, p90 and the ratio to the baseline's median; writes
-reports/cold-start.json; exits 1 when a handler's ratio is above --target.
+compiles the bytecode first. Prints median, p90 and the ratio to the baseline's median, and the CPU time
+of the same span (steadier than wall time on a shared machine); writes reports/cold-start.json; exits 1
+when a handler's ratio is above --target.
+
+The venv holds more than a Lambda package would (moto's and the SAM CLI's dependencies: requests, awscrt,
+pyOpenSSL...), and boto3 imports some of them when present. `--site-packages DIR` puts DIR in the venv's
+place, for figures closer to Lambda's: the layer's requirements plus boto3, which the runtime provides (here
+the venv's version), e.g.
+    .venv/bin/pip install --target .local/lambda-site -r functions/shared/requirements.txt boto3==1.43.108
 """
 
 import argparse
 import datetime
+import io
 import json
 import os
 import platform
@@ -27,7 +36,9 @@ import re
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import tarfile
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +89,12 @@ class Target:
     probe: str  # the program the fresh process runs
     environment: dict[str, str]
     cwd: Path
+    flags: tuple[str, ...] = ()  # more interpreter flags
+
+    def on_site_packages(self, folder: Path) -> "Target":
+        """This target with `folder` as its only third-party code: -S leaves the venv's site-packages out."""
+        path = os.pathsep.join(filter(None, [self.environment.get("PYTHONPATH"), str(folder)]))
+        return replace(self, environment={**self.environment, "PYTHONPATH": path}, flags=("-S",))
 
 
 @dataclass
@@ -185,8 +202,9 @@ def lambda_environment(
     }
 
 
-def function_targets(template: dict[str, Any]) -> list[Target]:
-    """One target per AWS::Serverless::Function, with Globals applied as SAM applies them."""
+def function_targets(template: dict[str, Any], code_root: Path = ROOT, label: str = "") -> list[Target]:
+    """One target per AWS::Serverless::Function, with Globals applied as SAM applies them; code and layer
+    folders are taken under `code_root` (another revision's checkout), names suffixed with `label`."""
     resolve = _Resolver(template)
     globals_ = template.get("Globals", {}).get("Function", {})
     layers = cfn.resources_of_type(template, "AWS::Serverless::LayerVersion")
@@ -196,7 +214,7 @@ def function_targets(template: dict[str, Any]) -> list[Target]:
         handler, code_uri = properties.get("Handler"), properties.get("CodeUri")
         if not isinstance(handler, str) or "." not in handler:
             raise TemplateError(f"{name}: Handler must be <module>.<function>, got {handler!r}")
-        if not isinstance(code_uri, str) or not (ROOT / code_uri).is_dir():
+        if not isinstance(code_uri, str) or not (code_root / code_uri).is_dir():
             raise TemplateError(f"{name}: CodeUri must be a folder of this repository, got {code_uri!r}")
         layer_dirs = []
         # SAM puts the Globals' layers first, then the function's own.
@@ -204,7 +222,7 @@ def function_targets(template: dict[str, Any]) -> list[Target]:
             logical_id = layer.get("Ref") if isinstance(layer, dict) else None
             if logical_id not in layers:
                 raise TemplateError(f"{name}: layer {layer!r} is not an AWS::Serverless::LayerVersion of the template")
-            layer_dirs.append(ROOT / layers[logical_id]["Properties"]["ContentUri"])
+            layer_dirs.append(code_root / layers[logical_id]["Properties"]["ContentUri"])
         variables = {
             **globals_.get("Environment", {}).get("Variables", {}),
             **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
@@ -212,14 +230,14 @@ def function_targets(template: dict[str, Any]) -> list[Target]:
         environment = lambda_environment(
             name,
             handler,
-            ROOT / code_uri,
+            code_root / code_uri,
             layer_dirs,
             {key: str(resolve(value)) for key, value in variables.items()},
             int(properties.get("MemorySize", 128)),
         )
         module, attribute = handler.rsplit(".", 1)
         probe = HANDLER_PROBE.format(module=module, attribute=attribute)
-        targets.append(Target(name, handler, probe, environment, ROOT / code_uri))
+        targets.append(Target(f"{name}{label}", handler, probe, environment, code_root / code_uri))
     return targets
 
 
@@ -234,7 +252,7 @@ def baseline_target() -> Target:
 
 def run_once(target: Target, *extra_flags: str) -> subprocess.CompletedProcess[str]:
     # -P: neither the current folder nor the script's is put on sys.path; the environment's PYTHONPATH is it.
-    command = [sys.executable, "-P", *extra_flags, "-c", target.probe]
+    command = [sys.executable, "-P", *target.flags, *extra_flags, "-c", target.probe]
     return subprocess.run(command, env=target.environment, cwd=target.cwd, capture_output=True, text=True, check=False)  # noqa: S603
 
 
@@ -269,7 +287,8 @@ def run_rounds(targets: list[Target], runs: int) -> dict[str, Samples]:
 
 def importtime(target: Target, top: int) -> str:
     """The imports of one init, slowest (cumulative) first, from `python -X importtime`."""
-    process = run_once(target, "-X", "importtime")
+    # An import statement: -X importtime does not time importlib.import_module's own module.
+    process = run_once(replace(target, probe=f"import {target.what.rsplit('.', 1)[0]}"), "-X", "importtime")
     if process.returncode != 0:
         raise RuntimeError(f"{target.name}: init failed (exit {process.returncode}):\n{process.stderr.strip()}")
     rows = []  # (cumulative us, self us, module with its nesting indent)
@@ -286,43 +305,21 @@ def importtime(target: Target, top: int) -> str:
 # ---------------------------------------------------------------- report
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=_positive_int, default=11, help="fresh processes per function (default 11)")
-    parser.add_argument("--target", type=_positive_float, default=1.5, help="highest ratio to the baseline allowed")
-    parser.add_argument("--function", action="append", metavar="LOGICAL_ID", help="only these functions (repeatable)")
-    parser.add_argument(
-        "--output", type=Path, default=REPORT, help=f"the JSON report (default {REPORT.relative_to(ROOT)})"
-    )
-    parser.add_argument("--importtime", metavar="LOGICAL_ID", help="print what this function's init imports and exit")
-    args = parser.parse_args()
+def checkout(ref: str, into: Path) -> None:
+    """The functions/ folder of git revision `ref`, written under `into`."""
+    archive = subprocess.run(  # noqa: S603
+        ["git", "archive", "--format=tar", ref, "--", "functions"],  # noqa: S607
+        cwd=ROOT, capture_output=True, check=False,
+    )  # fmt: skip
+    if archive.returncode != 0:
+        raise RuntimeError(f"--compare {ref}: {archive.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
 
-    try:
-        functions = function_targets(cfn.load())
-    except (TemplateError, KeyError, ValueError, TypeError) as error:
-        print(f"template.yaml: {error}", file=sys.stderr)
-        return 2
-    known = [target.name for target in functions]
-    for name in [*(args.function or []), *([args.importtime] if args.importtime else [])]:
-        if name not in known:
-            parser.error(f"{name} is not a function of template.yaml (functions: {', '.join(known)})")
-    try:
-        if args.importtime:
-            print(importtime(next(t for t in functions if t.name == args.importtime), top=40))
-            return 0
-        if args.function:
-            functions = [target for target in functions if target.name in args.function]
-        targets = [baseline_target(), *functions]
-        print(
-            f"{len(targets)} targets x {args.runs} fresh processes, round robin (plus one warm-up round)",
-            file=sys.stderr,
-        )
-        samples = run_rounds(targets, args.runs)
-    except RuntimeError as error:
-        print(error, file=sys.stderr)
-        return 2
 
-    base = samples[BASELINE]
+def summarize(targets: list[Target], samples: dict[str, Samples]) -> list[dict[str, Any]]:
+    """One row per target: median, p90 and ratio to the baseline's median (the first target)."""
+    base = samples[targets[0].name]
     base_median, base_cpu = statistics.median(base.milliseconds), statistics.median(base.cpu_milliseconds)
     rows = []
     for target in targets:
@@ -340,30 +337,96 @@ def main() -> int:
             "samples_ms": [round(value, 1) for value in measured.milliseconds],
             "cpu_samples_ms": [round(value, 1) for value in measured.cpu_milliseconds],
         })  # fmt: skip
-    over = [row for row in rows[1:] if row["ratio"] > args.target]
+    return rows
 
+
+def print_table(rows: list[dict[str, Any]], over: list[dict[str, Any]]) -> None:
     print(
-        f"\n{'function':<22} {'median ms':>10} {'p90 ms':>8} {'x baseline':>11} {'CPU ms':>8} {'x':>5} {'modules':>8}"
+        f"\n{'function':<30} {'median ms':>10} {'p90 ms':>8} {'x baseline':>11} {'CPU ms':>8} {'x':>5} {'modules':>8}"
     )
     for row in rows:
         flag = "  OVER TARGET" if row in over else ""
         wall = f"{row['median_ms']:>10.1f} {row['p90_ms']:>8.1f} {row['ratio']:>11.2f}"
         cpu = f"{row['cpu_median_ms']:>8.1f} {row['cpu_ratio']:>5.2f}"
-        print(f"{row['function']:<22} {wall} {cpu} {row['modules']:>8}{flag}")
+        print(f"{row['function']:<30} {wall} {cpu} {row['modules']:>8}{flag}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=_positive_int, default=11, help="fresh processes per function (default 11)")
+    parser.add_argument("--target", type=_positive_float, default=1.5, help="highest ratio to the baseline allowed")
+    parser.add_argument("--function", action="append", metavar="LOGICAL_ID", help="only these functions (repeatable)")
+    parser.add_argument("--compare", metavar="GIT_REF", help="also measure the functions/ of this revision, same run")
+    parser.add_argument(
+        "--site-packages", type=_folder, metavar="DIR", help="third-party code from DIR instead of the venv (see above)"
+    )
+    parser.add_argument("--output", type=Path, default=REPORT, help=f"JSON report ({REPORT.relative_to(ROOT)})")
+    parser.add_argument("--importtime", metavar="LOGICAL_ID", help="print what this function's init imports and exit")
+    args = parser.parse_args()
+
+    try:
+        template = cfn.load()
+        functions = function_targets(template)
+    except (TemplateError, KeyError, ValueError, TypeError) as error:
+        print(f"template.yaml: {error}", file=sys.stderr)
+        return 2
+    known = [target.name for target in functions]
+    for name in [*(args.function or []), *([args.importtime] if args.importtime else [])]:
+        if name not in known:
+            parser.error(f"{name} is not a function of template.yaml (functions: {', '.join(known)})")
+    everything = functions
+    if args.function:
+        functions = [target for target in functions if target.name in args.function]
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as other:
+        try:
+            if args.importtime:
+                target = next(t for t in everything if t.name == args.importtime)
+                if args.site_packages:
+                    target = target.on_site_packages(args.site_packages.resolve())
+                print(importtime(target, top=40))
+                return 0
+            compared: list[Target] = []
+            if args.compare:
+                checkout(args.compare, Path(other))
+                names = {target.name for target in functions}
+                compared = [t for t in function_targets(template, Path(other), f"@{args.compare}") if t.name in
+                            {f"{name}@{args.compare}" for name in names}]  # fmt: skip
+            targets = [baseline_target(), *functions, *compared]
+            if args.site_packages:
+                targets = [target.on_site_packages(args.site_packages.resolve()) for target in targets]
+            print(f"{len(targets)} targets x {args.runs} fresh processes, round robin, after a warm-up round",
+                  file=sys.stderr)  # fmt: skip
+            samples = run_rounds(targets, args.runs)
+        except (RuntimeError, TemplateError) as error:
+            print(error, file=sys.stderr)
+            return 2
+
+    rows = summarize(targets, samples)
+    current = rows[1 : 1 + len(functions)]
+    over = [row for row in current if row["ratio"] > args.target]
+    print_table(rows, over)
     print(f"\nbaseline: a fresh process timing {rows[0]['handler']}; target: at most {args.target}x the baseline")
-    print("CPU ms: the process's CPU time over the same span (what the median wall time costs without the neighbours)")
+    print("CPU ms: the process's CPU time over the same span (the median wall time without the neighbours' share)")
 
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        },
         "method": "median of fresh processes timing import_module(handler module) + getattr(handler), "
         "round robin with the baseline; Lambda's environment variables; bytecode compiled by a warm-up round; "
         "ratio = median / baseline median (wall clock); cpu_* = the process's CPU time over the same span",
+        "site_packages": str(args.site_packages) if args.site_packages else "the venv's",
         "runs": args.runs,
         "target_ratio": args.target,
         "baseline": rows[0],
-        "functions": rows[1:],
+        "functions": current,
     }
+    if compared:
+        report["compared_revision"] = {"ref": args.compare, "functions": rows[1 + len(functions) :]}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
@@ -377,6 +440,12 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return int(text)
+
+
+def _folder(text: str) -> Path:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"must be a folder, got {text!r}")
+    return Path(text)
 
 
 def _positive_float(text: str) -> float:
