@@ -22,7 +22,14 @@ $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirem
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv with the pinned tools and libraries
+# The security tools pin boto3/botocore versions that conflict with requirements-dev.txt: a venv of their own.
+SECURITY_VENV := .venv-security
+$(SECURITY_VENV)/.installed: requirements-security.txt | $(BIN)/python
+	python$(PYTHON_VERSION) -m venv $(SECURITY_VENV)
+	$(SECURITY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	touch $@
+
+install: $(VENV)/.installed $(SECURITY_VENV)/.installed ## Create .venv with the pinned tools and libraries
 
 local: install ## Run the whole template on this machine: API on :3000, AWS endpoint on :4566 (Ctrl-C stops)
 	$(BIN)/python -m saga_local up
@@ -70,11 +77,20 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 typecheck: install ## mypy on the functions
 	$(BIN)/mypy functions
 
-test: install ## Everything CI checks: ruff, mypy on the functions, then every test (sam build included)
+test: install security ## Everything CI checks: security, ruff, mypy on the functions, then every test (sam build included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions
 	$(BIN)/pytest
+
+.PHONY: security
+security: install ## checkov (template.yaml and its SAM translation), bandit, pip-audit of the pinned requirements
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/python -m tests.security.translated_template $$tmp/translated-template.json && \
+	  $(SECURITY_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact \
+	    -f template.yaml -f $$tmp/translated-template.json
+	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks --severity-level medium --quiet
+	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
 test-fast: install ## Tests without sam build / sam validate
 	$(BIN)/pytest -m "not slow"
