@@ -1,0 +1,121 @@
+"""Secrets through the local stack: every route refuses a missing or wrong API key, and no card token, API key or
+AWS credential reaches any log the run writes (function logs, the stack's own output, X-Ray traces).
+
+It shares the e2e session's stack, so the logs it reads also hold every other e2e test's orders."""
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT, LocalStackHandle
+
+PROBLEM_JSON = "application/problem+json"
+FLUSH_SECONDS = 20  # function logs and traces are written asynchronously (worker pipes, UDP segments)
+# An AWS access key id, or the name of a credential variable next to a value (an environment dump).
+AWS_CREDENTIAL = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|aws_secret_access_key|aws_session_token", re.IGNORECASE)
+
+
+def _operations() -> list[tuple[str, str]]:
+    document = yaml.safe_load((ROOT / "api" / "openapi.yaml").read_text(encoding="utf-8"))
+    methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+    found = [(m.upper(), path) for path, item in document["paths"].items() for m in item if m in methods]
+    # The 405 responder of a path (any other method) is behind the key too: DELETE stands for it.
+    return found + [("DELETE", p) for p, item in document["paths"].items() if "x-amazon-apigateway-any-method" in item]
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "ord_00000000000000000000000000", path)
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong-key-0123456789"], ids=["missing", "empty", "wrong"])
+@pytest.mark.parametrize(("method", "path"), _operations())
+def test_every_route_refuses_a_missing_or_wrong_api_key(
+    local_stack: LocalStackHandle, method: str, path: str, key: str | None
+) -> None:
+    headers = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    if key is not None:
+        headers["x-api-key"] = key
+    body = {"customerId": "c-1", "items": [{"sku": "SKU-1", "quantity": 1}], "payment": {"token": "tok_visa"}}
+    response = local_stack.request(method, _concrete(path), body if method == "POST" else None, headers=headers,
+                                   api_key=False)  # fmt: skip
+    assert response.status == 403, response.body
+    assert response.headers["Content-Type"].startswith(PROBLEM_JSON)
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (403, "FORBIDDEN")
+
+
+def _log_files(stack: LocalStackHandle) -> list[Path]:
+    """Every file the run wrote under its state folder, and the stack's stdout. outputs.json is left out: it is
+    the API key's hand-over to the developer (as `aws apigateway get-api-key` is on AWS), not a log."""
+    written = [p for p in stack.state_dir.rglob("*") if p.is_file() and p.name not in ("outputs.json", "stack.json")]
+    return [*written, stack.state_dir.parent / "stack.log"]
+
+
+def _read_all(stack: LocalStackHandle) -> dict[Path, str]:
+    return {path: path.read_text(encoding="utf-8", errors="replace") for path in _log_files(stack)}
+
+
+def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalStackHandle) -> None:
+    canary = f"tok_canary{uuid.uuid4().hex}"  # a token no code or fixture contains: declined as unknown
+    wrong_key = f"wrong-key-{uuid.uuid4().hex}"
+    order_ids = []
+    for token, status in (("tok_visa", 201), ("tok_chargeDeclined", 402), (canary, 402)):
+        response, key = local_stack.place_order(("SKU-1", 1), token=token)
+        assert response.status == status, response.body
+        order_ids.append(response.json()["orderId"])
+        replay = local_stack.request("POST", "/orders", headers={"Idempotency-Key": key}, body={
+            "customerId": "c-1", "items": [{"sku": "SKU-1", "quantity": 1}], "payment": {"token": token}})  # fmt: skip
+        assert replay.status == status, replay.body
+    refused = local_stack.request("GET", f"/orders/{order_ids[0]}", headers={"x-api-key": wrong_key}, api_key=False)
+    assert refused.status == 403
+
+    # Wait until the run has written what these orders left: each order id in the traces (segments come over
+    # UDP), then no log growing for a second (workers' output is copied to the logs by threads). The function
+    # logs need not name the orders: at the template's default log level a successful step logs only metrics.
+    deadline = time.monotonic() + FLUSH_SECONDS
+    sizes: dict[Path, int] = {}
+    while time.monotonic() < deadline:
+        logs = _read_all(local_stack)
+        traces = "".join(text for path, text in logs.items() if path.parent.name == "traces")
+        now = {path: len(text) for path, text in logs.items()}
+        if all(o in traces for o in order_ids) and now == sizes:
+            break
+        sizes = now
+        time.sleep(1)
+    assert all(o in traces for o in order_ids), "the traces never showed these orders"
+    function_logs = [path for path in logs if path.parent.name == "logs"]
+    assert len(function_logs) >= 5, function_logs  # one per function
+    assert all("REPORT RequestId" in logs[path] for path in function_logs), "a function never logged an invocation"
+
+    secrets = {
+        "card token tok_visa": "tok_visa",
+        "card token tok_chargeDeclined": "tok_chargeDeclined",
+        "card token (canary)": canary,
+        "API key": local_stack.api_key,
+        "a wrong API key": wrong_key,
+    }
+    assert _leaks(logs, secrets, relative_to=local_stack.state_dir.parent) == []
+
+
+def _leaks(logs: dict[Path, str], secrets: dict[str, str], relative_to: Path) -> list[str]:
+    found = [f"{name} in {path.relative_to(relative_to)}" for path, text in logs.items()
+             for name, value in secrets.items() if value in text]  # fmt: skip
+    found += [f"AWS credential {match.group(0)!r} in {path.relative_to(relative_to)}" for path, text in logs.items()
+              if (match := AWS_CREDENTIAL.search(text))]  # fmt: skip
+    return found
+
+
+def test_the_leak_search_finds_a_planted_token_and_credential(tmp_path: Path) -> None:
+    """Guards the guard: a token anywhere in a line, an access key id or a credential variable is reported."""
+    log = tmp_path / "logs" / "f.log"
+    log.parent.mkdir()
+    text = '{"level":"INFO","payment":{"token":"tok_visa"}}\nAWS_SECRET_ACCESS_KEY=x\nkey AKIAABCDEFGHIJKLMNOP\n'
+    assert _leaks({log: text}, {"card token": "tok_visa"}, tmp_path) == [
+        "card token in logs/f.log",
+        "AWS credential 'AWS_SECRET_ACCESS_KEY' in logs/f.log",
+    ]
+    assert _leaks({log: "order ord_1 confirmed"}, {"card token": "tok_visa"}, tmp_path) == []
