@@ -286,6 +286,8 @@ def _verdict(environment: Environment, **_: Any) -> None:
         },
         "violations": violations,
         "passed": not violations,
+        # the local stack shares the machine: how busy it was says how far the figures can be trusted
+        "machine": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
     }
     print(
         f"\nOrders: {total.num_requests} requests at {rps:.2f}/s (offered {RUN.rate:g}/s); "

@@ -4,7 +4,8 @@
 
 The target: ORDER_API_URL (with ORDER_API_KEY) when set; else the running local stack of
 .local/outputs.json (`make local`) when its API answers; else a local stack started for this run on free
-ports (saga_local.launch) and stopped after it. Exits with Locust's exit code: 1 when a threshold is missed.
+ports (saga_local.launch, SAGA_LOCAL_TIMEOUT_SCALE=10 unless set) and stopped after it.
+Exits with Locust's exit code: 1 when a threshold is missed, 2 for a bad argument.
 """
 
 import argparse
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from loadtest.settings import KEY_ENV, URL_ENV, default_outputs_file  # noqa: E402
 from saga_local.launch import launched_stack  # noqa: E402
 
+TIMEOUT_SCALE_ENV = "SAGA_LOCAL_TIMEOUT_SCALE"
 REPORTS = ROOT / "reports" / "loadtest"
 DURATION = re.compile(r"^(?=\d)(\d+h)?(\d+m)?(\d+s?)?$")  # Locust's --run-time: 90, 90s, 2m, 1h30m
 
@@ -83,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     if outputs is not None:
         print(f"Load test against the running local stack {outputs['LocalApiUrl']}", flush=True)
         return _locust(command, outputs["LocalApiUrl"], outputs["ApiKey"])
-    print("No local stack running: starting one for this run", flush=True)
-    with launched_stack() as stack:
+    # Every emulated Lambda shares this machine's cores (on AWS each has its own): like the e2e tests, give
+    # Tasks 10x their TimeoutSeconds unless told otherwise, or a busy machine measures timeouts, not the saga.
+    scale = os.environ.get(TIMEOUT_SCALE_ENV, "10")
+    print(f"No local stack running: starting one for this run ({TIMEOUT_SCALE_ENV}={scale})", flush=True)
+    with launched_stack({TIMEOUT_SCALE_ENV: scale}) as stack:
         print(f"Local stack ready in {stack.startup_seconds:.1f} s: {stack.outputs['LocalApiUrl']}", flush=True)
         return _locust(command, stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"])
 
