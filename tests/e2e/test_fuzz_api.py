@@ -1,0 +1,21 @@
+"""A bounded schemathesis run through the local API (the full run is `make fuzz`, reliability/fuzz.py): every
+phase and every check, problem_details included, with a few examples per operation so it stays under a minute."""
+
+from reliability.fuzz import fuzz
+from tests.e2e.conftest import LocalStackHandle
+
+MAX_EXAMPLES = 5
+SEED = 20261126  # the same cases every run; `make fuzz` draws new ones
+
+
+def test_the_api_passes_every_schemathesis_check(local_stack: LocalStackHandle) -> None:
+    summary = fuzz(local_stack.api_url, local_stack.api_key, max_examples=MAX_EXAMPLES, seed=SEED)
+    assert summary["failures"] == []
+    assert summary["errors"] == {}
+    assert summary["server_errors"] == 0
+    assert summary["stop_reason"] == "completed"
+    # It really ran: both operations, undeclared methods, rejections and confirmed orders.
+    assert summary["cases_generated"] >= 100, summary
+    operations = summary["statuses_per_operation"]
+    assert {"POST /orders", "GET /orders/{orderId}", "DELETE /orders"} <= set(operations)
+    assert {"201", "400", "403", "405"} <= set(summary["statuses"]), summary["statuses"]
