@@ -486,8 +486,19 @@ EXPECTED: dict[str, Expected] = {
     "WriteLedgerEntryRetriedAfterTimeout": confirmed(WriteLedgerEntry=1),
     "ConfirmOrderRetried": confirmed(ConfirmOrder=1),
     # ------------------------------------------------------------------ retries exhausted: every compensation route
-    "CreateOrderUnavailable": failed(("CreateOrder", "OrderNotCreated", "ServiceUnavailable"), 503,
-                                     "SERVICE_UNAVAILABLE", NOT_CREATED_DETAIL, order=False, CreateOrder=1),
+    # CreateOrder may have written before failing: whatever the key created is closed, never left PENDING.
+    "CreateOrderUnavailable": unavailable(("CreateOrder", "OrderNotCreated", "RouteAbandonedOrder", *UNAVAILABLE),
+                                          CreateOrder=1),
+    "CreateOrderUnavailableNotAbandoned": failed(("CreateOrder", "OrderNotCreated", "OrderNotAbandoned",
+                                                  "ServiceUnavailable"), 503, "SERVICE_UNAVAILABLE",
+                                                 NOT_CREATED_DETAIL, order=False, CreateOrder=1, OrderNotCreated=2),
+    "CreateOrderUnavailableKeyReused": rejected(("CreateOrder", "OrderNotCreated", "RejectReusedIdempotencyKey"), 422,
+                                                "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False,
+                                                CreateOrder=1),
+    # A replay of the same request, running at the same time, confirmed the order: that outcome stands.
+    "CreateOrderUnavailableConfirmedMeanwhile": confirmed(("CreateOrder", "OrderNotCreated", "RouteAbandonedOrder",
+                                                           "OrderConfirmed"), order="CreateOrderFoundConfirmed",
+                                                          CreateOrder=1),
     "ReserveInventoryUnavailable": unavailable((*CREATE, "ReserveInventory", *UNDO_INVENTORY, *UNAVAILABLE),
                                                ReserveInventory=1),
     "ChargePaymentUnavailable": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT,

@@ -148,6 +148,46 @@ def parse_request(request: Any) -> tuple[str, tuple[OrderLine, ...]]:
     return customer_id, tuple(lines)
 
 
+# ---------------------------------------------------------------- abandon
+def abandon_order(*, command: Command) -> dict[str, Any]:
+    """CreateOrder failed technically after its retries, maybe after writing the order (a crash or a timeout after
+    the write): close whatever this Idempotency-Key created, so no order is left PENDING with no saga to finish it.
+
+    A PENDING order becomes CANCELLED (SERVICE_UNAVAILABLE). If none was written, it is written PENDING and then
+    cancelled (its `order.placed` and `order.cancelled` events follow), so a create still in flight finds it and
+    changes nothing, and a replay of the request repeats this outcome. An order already past PENDING (a concurrent
+    replay finished it) is answered as it is. Every write is conditional, so a retry changes nothing twice.
+    """
+    key = command.get("idempotencyKey")
+    if not _is_text(key):
+        raise InvalidCommand("idempotencyKey: required, a non-empty string")
+    order_id = order_id_for(key)
+    logger.set_correlation_id(order_id)
+    tracer.put_annotation("orderId", order_id)
+    request = command.get("request")
+    try:
+        customer_id, lines = parse_request(request)
+    except InvalidOrder as invalid:  # CreateOrder would have refused it as a business error, not failed
+        raise InvalidCommand(f"request: {invalid}") from None
+    now = _now()
+    placed = Order(order_id=order_id, status=OrderStatus.PENDING, customer_id=customer_id, items=lines,
+                   created_at=now, updated_at=now)  # fmt: skip
+    existing = repository.insert(placed, hash_request(request))
+    if existing is not None and existing.request_hash != hash_request(request):
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+    reason = failure_reason(command.get("failure") or {})
+
+    def close(order: Order) -> Order | None:
+        if order.status is not OrderStatus.PENDING:
+            return None  # finished by another execution of the same request: its outcome stands
+        return replace(order, status=OrderStatus.CANCELLED, failure_reason=reason, updated_at=_now())
+
+    order, changed = _transition(order_id, close)
+    if changed:
+        _record_closing(order, reason)
+    return order.view()
+
+
 # ---------------------------------------------------------------- confirm
 @idempotent_step(validate="[items, total, paymentId, invoiceId]")
 def confirm_order(*, command: Command) -> dict[str, Any]:

@@ -453,3 +453,55 @@ def test_a_confirmed_order_whose_saga_was_compensated_is_cancelled(
     assert order["status"] == "CANCELLED"
     assert order["failureReason"]["code"] == "SERVICE_UNAVAILABLE"
     assert order["paymentId"] == confirmed["paymentId"]  # kept: the refund references it
+
+
+# ---------------------------------------------------------------- abandon
+def abandon_event(**changes: Any) -> dict[str, Any]:
+    create = create_event()
+    cause = lambda_error_cause("Runtime.ExitError", "RequestId: r-1 Error: Runtime exited with error: signal: killed")
+    failure = {"Error": "Runtime.ExitError", "Cause": cause}
+    return {"action": "abandon", "idempotencyKey": create["idempotencyKey"], "request": create["request"],
+            "failure": failure, **changes}  # fmt: skip
+
+
+def test_abandon_closes_the_order_a_failed_create_left_pending(aws: LocalAws, lambda_context: Any) -> None:
+    """CreateOrder wrote the order, then crashed before answering, twice: the saga never learnt it existed."""
+    placed = lambda_handler(create_event(), lambda_context)
+
+    order = lambda_handler(abandon_event(), lambda_context)
+    again = lambda_handler(abandon_event(), lambda_context)
+
+    assert order["orderId"] == placed["orderId"]
+    assert order["status"] == "CANCELLED"
+    assert order["failureReason"] == {"code": "SERVICE_UNAVAILABLE", "detail": SERVICE_UNAVAILABLE_DETAIL}
+    assert again == order
+    assert stored(aws, order["orderId"])["version"] == 2
+
+
+def test_abandon_writes_the_order_closed_when_the_create_never_wrote_it(aws: LocalAws, lambda_context: Any) -> None:
+    order = lambda_handler(abandon_event(), lambda_context)
+    late_create = lambda_handler(create_event(), lambda_context)  # a create still in flight lands afterwards
+
+    assert order["status"] == late_create["status"] == "CANCELLED"
+    assert late_create["orderId"] == order["orderId"]
+    assert [item["status"] for item in stored_items(aws)] == ["CANCELLED"]
+    assert TOKEN not in json.dumps(stored_items(aws), default=str)
+
+
+def test_abandon_leaves_an_order_another_execution_finished(
+    pending: dict[str, Any], aws: LocalAws, lambda_context: Any
+) -> None:
+    confirmed = lambda_handler(read_event("orders-confirm.json"), lambda_context)
+    event = abandon_event(idempotencyKey=read_event("orders-create.json")["idempotencyKey"],
+                          request=read_event("orders-create.json")["request"])  # fmt: skip
+
+    assert lambda_handler(event, lambda_context) == confirmed
+
+
+def test_abandon_with_another_body_under_the_key_is_a_reused_key(
+    pending: dict[str, Any], aws: LocalAws, lambda_context: Any
+) -> None:
+    other = create_event(customerId="someone-else")
+    with pytest.raises(IdempotencyKeyReused):
+        lambda_handler(abandon_event(idempotencyKey=other["idempotencyKey"], request=other["request"]), lambda_context)
+    assert stored(aws, pending["orderId"])["status"] == "PENDING"  # the other request's order is not touched
