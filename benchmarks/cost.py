@@ -65,7 +65,7 @@ class Client:
             headers={"x-api-key": self.key, "Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
         )  # fmt: skip
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310  # loopback
                 return int(response.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
@@ -130,6 +130,8 @@ def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) ->
     # One provisioned WCU-hour at 70 % utilisation (auto scaling's usual target) serves 0.7 * 3600 writes.
     provisioned_per_million_wcu = p("dynamodb_provisioned_wcu_hour") / (0.7 * 3600)
     relay = [k for k in counts if k.startswith("lambda.OutboxRelay")]
+    billing_calls = counts.get("lambda.BillingFunction.invocations", 0)
+    billing_ms = counts.get("lambda.BillingFunction.billed_ms", 0) / billing_calls if billing_calls else 0.0
     relay_cost = sum(counts[k] for k in relay if k.endswith(".invocations")) * p("lambda_request") + sum(
         counts[k] * p("lambda_gb_second_arm64") for k in relay if ".gb_seconds." in k
     )
@@ -173,6 +175,28 @@ def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) ->
             ),
         },
         {
+            "lever": "Billing's ledger entry as a plain conditional put, not a transaction with a check on the invoice",
+            "kind": "code change (billing repository)",
+            "transaction_wcu_per_order": counts.get("dynamodb.BillingTable.transact_wcu", 0),
+            "saving_usd_per_million": round(
+                max(0.0, counts.get("dynamodb.BillingTable.transact_wcu", 0) - 1) * p("dynamodb_on_demand_write_unit"),
+                4,
+            ),
+        },
+        {
+            "lever": "CreateInvoice + WriteLedgerEntry in one invocation: one idempotency record (2 WCU) less",
+            "kind": "ASL + code change",
+            "saving_usd_per_million": round(
+                2 * p("dynamodb_on_demand_write_unit")
+                + p("lambda_request")
+                + billing_ms * 0.5 / 1000 * p("lambda_gb_second_arm64"),
+                4,
+            )
+            if billing_calls
+            else 0.0,
+            "note": "the duration part is this machine's mean billed time of a billing invocation",
+        },
+        {
             "lever": "Idempotency records: the idempotency table's share of the writes (fixed by the requirements)",
             "kind": "fixed: Powertools idempotency on every step",
             "wcu_per_order": counts.get("dynamodb.IdempotencyTable.wcu", 0),
@@ -201,7 +225,14 @@ def main() -> int:
     parser.add_argument("--prices", type=Path, default=PRICES)
     parser.add_argument("--out", type=Path, default=REPORT)
     parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=list(PATHS))
+    parser.add_argument("--markdown", action="store_true", help="print the README's tables from --out, run nothing")
     args = parser.parse_args()
+    if args.markdown:
+        try:
+            print(markdown(json.loads(args.out.read_text())))
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"{args.out}: not a report of this script ({error})")
+        return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     try:
@@ -315,6 +346,48 @@ def _report(
         }
         report["levers"] = levers(results["confirmed"]["counts"], prices, sampling)
     return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README's tables: USD per million orders by line item and path, then the per-order counts."""
+    paths = report["paths"]
+    names = list(paths)
+    items = list(next(iter(paths.values()))["usd_per_million_orders"])
+    rows = ["| line item | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+            "|---|" + "---:|" * len(names)]  # fmt: skip
+    for item in items:
+        rows.append(
+            f"| {item} | " + " | ".join(f"{paths[n]['usd_per_million_orders'][item]:.2f}" for n in names) + " |"
+        )
+    rows.append(
+        "| **total** | " + " | ".join(f"**{paths[n]['total_usd_per_million_orders']:.2f}**" for n in names) + " |"
+    )
+    rows.append(
+        "| total without durations | " + " | ".join(f"{paths[n]['total_without_durations']:.2f}" for n in names) + " |"
+    )
+    rows += [
+        "",
+        "| per order | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+
+    def cell(name: str, key: str) -> str:
+        value = paths[name]["per_order"][key]
+        if isinstance(value, dict):
+            parts = ", ".join(f"{k.removesuffix('Function').removesuffix('Table')} {v:g}" for k, v in value.items())
+            return f"{sum(value.values()):g} ({parts})"
+        return f"{value:g}"
+
+    for key in ("lambda_invocations", "lambda_billed_ms", "dynamodb_wcu", "dynamodb_rcu", "express_billed_ms",
+                "state_transitions", "sns_publishes", "sqs_messages_delivered", "log_bytes_shipped",
+                "xray_traces_before_sampling"):  # fmt: skip
+        rows.append(f"| {key.replace('_', ' ')} | " + " | ".join(cell(n, key) for n in names) + " |")
+    if "levers" in report:
+        rows += ["", "| lever | USD per million |", "|---|---:|"]
+        for lever in report["levers"]:
+            figure = next(v for k, v in lever.items() if k.endswith("usd_per_million"))
+            rows.append(f"| {lever['lever']} | {figure:.2f} |")
+    return "\n".join(rows)
 
 
 def _table(results: dict[str, Any]) -> str:

@@ -456,6 +456,8 @@ class Meter:
                 name = self._table(table)
                 self.add(f"dynamodb.{name}.wcu", units)
                 self.add(f"dynamodb.{name}.writes", 1)
+                if transactional:
+                    self.add(f"dynamodb.{name}.transact_wcu", units)
                 if max(old, new) > WRITE_UNIT_BYTES:
                     self.add(f"dynamodb.{name}.writes_over_1kb", 1)
                     self.add(f"dynamodb.{name}.wcu_over_1kb", units - write_units(0, transactional=transactional))
