@@ -294,4 +294,6 @@ def test_the_meter_counts_reads_on_the_full_item_and_transactions_double(dynamod
         {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "c"}},
                             "ConditionExpression": "attribute_exists(pk)"}},
     ])  # fmt: skip
-    assert _usage(meter, transact)["dynamodb.Items.wcu"] == 2.0 + 2 * 5  # a small put, a check on a 5 KB item
+    usage = _usage(meter, transact)
+    assert usage["dynamodb.Items.wcu"] == 2.0 + 2 * 5  # a small put, a check on a 5 KB item
+    assert usage["dynamodb.Items.transact_wcu"] == usage["dynamodb.Items.wcu"]
