@@ -89,7 +89,7 @@ security: install ## checkov (template.yaml and its SAM translation), bandit, pi
 	  $(BIN)/python -m tests.security.translated_template $$tmp/translated-template.json && \
 	  $(SECURITY_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact \
 	    -f template.yaml -f $$tmp/translated-template.json
-	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks --severity-level medium --quiet
+	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks loadtest reliability --severity-level medium --quiet
 	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
 test-fast: install ## Tests without sam build / sam validate

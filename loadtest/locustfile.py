@@ -155,7 +155,7 @@ def warm_up(url: str) -> None:
     )  # fmt: skip
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(http, timeout=NETWORK_TIMEOUT_S) as response:  # noqa: S310
+        with urllib.request.urlopen(http, timeout=NETWORK_TIMEOUT_S) as response:  # noqa: S310  # nosec B310  # checked http(s)
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code

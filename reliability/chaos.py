@@ -132,7 +132,7 @@ class Client:
             headers={"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"},
         )  # fmt: skip
         try:
-            with urllib.request.urlopen(http, timeout=120) as response:  # noqa: S310 - the local API
+            with urllib.request.urlopen(http, timeout=120) as response:  # noqa: S310  # nosec B310  # the local API
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
