@@ -298,9 +298,10 @@ class _Checker:
             if expected is None:
                 # No order, or one never finished: only an order not created may say so (503, nothing done).
                 if view is not None or got != (503, "SERVICE_UNAVAILABLE"):
-                    self.fail("wrong_status", f"got {got} for an order {view and view['status']}", order_id)
+                    self.fail("wrong_status", f"{request.kind} got {got} for an order {view and view['status']}",
+                              order_id)  # fmt: skip
             elif got != expected:
-                self.fail("wrong_status", f"got {got}, the order's outcome maps to {expected}", order_id)
+                self.fail("wrong_status", f"{request.kind} got {got}, the order's outcome maps to {expected}", order_id)
             answered_id = problem.get("orderId")  # a 201's body is the order, a problem names it when known
             if answered_id is not None and answered_id != order_id:
                 self.fail("wrong_status", f"answered orderId {answered_id}", order_id)
