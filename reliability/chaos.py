@@ -143,7 +143,7 @@ class Client:
         return Request(key, body, status, parsed, kind)
 
 
-def place(client: Client, plan: Plan, rng_seed: int) -> None:
+def place(client: Client, plan: Plan) -> None:
     first = client.post(plan.key, plan.body, "original")
     if plan.replay:
         client.post(plan.key, plan.body, "replay")
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         placing = time.perf_counter()
         done = 0
         with ThreadPoolExecutor(args.concurrency) as pool:
-            for _ in pool.map(lambda plan: place(client, plan, args.seed), work):
+            for _ in pool.map(lambda plan: place(client, plan), work):
                 done += 1
                 if done % max(1, args.orders // 10) == 0:
                     print(f"  {done}/{args.orders} orders answered ({time.perf_counter() - placing:.0f} s)", flush=True)
@@ -351,8 +351,6 @@ def _seed(path: Path, state_dir: Path) -> None:
     import subprocess
 
     env = {**os.environ, "LOCAL_STATE_DIR": str(state_dir)}
-    stack_env = json.loads((state_dir / "stack.json").read_text())["settings"]
-    env["LOCAL_AWS_PORT"] = stack_env["aws_port"]
     command = [sys.executable, "-m", "saga_local", "seed", str(path)]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603 - our own CLI
 
