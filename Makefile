@@ -58,15 +58,15 @@ bench: install ## Benchmark the local stack: start-up time, saga latency through
 fuzz: install ## Fuzz the API from api/openapi.yaml (schemathesis, every check): make fuzz [EXAMPLES=120]; .local/reports/fuzz.json
 	$(BIN)/python -m reliability.fuzz $(if $(EXAMPLES),--max-examples $(EXAMPLES)) $(FUZZ_ARGS)
 
+.PHONY: cost
+cost: install ## What an order costs on AWS, per saga path, from a local run's real calls: reports/cost.json
+	$(BIN)/python benchmarks/cost.py $(COST_ARGS)
+
 .PHONY: loadtest
 loadtest: install ## Load test the local API (Locust, open model): make loadtest RATE=1 DURATION=60s; reports/loadtest/
 	$(BIN)/python loadtest/run.py --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
 
 coldstart: install ## Each Lambda handler's init time against a boto3 baseline (fails above 1.5x): reports/cold-start.json
-.PHONY: cost
-cost: install ## What an order costs on AWS, per saga path, from a local run's real calls: reports/cost.json
-	$(BIN)/python benchmarks/cost.py $(COST_ARGS)
-
 	$(BIN)/python benchmarks/cold_start.py $(COLDSTART_ARGS)
 
 lint: install ## ruff, the template (sam validate --lint) and the state machine
