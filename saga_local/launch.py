@@ -31,6 +31,7 @@ class Launched:
     outputs: dict[str, Any]  # .local/outputs.json of that stack
     state_dir: Path
     startup_seconds: float  # process start to the ready line
+    pid: int  # the stack's process (its Lambda workers are its children)
 
 
 @contextlib.contextmanager
@@ -50,7 +51,7 @@ def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120
             time.sleep(0.05)
         startup = time.perf_counter() - started
         state_dir = Path(env["LOCAL_STATE_DIR"])
-        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup)
+        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup, process.pid)
     finally:
         process.send_signal(signal.SIGINT)
         try:
