@@ -2,6 +2,7 @@
 
 Delivery is at least once: a record whose publish failed is reported in `batchItemFailures` and
 redelivered; SNS FIFO deduplication (`<orderId>:<status>`) drops the copy a retry may publish.
+A record that can never make an event (poison) goes to the dead-letter queue whole, and the batch goes on.
 """
 
 import os
@@ -22,8 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from saga_common.aws import client
 from saga_common.observability import logger, metrics, tracer
 
-from outbox_relay.events import event_for
-from outbox_relay.publisher import EventPublisher, SnsPublisher
+from outbox_relay.events import PoisonRecordError, event_for
+from outbox_relay.publisher import DeadLetters, EventPublisher, SnsPublisher, SqsDeadLetters
 
 
 class EarlierRecordFailedError(Exception):
@@ -62,23 +63,39 @@ processor = InOrderBatchProcessor()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, *, publisher: EventPublisher | None = None
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    publisher: EventPublisher | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> PartialItemFailureResponse:
-    """`publisher` defaults to the SNS topic of ORDER_EVENTS_TOPIC_ARN; tests pass their own."""
+    """`publisher` defaults to the SNS topic of ORDER_EVENTS_TOPIC_ARN, `dead_letters` to the queue of
+    POISON_RECORDS_QUEUE_URL; tests pass their own."""
     relay = partial(
         relay_record,
         publisher=publisher or SnsPublisher(os.environ["ORDER_EVENTS_TOPIC_ARN"], client("sns")),
+        dead_letters=dead_letters or SqsDeadLetters(os.environ.get("POISON_RECORDS_QUEUE_URL", ""), client("sqs")),
         source=os.environ["EVENT_SOURCE"],
     )
     return process_partial_response(event=event, record_handler=relay, processor=processor, context=context)
 
 
-def relay_record(record: DynamoDBRecord, *, publisher: EventPublisher, source: str) -> str | None:
+def relay_record(
+    record: DynamoDBRecord, *, publisher: EventPublisher, dead_letters: DeadLetters, source: str
+) -> str | None:
     """Publish the event this record stands for; the event id, or None if the record makes no event."""
     try:
         event = event_for(record, source=source)
-        if event is None:
-            return None
+    except PoisonRecordError as error:
+        # Redelivery cannot mend it, and while it failed every later record would be held back with it
+        # (in order), until the mapping skipped the whole rest of the batch unpublished.
+        dead_letters.send(record.raw_event, str(error))
+        metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+        logger.error("poison stream record dead-lettered", extra={"reason": str(error), "eventID": record.event_id})
+        return None
+    if event is None:
+        return None
+    try:
         publisher.publish(event)
     except Exception:
         # Reported as a batch item failure: redelivered until MaximumRetryAttempts, then to the DLQ.

@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from boto3.dynamodb.types import TypeSerializer
 from jsonschema import Draft202012Validator
 from orders.handler import lambda_handler as orders_handler
-from outbox_relay.events import EVENT_ID_NAMESPACE, OrderEvent, PoisonRecordError, event_for
+from outbox_relay.events import EVENT_ID_NAMESPACE, OrderEvent, event_for
 from outbox_relay.handler import lambda_handler
+from outbox_relay.publisher import SqsDeadLetters
 
 from tests.conftest import ROOT, LocalAws, read_event
 
@@ -49,6 +50,19 @@ class RecordingPublisher:
         if event.order_id == self.refuse:
             raise ConnectionError("SNS unreachable")
         self.published.append(event)
+
+
+class RecordingDeadLetters:
+    """Stands in for the relay's dead-letter queue: keeps what it is sent, or fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[tuple[dict[str, Any], str]] = []
+
+    def send(self, record: dict[str, Any], reason: str) -> None:
+        if self.fail:
+            raise ConnectionError("SQS unreachable")
+        self.sent.append((record, reason))
 
 
 def image(view: dict[str, Any]) -> dict[str, Any]:
@@ -244,24 +258,54 @@ def test_when_the_first_record_fails_the_whole_batch_is_retried(aws: LocalAws, l
     ],
     ids=["no-document", "not-json", "not-an-order-view", "status-mismatch"],
 )
-def test_a_poison_record_fails_and_holds_back_the_rest_of_the_batch(
+def test_a_poison_record_is_dead_lettered_whole_and_the_batch_goes_on(
     aws: LocalAws, lambda_context: Any, caplog: pytest.LogCaptureFixture, new_image: dict[str, Any]
 ) -> None:
-    publisher = RecordingPublisher()
+    """Redelivery cannot mend a poison record; held back, it would take every later record with it."""
+    publisher, dead_letters = RecordingPublisher(), RecordingDeadLetters()
     poison = record("INSERT", PENDING, seq=2)
     poison["dynamodb"]["NewImage"] = new_image
     before = record("INSERT", PENDING | {"orderId": "ord_" + "2" * 26}, seq=1)
-
     after = record("MODIFY", CONFIRMED, PENDING, seq=3)
 
-    response = lambda_handler(batch(before, poison, after), lambda_context, publisher=publisher)
+    response = lambda_handler(
+        batch(before, poison, after), lambda_context, publisher=publisher, dead_letters=dead_letters
+    )
 
-    assert sequence_numbers(response) == ["2", "3"]
-    assert len(publisher.published) == 1
+    assert sequence_numbers(response) == []
+    assert len(publisher.published) == 2
+    [(kept, reason)] = dead_letters.sent
+    assert kept == poison
+    assert "stream record" in reason
     [logged] = [each for each in caplog.records if each.levelname == "ERROR"]
-    assert logged.getMessage() == "stream record not relayed"
-    assert logged.exc_info is not None
-    assert logged.exc_info[0] is PoisonRecordError
+    assert logged.getMessage() == "poison stream record dead-lettered"
+
+
+def test_a_poison_record_that_cannot_be_dead_lettered_is_redelivered_with_the_rest(
+    aws: LocalAws, lambda_context: Any
+) -> None:
+    publisher = RecordingPublisher()
+    poison = record("INSERT", PENDING, seq=1)
+    poison["dynamodb"]["NewImage"] = {"orderId": {"S": ORDER}, "status": {"S": "PENDING"}}
+
+    with pytest.raises(BatchProcessingError):  # every record failed: the whole batch is redelivered
+        lambda_handler(
+            batch(poison, record("MODIFY", CONFIRMED, PENDING, seq=2)), lambda_context, publisher=publisher,
+            dead_letters=RecordingDeadLetters(fail=True),
+        )  # fmt: skip
+
+    assert publisher.published == []
+
+
+def test_dead_letters_go_to_the_relay_queue_whole(aws: LocalAws) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="relay-dlq")["QueueUrl"]
+    poison = record("INSERT", PENDING, seq=7)
+
+    SqsDeadLetters(queue_url, sqs).send(poison, "no document")
+
+    [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert json.loads(message["Body"]) == {"reason": "no document", "record": poison}
 
 
 def test_event_ids_are_the_same_on_every_redelivery() -> None:
