@@ -444,7 +444,9 @@ def unavailable(path: States, **retries: int) -> Expected:
     return failed(path, 503, "SERVICE_UNAVAILABLE", UNAVAILABLE_DETAIL, **retries)
 
 
-def compensation_failed(path: States, detail: str = UNAVAILABLE_DETAIL, **retries: int) -> Expected:
+def compensation_failed(path: States, cause: str = UNAVAILABLE_DETAIL, **retries: int) -> Expected:
+    """The 500 says the order needs manual action, then why it was being undone (the original failure)."""
+    detail = f"The order could not be fully undone and needs manual action. It failed because: {cause}"
     return failed(path, 500, "COMPENSATION_FAILED", detail, **retries)
 
 
@@ -523,7 +525,7 @@ EXPECTED: dict[str, Expected] = {
         (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoPayment", SKIPPED, FAILED, RAN), *NOT_UNDONE),
         ChargePayment=1, RefundPayment=2,
     ),
-    # The 500's detail is the original failure's (the decline), not the compensation's.
+    # The 500's detail names the original failure (the decline), not the compensation's.
     "ReleaseInventoryFailed": compensation_failed(
         (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoInventory", SKIPPED, SKIPPED, FAILED),
          *NOT_UNDONE),
