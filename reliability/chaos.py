@@ -4,14 +4,14 @@ checked from what the tables, the audit queue and the DLQs hold (reliability/inv
     .venv/bin/python -m reliability.chaos --orders 2000 --concurrency 8     # make chaos ORDERS=2000 CONCURRENCY=8
 
 It starts its own local stack (free ports, its own state folder; a running dev stack is left alone),
-seeds SKUs of its own with small stock (so orders run out of it), writes a stream record made poison on
-purpose, turns faults on (saga_local/faults.py rules: every function errors, crashes after its side
-effect, times out, is delivered twice; DynamoDB and SNS calls are throttled), then places N orders at
-concurrency C with a mix of payment tokens, an unknown SKU now and then, replays of Idempotency-Keys
-(same body: same answer expected) and reused keys (another body: 422). A client answered 429 or 504
-retries with the same key, as the API tells it to. When every order has answered, it waits for the
-outbox to drain, reads everything, checks, writes `.local/reports/chaos.json` and exits 1 on any
-violation (2 on bad arguments).
+seeds SKUs of its own with small stock (so orders run out of it), turns faults on (saga_local/faults.py
+rules: every function errors, crashes after its side effect, times out, is delivered twice; DynamoDB and
+SNS calls are throttled), then places N orders at concurrency C with a mix of payment tokens, an unknown
+SKU now and then, replays of Idempotency-Keys (same body: same answer expected) and reused keys (another
+body: 422). Half-way, it writes a stream record made poison on purpose, among the orders' own records.
+A client answered 429 or 504 retries with the same key, as the API tells it to. When every order has
+answered, it waits for the outbox to drain, reads everything, checks, writes `.local/reports/chaos.json`
+and exits 1 on any violation (2 on bad arguments).
 """
 
 import argparse
@@ -272,8 +272,6 @@ def run(args: argparse.Namespace) -> int:
         _seed(seed_file, stack.state_dir)
         audit = AuditReader(sqs, queues["AuditQueue"]).start()
         poison_id = f"poison-{run_id}"
-        _write_poison(dynamodb, tables["OrdersTable"], poison_id)
-        relay_dlq = _wait_for(lambda: drain_queue(sqs, queues["OutboxRelayDLQ"]), 60)  # alone in its batch
         rules = fault_rules(args.fault_scale)
         rules_path.write_text(json.dumps({"faults": rules}))
         print(f"chaos: {args.orders} orders at concurrency {args.concurrency}, faults x{args.fault_scale}, "
@@ -286,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(args.concurrency) as pool:
             for _ in pool.map(lambda plan: place(client, plan), work):
                 done += 1
+                if done == args.orders // 2:  # among real orders' records: its batch-mates must still be published
+                    _write_poison(dynamodb, tables["OrdersTable"], poison_id)
                 if done % max(1, args.orders // 10) == 0:
                     print(f"  {done}/{args.orders} orders answered ({time.perf_counter() - placing:.0f} s)", flush=True)
         placing_seconds = time.perf_counter() - placing
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         audit.stop()
         counts_path = rules_path.with_name("faults.injected.json")
         faults = json.loads(counts_path.read_text()) if counts_path.exists() else {"byKind": {}, "byTarget": {}}
-        relay_dlq += drain_queue(sqs, queues["OutboxRelayDLQ"])
+        relay_dlq = _wait_for(lambda: drain_queue(sqs, queues["OutboxRelayDLQ"]), 60)
         snapshot = Snapshot(
             initial_stock=initial,
             orders=scan(dynamodb, tables["OrdersTable"]),
