@@ -154,6 +154,18 @@ def test_a_confirmed_order_without_its_invoice_or_with_an_unbalanced_ledger_is_r
     assert any(detail.startswith("sale entry") for detail in details)
 
 
+def test_the_fence_a_void_leaves_on_the_sale_key_is_not_a_sale() -> None:
+    """A void that found no sale takes the sale's key, so a late one cannot be posted: billing undone."""
+    world = consistent()
+    world.billing += [
+        {"pk": f"ORDER#{CANCELLED}", "sk": "INVOICE", "orderId": CANCELLED, "status": "VOID"},
+        {"pk": f"ORDER#{CANCELLED}", "sk": "LEDGER#SALE", "orderId": CANCELLED, "fence": True},
+    ]
+    assert check(world)[0] == []
+    world.billing[-1] = _sale(CANCELLED)  # a real sale, never reversed
+    assert kinds(check(world)[0])["not_undone"] == {CANCELLED}
+
+
 def test_an_order_left_pending_is_reported() -> None:
     world = consistent()
     world.orders[1] = _order_item(_view(CANCELLED, "PENDING"))
