@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON_VERSION ?= 3.13
 BIN := $(VENV)/bin
-# sam build needs python3.13 on PATH for the python3.13 runtime: the venv provides it.
+# sam build needs python3.13 on PATH for the python3.13 runtime: the venv provides it (tools/find-python
+# finds the interpreter that makes the venv: PATH, then pyenv, then uv).
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
@@ -13,10 +14,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
-	@if ! python$(PYTHON_VERSION) -V >/dev/null 2>&1; then \
-	  echo "python$(PYTHON_VERSION) is needed on PATH (the Lambda runtime is python$(PYTHON_VERSION))." >&2; \
-	  echo "With pyenv: export PYENV_VERSION=\$$(pyenv versions --bare | grep -m1 '^$(PYTHON_VERSION)')" >&2; exit 1; fi
-	python$(PYTHON_VERSION) -m venv $(VENV)
+	@python=$$(tools/find-python $(PYTHON_VERSION)) && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -25,7 +23,7 @@ $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirem
 # The security tools pin boto3/botocore versions that conflict with requirements-dev.txt: a venv of their own.
 SECURITY_VENV := .venv-security
 $(SECURITY_VENV)/.installed: requirements-security.txt | $(BIN)/python
-	python$(PYTHON_VERSION) -m venv $(SECURITY_VENV)
+	$(BIN)/python -m venv $(SECURITY_VENV)
 	$(SECURITY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
 	touch $@
 
