@@ -441,8 +441,8 @@ def main() -> int:
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
     if over:
-        names = ", ".join(row["function"] for row in over)
-        print(f"{len(over)} handler(s) above {args.target}x the baseline ({args.metric}): {names}")
+        over_names = ", ".join(row["function"] for row in over)
+        print(f"{len(over)} handler(s) above {args.target}x the baseline ({args.metric}): {over_names}")
         return 1
     return 0
 

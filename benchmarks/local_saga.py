@@ -110,10 +110,11 @@ def main() -> int:
             (row["orders_per_second"] for row in clean), default=None)},
     }  # fmt: skip
     for name, figures in targets.items():
-        met = figures["measured"] is not None and (
-            figures["measured"] <= figures["target"]
-            if name.startswith("p50")
-            else figures["measured"] >= figures["target"]
+        target, measured = figures["target"], figures["measured"]  # measured: None when nothing was confirmed
+        met = (
+            target is not None
+            and measured is not None
+            and (measured <= target if name.startswith("p50") else measured >= target)
         )
         figures["met"] = met
         print(f"target {name}: {figures['target']}, measured {figures['measured']}: {'met' if met else 'NOT met'}")

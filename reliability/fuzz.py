@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def problem_details(ctx: Any, response: schemathesis.Response, case: Case) -> bo
 def _fresh_key(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
     """Hypothesis draws few distinct valid keys ("00000000" again and again), so most valid orders would only
     meet IDEMPOTENCY_KEY_REUSED. A valid key is made unique; a malformed or missing one is sent as drawn."""
-    headers = case.headers or {}
+    headers: MutableMapping[str, Any] = case.headers or {}
     for name, value in headers.items():
         if name.lower() == "idempotency-key" and isinstance(value, str) and KEY_PATTERN.fullmatch(value):
             headers[name] = f"fuzz-{uuid.uuid4().hex}"
