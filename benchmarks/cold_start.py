@@ -352,6 +352,44 @@ def print_table(rows: list[dict[str, Any]], over: list[dict[str, Any]]) -> None:
 
 
 def main() -> int:
+    parser = _parser()
+    args = parser.parse_args()
+    try:
+        template = cfn.load()
+        everything = function_targets(template)
+    except (TemplateError, KeyError, ValueError, TypeError) as error:
+        print(f"template.yaml: {error}", file=sys.stderr)
+        return 2
+    _check_names(parser, args, [target.name for target in everything])
+    load_at_start = round(os.getloadavg()[0], 2)
+    functions = [target for target in everything if target.name in args.function] if args.function else everything
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as other:
+        try:
+            if args.importtime:
+                print(importtime(_importtime_target(everything, args), top=40))
+                return 0
+            targets = _targets(template, functions, args, Path(other))
+            print(f"{len(targets)} targets x {args.runs} fresh processes, round robin, after a warm-up round",
+                  file=sys.stderr)  # fmt: skip
+            samples = run_rounds(targets, args.runs)
+        except (RuntimeError, TemplateError) as error:
+            print(error, file=sys.stderr)
+            return 2
+
+    rows = summarize(targets, samples)
+    current = rows[1 : 1 + len(functions)]  # rows: the baseline, these functions, then --compare's
+    ratio = "ratio" if args.metric == "wall" else "cpu_ratio"
+    over = [row for row in current if row[ratio] > args.target]
+    print_results(rows, over, args)
+    write_report(build_report(rows, len(functions), args, load_at_start), args.output)
+    if over:
+        over_names = ", ".join(row["function"] for row in over)
+        print(f"{len(over)} handler(s) above {args.target}x the baseline ({args.metric}): {over_names}")
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=_positive_int, default=11, help="fresh processes per function (default 11)")
     parser.add_argument("--target", type=_positive_float, default=1.5, help="highest ratio to the baseline allowed")
@@ -368,55 +406,48 @@ def main() -> int:
     )
     parser.add_argument("--output", type=Path, default=REPORT, help=f"JSON report ({REPORT.relative_to(ROOT)})")
     parser.add_argument("--importtime", metavar="LOGICAL_ID", help="print what this function's init imports and exit")
-    args = parser.parse_args()
+    return parser
 
-    try:
-        template = cfn.load()
-        functions = function_targets(template)
-    except (TemplateError, KeyError, ValueError, TypeError) as error:
-        print(f"template.yaml: {error}", file=sys.stderr)
-        return 2
-    known = [target.name for target in functions]
+
+def _check_names(parser: argparse.ArgumentParser, args: argparse.Namespace, known: list[str]) -> None:
+    """--function and --importtime name functions of template.yaml, or the usage error exits."""
     for name in [*(args.function or []), *([args.importtime] if args.importtime else [])]:
         if name not in known:
             parser.error(f"{name} is not a function of template.yaml (functions: {', '.join(known)})")
-    everything = functions
-    load_at_start = round(os.getloadavg()[0], 2)
-    if args.function:
-        functions = [target for target in functions if target.name in args.function]
-    with tempfile.TemporaryDirectory(prefix="cold-start-") as other:
-        try:
-            if args.importtime:
-                target = next(t for t in everything if t.name == args.importtime)
-                if args.site_packages:
-                    target = target.on_site_packages(args.site_packages.resolve())
-                print(importtime(target, top=40))
-                return 0
-            compared: list[Target] = []
-            if args.compare:
-                checkout(args.compare, Path(other))
-                names = {target.name for target in functions}
-                compared = [t for t in function_targets(template, Path(other), f"@{args.compare}") if t.name in
-                            {f"{name}@{args.compare}" for name in names}]  # fmt: skip
-            targets = [baseline_target(), *functions, *compared]
-            if args.site_packages:
-                targets = [target.on_site_packages(args.site_packages.resolve()) for target in targets]
-            print(f"{len(targets)} targets x {args.runs} fresh processes, round robin, after a warm-up round",
-                  file=sys.stderr)  # fmt: skip
-            samples = run_rounds(targets, args.runs)
-        except (RuntimeError, TemplateError) as error:
-            print(error, file=sys.stderr)
-            return 2
 
-    rows = summarize(targets, samples)
-    current = rows[1 : 1 + len(functions)]
-    ratio = "ratio" if args.metric == "wall" else "cpu_ratio"
-    over = [row for row in current if row[ratio] > args.target]
+
+def _importtime_target(everything: list[Target], args: argparse.Namespace) -> Target:
+    target = next(t for t in everything if t.name == args.importtime)
+    if args.site_packages:
+        target = target.on_site_packages(args.site_packages.resolve())
+    return target
+
+
+def _targets(template: dict[str, Any], functions: list[Target], args: argparse.Namespace, other: Path) -> list[Target]:
+    """The baseline, the functions, then (--compare) the same functions of that revision checked out in `other`."""
+    compared: list[Target] = []
+    if args.compare:
+        checkout(args.compare, other)
+        names = {target.name for target in functions}
+        compared = [t for t in function_targets(template, other, f"@{args.compare}") if t.name in
+                    {f"{name}@{args.compare}" for name in names}]  # fmt: skip
+    targets = [baseline_target(), *functions, *compared]
+    if args.site_packages:
+        targets = [target.on_site_packages(args.site_packages.resolve()) for target in targets]
+    return targets
+
+
+def print_results(rows: list[dict[str, Any]], over: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print_table(rows, over)
     print(f"\nbaseline: a fresh process timing {rows[0]['handler']}")
     print(f"target: at most {args.target}x the baseline's median ({args.metric})")
     print("CPU ms: the process's CPU time over the same span (the median wall time without the neighbours' share)")
 
+
+def build_report(
+    rows: list[dict[str, Any]], function_count: int, args: argparse.Namespace, load_at_start: float
+) -> dict[str, Any]:
+    """reports/cold-start.json: the machine, the method, the baseline's row and each function's."""
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -433,18 +464,17 @@ def main() -> int:
         "target_ratio": args.target,
         "target_metric": args.metric,
         "baseline": rows[0],
-        "functions": current,
+        "functions": rows[1 : 1 + function_count],
     }
-    if compared:
-        report["compared_revision"] = {"ref": args.compare, "functions": rows[1 + len(functions) :]}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
-    if over:
-        over_names = ", ".join(row["function"] for row in over)
-        print(f"{len(over)} handler(s) above {args.target}x the baseline ({args.metric}): {over_names}")
-        return 1
-    return 0
+    if compared := rows[1 + function_count :]:
+        report["compared_revision"] = {"ref": args.compare, "functions": compared}
+    return report
+
+
+def write_report(report: dict[str, Any], output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {output}")
 
 
 def _positive_int(text: str) -> int:
