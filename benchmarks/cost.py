@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,72 +117,102 @@ def summary(counts: dict[str, float]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _PerOrder:
+    """One order's measured counts and the list prices: the arithmetic the levers share."""
+
+    counts: dict[str, float]
+    prices: dict[str, Any]
+
+    def per_million(self, name: str) -> float:
+        """USD per million units of `name`."""
+        return accounting.unit_price(self.prices, name) * 1_000_000
+
+    def total(self, pattern: str) -> float:
+        return accounting._total(self.counts, pattern)
+
+    @property
+    def log_gb(self) -> float:
+        """USD per million bytes of log ingestion."""
+        return self.per_million("cloudwatch_logs_ingestion_gb") / accounting.GIB
+
+
 def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) -> list[dict[str, Any]]:
     """What each lever would save per million confirmed orders, from the measured counts."""
-    p = lambda name: accounting.unit_price(prices, name) * 1_000_000  # noqa: E731 - USD per million units
-    log_gb = p("cloudwatch_logs_ingestion_gb") / accounting.GIB
+    order = _PerOrder(counts, prices)
+    return [
+        *_log_levers(order),
+        _xray_lever(order, sampling),
+        *_write_levers(order),
+        *_billing_levers(order),
+        *_costs_kept(order),
+    ]
 
-    def total(pattern: str) -> float:
-        return accounting._total(counts, pattern)
 
+def _log_levers(order: _PerOrder) -> list[dict[str, Any]]:
+    total = order.total
     system = total(r"logs\.[^.]+\.system_bytes")
     system_shipped = system if total(r"logs\.[^.]+\.shipped_bytes") >= system + total(r"logs\.[^.]+\.emf_bytes") else 0
-    wcu = total(r"dynamodb\.[^.]+\.wcu")
-    # One provisioned WCU-hour at 70 % utilisation (auto scaling's usual target) serves 0.7 * 3600 writes.
-    provisioned_per_million_wcu = p("dynamodb_provisioned_wcu_hour") / (0.7 * 3600)
-    relay = [k for k in counts if k.startswith("lambda.OutboxRelay")]
-    billing_calls = counts.get("lambda.BillingFunction.invocations", 0)
-    billing_ms = counts.get("lambda.BillingFunction.billed_ms", 0) / billing_calls if billing_calls else 0.0
-    relay_cost = sum(counts[k] for k in relay if k.endswith(".invocations")) * p("lambda_request") + sum(
-        counts[k] * p("lambda_gb_second_arm64") for k in relay if ".gb_seconds." in k
-    )
     return [
         {
             "lever": "Lambda system log lines (START/END/REPORT) dropped: LogFormat JSON, SystemLogLevel WARN",
             "kind": "config (template.yaml)",
             "bytes_per_order": system,
-            "saving_usd_per_million": round(system_shipped * log_gb, 4),
+            "saving_usd_per_million": round(system_shipped * order.log_gb, 4),
             "note": "0 when already applied: the shipped bytes no longer include them",
         },
         {
             "lever": "INFO application logs off (POWERTOOLS_LOG_LEVEL=WARNING); EMF metric lines kept",
             "kind": "config, trades away the INFO trail of each step (errors, metrics and traces stay)",
             "bytes_per_order": total(r"logs\.[^.]+\.app_info_bytes"),
-            "saving_usd_per_million": round(total(r"logs\.[^.]+\.app_info_bytes") * log_gb, 4),
+            "saving_usd_per_million": round(total(r"logs\.[^.]+\.app_info_bytes") * order.log_gb, 4),
             "note": "ApplicationLogLevel WARN would do it too but also drops EMF lines (no level: Lambda takes INFO)",
         },
-        {
-            "lever": "X-Ray: a sampling rule at 1 % instead of the default 5 %",
-            "kind": "config (AWS::XRay::SamplingRule)",
-            "traces_per_order": counts.get("xray.traces", 0),
-            "saving_usd_per_million": round(
-                counts.get("xray.traces", 0) * (sampling - 0.01) * p("xray_trace_recorded"), 4
-            ),
-        },
+    ]
+
+
+def _xray_lever(order: _PerOrder, sampling: float) -> dict[str, Any]:
+    traces = order.counts.get("xray.traces", 0)
+    return {
+        "lever": "X-Ray: a sampling rule at 1 % instead of the default 5 %",
+        "kind": "config (AWS::XRay::SamplingRule)",
+        "traces_per_order": traces,
+        "saving_usd_per_million": round(traces * (sampling - 0.01) * order.per_million("xray_trace_recorded"), 4),
+    }
+
+
+def _write_levers(order: _PerOrder) -> list[dict[str, Any]]:
+    write_unit = order.per_million("dynamodb_on_demand_write_unit")
+    wcu = order.total(r"dynamodb\.[^.]+\.wcu")
+    # One provisioned WCU-hour at 70 % utilisation (auto scaling's usual target) serves 0.7 * 3600 writes.
+    provisioned_per_million_wcu = order.per_million("dynamodb_provisioned_wcu_hour") / (0.7 * 3600)
+    return [
         {
             "lever": "Every item written under 1 KB",
             "kind": "code/data (item attributes)",
-            "writes_over_1kb_per_order": total(r"dynamodb\.[^.]+\.writes_over_1kb"),
-            "saving_usd_per_million": round(
-                total(r"dynamodb\.[^.]+\.wcu_over_1kb") * p("dynamodb_on_demand_write_unit"), 4
-            ),
+            "writes_over_1kb_per_order": order.total(r"dynamodb\.[^.]+\.writes_over_1kb"),
+            "saving_usd_per_million": round(order.total(r"dynamodb\.[^.]+\.wcu_over_1kb") * write_unit, 4),
         },
         {
             "lever": "Provisioned capacity with auto scaling (70 % utilisation) instead of on-demand, writes",
             "kind": "config, but throttles on bursts above the provisioned rate: needs steady traffic",
             "wcu_per_order": wcu,
-            "saving_usd_per_million": round(
-                wcu * (p("dynamodb_on_demand_write_unit") - provisioned_per_million_wcu), 4
-            ),
+            "saving_usd_per_million": round(wcu * (write_unit - provisioned_per_million_wcu), 4),
         },
+    ]
+
+
+def _billing_levers(order: _PerOrder) -> list[dict[str, Any]]:
+    counts, p = order.counts, order.per_million
+    billing_calls = counts.get("lambda.BillingFunction.invocations", 0)
+    billing_ms = counts.get("lambda.BillingFunction.billed_ms", 0) / billing_calls if billing_calls else 0.0
+    transaction_wcu = counts.get("dynamodb.BillingTable.transact_wcu", 0)
+    return [
         {
             "lever": "Billing's ledger entry as a plain conditional put, not a transaction with a check on the invoice",
             "kind": "code change (billing repository)",
-            "transaction_wcu_per_order": counts.get("dynamodb.BillingTable.transact_wcu", 0),
-            "saving_usd_per_million": round(
-                max(0.0, counts.get("dynamodb.BillingTable.transact_wcu", 0) - 1) * p("dynamodb_on_demand_write_unit"),
-                4,
-            ),
+            "transaction_wcu_per_order": transaction_wcu,
+            "saving_usd_per_million": round(max(0.0, transaction_wcu - 1) * p("dynamodb_on_demand_write_unit"), 4),
         },
         {
             "lever": "CreateInvoice + WriteLedgerEntry in one invocation: one idempotency record (2 WCU) less",
@@ -196,6 +227,18 @@ def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) ->
             else 0.0,
             "note": "the duration part is this machine's mean billed time of a billing invocation",
         },
+    ]
+
+
+def _costs_kept(order: _PerOrder) -> list[dict[str, Any]]:
+    """What a part costs rather than what a change saves: fixed by the requirements, or an architecture change."""
+    counts, p = order.counts, order.per_million
+    relay = [k for k in counts if k.startswith("lambda.OutboxRelay")]
+    relay_invocations = sum(counts[k] for k in relay if k.endswith(".invocations"))
+    relay_cost = relay_invocations * p("lambda_request") + sum(
+        counts[k] * p("lambda_gb_second_arm64") for k in relay if ".gb_seconds." in k
+    )
+    return [
         {
             "lever": "Idempotency records: the idempotency table's share of the writes (fixed by the requirements)",
             "kind": "fixed: Powertools idempotency on every step",
@@ -207,25 +250,20 @@ def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) ->
         {
             "lever": "Outbox relay as a direct integration (EventBridge Pipes stream->SNS) instead of a Lambda",
             "kind": "architecture; at most the relay's Lambda requests and duration (Pipes bills its own requests)",
-            "relay_invocations_per_order": sum(counts[k] for k in relay if k.endswith(".invocations")),
+            "relay_invocations_per_order": relay_invocations,
             "relay_lambda_usd_per_million": round(relay_cost, 4),
         },
         {
             "lever": "API access log: fewer fields in the Format",
             "kind": "config (AccessLogSetting.Format)",
             "bytes_per_order": counts.get("logs.ApiAccess.shipped_bytes", 0),
-            "cost_usd_per_million": round(counts.get("logs.ApiAccess.shipped_bytes", 0) * log_gb, 4),
+            "cost_usd_per_million": round(counts.get("logs.ApiAccess.shipped_bytes", 0) * order.log_gb, 4),
         },
     ]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="orders measured per path (the median is kept)")
-    parser.add_argument("--prices", type=Path, default=PRICES)
-    parser.add_argument("--out", type=Path, default=REPORT)
-    parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=list(PATHS))
-    parser.add_argument("--markdown", action="store_true", help="print the README's tables from --out, run nothing")
+    parser = _parser()
     args = parser.parse_args()
     if args.markdown:
         try:
@@ -241,6 +279,27 @@ def main() -> int:
         parser.error(str(error))
     sampling = float(prices["prices"]["xray_default_sampling"]["rate"])
 
+    results = measure_paths(args.paths, args.runs, prices, sampling)
+    report = _report(results, prices, args, sampling)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_summary(results, report)
+    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="orders measured per path (the median is kept)")
+    parser.add_argument("--prices", type=Path, default=PRICES)
+    parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=list(PATHS))
+    parser.add_argument("--markdown", action="store_true", help="print the README's tables from --out, run nothing")
+    return parser
+
+
+def measure_paths(paths: list[str], runs: int, prices: dict[str, Any], sampling: float) -> dict[str, Any]:
+    """Start a metered local stack in this process, measure each path `runs` times, stop the stack."""
     folder = Path(tempfile.mkdtemp(prefix="saga-cost-"))
     faults_file = folder / "faults.json"
     faults_file.write_text('{"faults": []}')
@@ -256,42 +315,57 @@ def main() -> int:
     try:
         local.start()
         meter = accounting.Meter.for_stack(local)
-        outputs = json.loads(settings.outputs_file.read_text())
-        client = Client(outputs)
+        client = Client(json.loads(settings.outputs_file.read_text()))
         for body, _ in PATHS.values():  # warm every worker and code path once, unmeasured
             client.place(body, f"warm-{uuid.uuid4()}")
-        for path in args.paths:
-            body, faults = PATHS[path]
-            _set_faults(faults_file, faults)
-            runs, statuses = [], []
-            for _ in range(args.runs):
-                key = f"cost-{uuid.uuid4()}"
-                if path == "replayed_idempotency_key":
-                    client.place(body, key)  # the first request, unmeasured: the replay is what is measured
-                status, usage = measure(meter, lambda: client.place(body, key))  # noqa: B023 - called at once
-                runs.append(usage)
-                statuses.append(status)
-            _set_faults(faults_file, [])
-            counts = median_counts(runs)
-            cost = accounting.cost_per_million(counts, prices, xray_sampling=sampling)
-            results[path] = {
-                "http_status": statuses,
-                "per_order": summary(counts),
-                "counts": counts,
-                "usd_per_million_orders": cost,
-                "total_usd_per_million_orders": round(sum(cost.values()), 2),
-                "total_without_durations": round(sum(v for k, v in cost.items() if not k.endswith("duration")), 2),
-            }
+        for path in paths:
+            results[path] = measure_path(client, meter, faults_file, path, runs, prices, sampling)
             print(
-                f"{path}: HTTP {statuses}, ${results[path]['total_usd_per_million_orders']:.2f} per million", flush=True
+                f"{path}: HTTP {results[path]['http_status']}, "
+                f"${results[path]['total_usd_per_million_orders']:.2f} per million",
+                flush=True,
             )
         meter.close()
     finally:
         local.stop()
+    return results
 
-    report = _report(results, prices, args, sampling)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+def measure_path(
+    client: Client,
+    meter: accounting.Meter,
+    faults_file: Path,
+    path: str,
+    runs: int,
+    prices: dict[str, Any],
+    sampling: float,
+) -> dict[str, Any]:
+    """One path's report entry: the median of `runs` orders' counts, and what that costs per million orders."""
+    body, faults = PATHS[path]
+    _set_faults(faults_file, faults)
+    usages, statuses = [], []
+    for _ in range(runs):
+        key = f"cost-{uuid.uuid4()}"
+        if path == "replayed_idempotency_key":
+            client.place(body, key)  # the first request, unmeasured: the replay is what is measured
+        status, usage = measure(meter, lambda: client.place(body, key))  # noqa: B023 - called at once
+        usages.append(usage)
+        statuses.append(status)
+    _set_faults(faults_file, [])
+    counts = median_counts(usages)
+    cost = accounting.cost_per_million(counts, prices, xray_sampling=sampling)
+    return {
+        "http_status": statuses,
+        "per_order": summary(counts),
+        "counts": counts,
+        "usd_per_million_orders": cost,
+        "total_usd_per_million_orders": round(sum(cost.values()), 2),
+        "total_without_durations": round(sum(v for k, v in cost.items() if not k.endswith("duration")), 2),
+    }
+
+
+def print_summary(results: dict[str, Any], report: dict[str, Any]) -> None:
+    """The cost table, then the confirmed order's gap to the target and each lever's figure."""
     print(_table(results))
     if "confirmed" in results:
         gap = report["target"]
@@ -303,8 +377,6 @@ def main() -> int:
                 "saving_usd_per_million", lever.get("cost_usd_per_million", lever.get("relay_lambda_usd_per_million"))
             )
             print(f"  {saving:>8.2f}  {lever['lever']}")
-    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-    return 0
 
 
 def _set_faults(path: Path, rules: list[dict[str, Any]]) -> None:
