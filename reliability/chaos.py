@@ -216,7 +216,7 @@ def scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
 
 def drain_queue(sqs: Any, url: str) -> list[DeadLetter]:
     """Every message of a queue (received with its attributes, then deleted): for the DLQs."""
-    found = []
+    found: list[DeadLetter] = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
@@ -313,14 +313,28 @@ def run(args: argparse.Namespace) -> int:
         snapshot = read_world(local, audit, client, initial, poison)
         idempotency = Counter(str(item.get("status")) for item in local.scan("IdempotencyTable"))
     violations, summary = check(snapshot)
+    timing = {"placingSeconds": round(placing_seconds, 1), "ordersPerSecond": round(args.orders / placing_seconds, 2),
+              "totalSeconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    report = build_report(args, env, timing, rules, faults, snapshot, summary, idempotency)
+    report["violations"] = [violation.view() for violation in violations]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report, args.report)
+    return 1 if violations else 0
+
+
+def build_report(
+    args: argparse.Namespace, env: dict[str, str], timing: dict[str, float], rules: list[dict[str, Any]],
+    faults: dict[str, Any], snapshot: Snapshot, summary: dict[str, Any], idempotency: Counter[str],
+) -> dict[str, Any]:  # fmt: skip
+    """The report, but for its violations: the run, the faults, the requests, the checker's summary."""
     run_info = {
         "orders": args.orders, "concurrency": args.concurrency, "seed": args.seed, "faultScale": args.fault_scale,
-        "placingSeconds": round(placing_seconds, 1), "ordersPerSecond": round(args.orders / placing_seconds, 2),
-        "totalSeconds": round(time.perf_counter() - started, 1),
+        **timing,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "settings": env | {"LOCAL_FAULTS_FILE": "(written by the run)"},
     }  # fmt: skip
-    report = {
+    return {
         "run": run_info, "faultsInjected": faults, "faultRules": rules,
         "requests": {
             "total": len(snapshot.requests),
@@ -328,12 +342,7 @@ def run(args: argparse.Namespace) -> int:
             "byStatus": {str(k): v for k, v in sorted(Counter(r.status for r in snapshot.requests).items())},
         },
         **summary, "idempotencyRecords": dict(idempotency),
-        "violations": [violation.view() for violation in violations],
     }  # fmt: skip
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
-    _print_summary(report, args.report)
-    return 1 if violations else 0
 
 
 def place_all(client: Client, work: list[Plan], concurrency: int, write_poison: Any) -> float:

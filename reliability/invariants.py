@@ -29,6 +29,7 @@ wrong, the order ids) and a summary of the outcomes. The rules:
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,8 +109,8 @@ class Snapshot:
     requests: list[Request]
     # The relay's DLQ: records it dead-lettered itself ({"reason", "record"}) and the mapping's on-failure records
     # ({"requestContext", "DDBStreamBatchInfo", ...}); a plain dict is taken as a body without attributes.
-    relay_dlq: list[DeadLetter | dict[str, Any]] = field(default_factory=list)
-    audit_dlq: list[DeadLetter | dict[str, Any]] = field(default_factory=list)  # events (raw SNS delivery)
+    relay_dlq: Sequence[DeadLetter | dict[str, Any]] = field(default_factory=list)
+    audit_dlq: Sequence[DeadLetter | dict[str, Any]] = field(default_factory=list)  # events (raw SNS delivery)
     poison_sequence_numbers: set[str] = field(default_factory=set)  # stream records made poison on purpose
     poison_order_ids: set[str] = field(default_factory=set)
     stream: list[StreamRecord] = field(default_factory=list)  # the orders stream, to say what a DLQ message holds
@@ -375,7 +376,7 @@ class _Checker:
         if "record" in body:  # a record the relay found poison and dead-lettered itself, whole
             record = body.get("record") or {}
             numbers = [str((record.get("dynamodb") or {}).get("SequenceNumber"))]
-            entry = {"queue": "relay", "sentBy": "relay", "reason": str(body.get("reason"))}
+            entry: dict[str, Any] = {"queue": "relay", "sentBy": "relay", "reason": str(body.get("reason"))}
         else:  # the mapping's on-failure record: it gave up on a batch, named by sequence numbers
             context, info = body.get("requestContext") or {}, body.get("DDBStreamBatchInfo") or {}
             error = (body.get("responseContext") or {}).get("functionError")
