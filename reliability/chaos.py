@@ -35,8 +35,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from reliability.invariants import Event, Request, Snapshot, check
-from saga_local.launch import launched_stack
+from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, check
+from saga_local.launch import Launched, launched_stack
 from saga_local.template import ROOT
 
 REPORT = ROOT / ".local" / "reports" / "chaos.json"
@@ -214,17 +214,21 @@ def scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
             return items
 
 
-def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
-    found = []
+def drain_queue(sqs: Any, url: str) -> list[DeadLetter]:
+    """Every message of a queue (received with its attributes, then deleted): for the DLQs."""
+    found: list[DeadLetter] = []
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
             return found
         for message in messages:
             try:
-                found.append(json.loads(message["Body"]))
+                body = json.loads(message["Body"])
             except ValueError:
-                found.append({"body": message["Body"]})
+                body = {"body": message["Body"]}
+            found.append(DeadLetter(body if isinstance(body, dict) else {"body": body}, message.get("Attributes", {})))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
@@ -240,6 +244,41 @@ def expected_events(orders: list[dict[str, Any]], poison: set[str]) -> set[str]:
     return owed
 
 
+@dataclass
+class Local:
+    """The run's stack, and the clients and names the run reads it with."""
+
+    stack: Launched
+    session: Any
+    config: Config
+    dynamodb: Any
+    sqs: Any
+    state: dict[str, Any]
+    tables: dict[str, str]
+    queues: dict[str, str]  # logical id -> queue URL
+
+    @classmethod
+    def connect(cls, stack: Launched) -> "Local":
+        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # moto takes any
+        session = boto3.session.Session(region_name="us-east-1", **credentials)
+        config = Config(inject_host_prefix=False, retries={"max_attempts": 5, "mode": "standard"})
+        endpoint = stack.outputs["AwsEndpointUrl"]
+        dynamodb = session.resource("dynamodb", endpoint_url=endpoint, config=config)
+        sqs = session.client("sqs", endpoint_url=endpoint, config=config)
+        state = json.loads((stack.state_dir / "stack.json").read_text())
+        tables = {name: state["refs"][name] for name in
+                  ("OrdersTable", "InventoryTable", "PaymentsTable", "BillingTable", "IdempotencyTable")}  # fmt: skip
+        queues = {name: sqs.get_queue_url(QueueName=state["refs"][name].rsplit("/", 1)[-1])["QueueUrl"]
+                  for name in ("AuditQueue", "AuditDLQ", "OutboxRelayDLQ")}  # fmt: skip
+        return cls(stack, session, config, dynamodb, sqs, state, tables, queues)
+
+    def scan(self, table: str) -> list[dict[str, Any]]:
+        return scan(self.dynamodb, self.tables[table])
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.stack.outputs["AwsEndpointUrl"], config=self.config)
+
+
 def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)  # noqa: S311 - an order mix, not cryptography
     run_id = f"{args.seed}-{int(time.time())}"
@@ -252,99 +291,103 @@ def run(args: argparse.Namespace) -> int:
     }
     items = catalog(args.orders)
     initial = {item["sku"]: item["stock"] for item in items}
+    rules = fault_rules(args.fault_scale)
+    poison = {f"poison-{run_id}"}
     started = time.perf_counter()
     with launched_stack(env) as stack:
-        outputs = stack.outputs
-        endpoint = outputs["AwsEndpointUrl"]
-        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # moto takes any
-        session = boto3.session.Session(region_name="us-east-1", **credentials)
-        config = Config(inject_host_prefix=False, retries={"max_attempts": 5, "mode": "standard"})
-        dynamodb = session.resource("dynamodb", endpoint_url=endpoint, config=config)
-        sqs = session.client("sqs", endpoint_url=endpoint, config=config)
-        state = json.loads((stack.state_dir / "stack.json").read_text())
-        tables = {name: state["refs"][name] for name in
-                  ("OrdersTable", "InventoryTable", "PaymentsTable", "BillingTable", "IdempotencyTable")}  # fmt: skip
-        queues = {name: sqs.get_queue_url(QueueName=state["refs"][name].rsplit("/", 1)[-1])["QueueUrl"]
-                  for name in ("AuditQueue", "AuditDLQ", "OutboxRelayDLQ")}  # fmt: skip
-
+        local = Local.connect(stack)
         seed_file = folder / "catalog.json"
         seed_file.write_text(json.dumps(items))
         _seed(seed_file, stack.state_dir)
-        audit = AuditReader(sqs, queues["AuditQueue"]).start()
-        poison_id = f"poison-{run_id}"
-        rules = fault_rules(args.fault_scale)
+        audit = AuditReader(local.sqs, local.queues["AuditQueue"]).start()
         rules_path.write_text(json.dumps({"faults": rules}))
         print(f"chaos: {args.orders} orders at concurrency {args.concurrency}, faults x{args.fault_scale}, "
               f"seed {args.seed}; stack ready in {stack.startup_seconds:.1f} s", flush=True)  # fmt: skip
-
-        client = Client(outputs["LocalApiUrl"], outputs["ApiKey"])
+        client = Client(stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"])
         work = plans(args.orders, list(initial), rng, run_id)
-        placing = time.perf_counter()
-        done = 0
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            for _ in pool.map(lambda plan: place(client, plan), work):
-                done += 1
-                if done == args.orders // 2:  # among real orders' records: its batch-mates must still be published
-                    _write_poison(dynamodb, tables["OrdersTable"], poison_id)
-                if done % max(1, args.orders // 10) == 0:
-                    print(f"  {done}/{args.orders} orders answered ({time.perf_counter() - placing:.0f} s)", flush=True)
-        placing_seconds = time.perf_counter() - placing
+        placing_seconds = place_all(client, work, args.concurrency, lambda: _write_poison(local, *poison))
         rules_path.write_text(json.dumps({"faults": []}))  # faults off while the outbox drains and tables are read
-
-        poison = {poison_id}
-        deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            owed = expected_events(scan(dynamodb, tables["OrdersTable"]), poison)
-            seen = {event.deduplication_id for event in audit.events}
-            if owed <= seen and time.monotonic() - audit.last_received > QUIET_SECONDS:
-                break
-            time.sleep(1)
-        audit.stop()
+        drain_outbox(local, audit, poison)
         counts_path = rules_path.with_name("faults.injected.json")
         faults = json.loads(counts_path.read_text()) if counts_path.exists() else {"byKind": {}, "byTarget": {}}
-        relay_dlq = _wait_for(lambda: drain_queue(sqs, queues["OutboxRelayDLQ"]), 60)
-        snapshot = Snapshot(
-            initial_stock=initial,
-            orders=scan(dynamodb, tables["OrdersTable"]),
-            inventory=scan(dynamodb, tables["InventoryTable"]),
-            payments=scan(dynamodb, tables["PaymentsTable"]),
-            billing=scan(dynamodb, tables["BillingTable"]),
-            events=list(audit.events),
-            requests=list(client.requests),
-            relay_dlq=relay_dlq,
-            audit_dlq=drain_queue(sqs, queues["AuditDLQ"]),
-            poison_sequence_numbers=_sequence_numbers_of(session, endpoint, config, state, poison),
-            poison_order_ids=poison,
-        )
-        idempotency = Counter(str(item.get("status")) for item in scan(dynamodb, tables["IdempotencyTable"]))
+        snapshot = read_world(local, audit, client, initial, poison)
+        idempotency = Counter(str(item.get("status")) for item in local.scan("IdempotencyTable"))
     violations, summary = check(snapshot)
-    report = {
-        "run": {
-            "orders": args.orders,
-            "concurrency": args.concurrency,
-            "seed": args.seed,
-            "faultScale": args.fault_scale,
-            "placingSeconds": round(placing_seconds, 1),
-            "ordersPerSecond": round(args.orders / placing_seconds, 2),
-            "totalSeconds": round(time.perf_counter() - started, 1),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "settings": env | {"LOCAL_FAULTS_FILE": "(written by the run)"},
-        },
-        "faultsInjected": faults,
-        "faultRules": rules,
+    timing = {"placingSeconds": round(placing_seconds, 1), "ordersPerSecond": round(args.orders / placing_seconds, 2),
+              "totalSeconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    report = build_report(args, env, timing, rules, faults, snapshot, summary, idempotency)
+    report["violations"] = [violation.view() for violation in violations]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report, args.report)
+    return 1 if violations else 0
+
+
+def build_report(
+    args: argparse.Namespace, env: dict[str, str], timing: dict[str, float], rules: list[dict[str, Any]],
+    faults: dict[str, Any], snapshot: Snapshot, summary: dict[str, Any], idempotency: Counter[str],
+) -> dict[str, Any]:  # fmt: skip
+    """The report, but for its violations: the run, the faults, the requests, the checker's summary."""
+    run_info = {
+        "orders": args.orders, "concurrency": args.concurrency, "seed": args.seed, "faultScale": args.fault_scale,
+        **timing,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "settings": env | {"LOCAL_FAULTS_FILE": "(written by the run)"},
+    }  # fmt: skip
+    return {
+        "run": run_info, "faultsInjected": faults, "faultRules": rules,
         "requests": {
             "total": len(snapshot.requests),
             "byKind": dict(Counter(r.kind for r in snapshot.requests)),
             "byStatus": {str(k): v for k, v in sorted(Counter(r.status for r in snapshot.requests).items())},
         },
-        **summary,
-        "idempotencyRecords": dict(idempotency),
-        "violations": [violation.view() for violation in violations],
-    }
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
-    _print_summary(report, args.report)
-    return 1 if violations else 0
+        **summary, "idempotencyRecords": dict(idempotency),
+    }  # fmt: skip
+
+
+def place_all(client: Client, work: list[Plan], concurrency: int, write_poison: Any) -> float:
+    """Place every plan at `concurrency` clients; half-way, write the poison record. The seconds it took."""
+    placing = time.perf_counter()
+    done = 0
+    with ThreadPoolExecutor(concurrency) as pool:
+        for _ in pool.map(lambda plan: place(client, plan), work):
+            done += 1
+            if done == len(work) // 2:  # among real orders' records: its batch-mates must still be published
+                write_poison()
+            if done % max(1, len(work) // 10) == 0:
+                print(f"  {done}/{len(work)} orders answered ({time.perf_counter() - placing:.0f} s)", flush=True)
+    return time.perf_counter() - placing
+
+
+def drain_outbox(local: Local, audit: AuditReader, poison: set[str]) -> None:
+    """Wait until every event the orders owe is on the audit queue and nothing came for QUIET_SECONDS."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        owed = expected_events(local.scan("OrdersTable"), poison)
+        seen = {event.deduplication_id for event in audit.events}
+        if owed <= seen and time.monotonic() - audit.last_received > QUIET_SECONDS:
+            break
+        time.sleep(1)
+    audit.stop()
+
+
+def read_world(local: Local, audit: AuditReader, client: Client, initial: dict[str, int], poison: set[str]) -> Snapshot:
+    relay_dlq = _wait_for(lambda: drain_queue(local.sqs, local.queues["OutboxRelayDLQ"]), 60)
+    stream = read_stream(local)
+    return Snapshot(
+        initial_stock=initial,
+        orders=local.scan("OrdersTable"),
+        inventory=local.scan("InventoryTable"),
+        payments=local.scan("PaymentsTable"),
+        billing=local.scan("BillingTable"),
+        events=list(audit.events),
+        requests=list(client.requests),
+        relay_dlq=relay_dlq,
+        audit_dlq=drain_queue(local.sqs, local.queues["AuditDLQ"]),
+        poison_sequence_numbers={record.sequence_number for record in stream if record.order_id in poison},
+        poison_order_ids=poison,
+        stream=stream,
+    )
 
 
 def _seed(path: Path, state_dir: Path) -> None:
@@ -355,15 +398,15 @@ def _seed(path: Path, state_dir: Path) -> None:
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603 - our own CLI
 
 
-def _write_poison(dynamodb: Any, table: str, order_id: str) -> None:
+def _write_poison(local: Local, order_id: str) -> None:
     """An order item whose document is not an order view: the relay cannot make an event of it."""
-    dynamodb.Table(table).put_item(
+    local.dynamodb.Table(local.tables["OrdersTable"]).put_item(
         Item={"orderId": order_id, "status": "PENDING", "updatedAt": "2026-01-01T00:00:00.000Z",
               "requestHash": "poison", "version": 1, "document": "{not json"}
     )  # fmt: skip
 
 
-def _wait_for(read: Any, timeout: float) -> list[dict[str, Any]]:
+def _wait_for(read: Any, timeout: float) -> list[DeadLetter]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = read()
@@ -373,22 +416,26 @@ def _wait_for(read: Any, timeout: float) -> list[dict[str, Any]]:
     return []
 
 
-def _sequence_numbers_of(session: Any, endpoint: str, config: Config, state: dict[str, Any], ids: set[str]) -> set[str]:
-    """The stream records of the poison orders (moto keeps a stream's records; one shard)."""
-    streams = session.client("dynamodbstreams", endpoint_url=endpoint, config=config)
-    arn = next(
-        s["StreamArn"] for s in streams.list_streams()["Streams"] if s["TableName"] == state["refs"]["OrdersTable"]
-    )
+def read_stream(local: Local) -> list[StreamRecord]:
+    """The orders table's stream from its start (moto keeps a stream's records; one shard): to say which
+    order change a DLQ message names, and whether its event was published."""
+    streams = local.client("dynamodbstreams")
+    table = local.tables["OrdersTable"]
+    arn = next(s["StreamArn"] for s in streams.list_streams()["Streams"] if s["TableName"] == table)
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
         "ShardIterator"
     ]
-    found: set[str] = set()
+    found: list[StreamRecord] = []
     while iterator:
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         for record in page["Records"]:
-            if record["dynamodb"]["Keys"]["orderId"]["S"] in ids:
-                found.add(record["dynamodb"]["SequenceNumber"])
+            change = record["dynamodb"]
+            new, old = change.get("NewImage") or {}, change.get("OldImage") or {}
+            found.append(StreamRecord(
+                change["SequenceNumber"], change["Keys"]["orderId"]["S"], record["eventName"],
+                (new.get("status") or {}).get("S"), (old.get("status") or {}).get("S"),
+            ))  # fmt: skip
         if not page["Records"]:
             break
         iterator = page.get("NextShardIterator")
@@ -403,12 +450,42 @@ def _print_summary(report: dict[str, Any], path: str) -> None:
     print(f"faults injected: {report['faultsInjected'].get('byKind')}")
     print(f"outcomes: {report['outcomes']}")
     print(f"events: {report['events']}; DLQs: {report['dlq']}")
+    for number, entry in enumerate(report["deadLetters"], 1):
+        print(f"  {_dead_letter_line(number, entry)}")
+    relay_faults = {
+        k: v for k, v in report["faultsInjected"].get("byTarget", {}).items() if k.startswith("OutboxRelay")
+    }
+    if any(entry.get("copies", 1) > 1 for entry in report["deadLetters"]):
+        print(f"  (what runs a relay batch again, injected this run: {relay_faults})")
     for failure in report["compensationFailures"]:
         print(f"COMPENSATION_FAILED {failure['orderId']}: {failure['failedCompensations']}")
     print(f"violations: {len(report['violations'])}")
     for violation in report["violations"][:50]:
         print(f"  {violation['kind']}: {violation['detail']} {violation['orderIds'][:5]}")
     print(f"report: {path}")
+
+
+def _dead_letter_line(number: int, entry: dict[str, Any]) -> str:
+    """One DLQ message: which queue, who put it there and why, what it names."""
+    if entry["queue"] == "audit":
+        published = "also received from the audit queue" if entry["alsoOnAuditQueue"] else "NOT on the audit queue"
+        return f"audit DLQ #{number}: {entry['type']} {entry['event']}, {entry['reason']}; {published}"
+    records = ", ".join(_record_words(record) for record in entry["records"])
+    return (
+        f"relay DLQ #{number}, sent by the {entry['sentBy']} ({entry['reason']}): {entry['explanation']}."
+        f" Records: {records}"
+    )
+
+
+def _record_words(record: dict[str, Any]) -> str:
+    if not record["inStream"]:
+        return f"{record['sequenceNumber']} (not in the stream)"
+    words = f"{record['sequenceNumber']} {record['eventName']} {record['orderId']} {record['status']}"
+    if record["poison"]:
+        return f"{words} (poison on purpose)"
+    if record.get("event") is None:
+        return f"{words} (makes no event)"
+    return f"{words}, event {record['event']} {'published' if record['eventPublished'] else 'NOT PUBLISHED'}"
 
 
 def positive(text: str) -> int:

@@ -17,12 +17,19 @@ wrong, the order ids) and a summary of the outcomes. The rules:
 - events: after deduplication by MessageDeduplicationId, each order state change exactly once, in
   order per order (`order.placed` first, the final status's event last), agreeing with the order;
 - HTTP: every answer is the status its order's outcome maps to (README "The API"), a replay gets
-  the same status and body as the original; nothing in a DLQ but what was made poison on purpose.
+  the same status and body as the original;
+- DLQs: every record made poison on purpose is in the relay's DLQ, at least once (dead-lettering is a
+  side effect of an at-least-once relay: a batch delivered twice, or run again after a crash, sends the
+  record again); any other record there is a real order change the relay gave up on, and a violation
+  if its event was never published (`dlq_event_lost`); a message that names no record it can find is
+  `dlq_unexplained`; anything in the audit DLQ is an event the audit consumer gave up on
+  (`audit_dlq_event`). `summary["deadLetters"]` says why each DLQ message is there.
 """
 
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +71,34 @@ class Event:
 
 
 @dataclass
+class DeadLetter:
+    """A DLQ message: its parsed body, and the SQS attributes it was received with."""
+
+    body: dict[str, Any]
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """A record of the orders table's stream, as much of it as says which event it stands for."""
+
+    sequence_number: str
+    order_id: str
+    event_name: str  # INSERT | MODIFY | REMOVE
+    status: str | None  # of the new image
+    old_status: str | None = None
+
+    @property
+    def deduplication_id(self) -> str | None:
+        """The id of the event the relay owes for it (outbox_relay.events), None if it makes none."""
+        if self.event_name == "INSERT":
+            return f"{self.order_id}:{self.status}"
+        if self.event_name == "MODIFY" and self.status in TERMINAL and self.status != self.old_status:
+            return f"{self.order_id}:{self.status}"
+        return None
+
+
+@dataclass
 class Snapshot:
     initial_stock: dict[str, int]  # SKU -> units seeded, for the SKUs the run owns
     orders: list[dict[str, Any]]  # orders table items, `document` parsed into `view`
@@ -72,10 +107,13 @@ class Snapshot:
     billing: list[dict[str, Any]]
     events: list[Event]
     requests: list[Request]
-    relay_dlq: list[dict[str, Any]] = field(default_factory=list)  # on-failure records (parsed bodies)
-    audit_dlq: list[dict[str, Any]] = field(default_factory=list)
+    # The relay's DLQ: records it dead-lettered itself ({"reason", "record"}) and the mapping's on-failure records
+    # ({"requestContext", "DDBStreamBatchInfo", ...}); a plain dict is taken as a body without attributes.
+    relay_dlq: Sequence[DeadLetter | dict[str, Any]] = field(default_factory=list)
+    audit_dlq: Sequence[DeadLetter | dict[str, Any]] = field(default_factory=list)  # events (raw SNS delivery)
     poison_sequence_numbers: set[str] = field(default_factory=set)  # stream records made poison on purpose
     poison_order_ids: set[str] = field(default_factory=set)
+    stream: list[StreamRecord] = field(default_factory=list)  # the orders stream, to say what a DLQ message holds
 
 
 @dataclass(frozen=True)
@@ -122,6 +160,7 @@ class _Checker:
         for item in snapshot.payments:
             if str(item["pk"]).startswith("SIMULATOR#CHARGE#"):
                 self.charges[item["idempotencyKey"]].append(item)
+        self.stream_records = {record.sequence_number: record for record in snapshot.stream}
         self.billing: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for item in snapshot.billing:
             if item.get("fence") and item["sk"] == "LEDGER#SALE":
@@ -316,22 +355,98 @@ class _Checker:
                 if (first.status, first.response) != (request.status, request.response):
                     self.fail("replay_mismatch", f"original {first.status}, replay {request.status}", order_id)
 
-    def dlqs(self) -> None:
-        for record in self.s.relay_dlq:
-            if "record" in record:  # a poison record the relay dead-lettered itself, whole
-                number = (record["record"].get("dynamodb") or {}).get("SequenceNumber")
-                if number not in self.s.poison_sequence_numbers:
-                    self.fail("dlq_not_poison", f"relay DLQ holds record {number}, not made poison on purpose: "
-                              f"{record.get('reason')}")  # fmt: skip
-                continue
-            info = record.get("DDBStreamBatchInfo") or {}
-            first, last = info.get("startSequenceNumber"), info.get("endSequenceNumber")
-            if {first, last} - self.s.poison_sequence_numbers:
-                self.fail("dlq_not_poison", f"relay DLQ holds records {first}..{last} ({info.get('batchSize')}), "
-                          f"not only those made poison on purpose")  # fmt: skip
-        for message in self.s.audit_dlq:
-            self.fail("dlq_not_poison", f"audit DLQ holds an event: {json.dumps(message)[:200]}",
-                      str(message.get("orderId", "")))  # fmt: skip
+    # ------------------------------------------------------------ DLQs: why each message is there
+
+    def dlqs(self) -> list[dict[str, Any]]:
+        """One explanation per DLQ message (the summary's `deadLetters`); a violation for what the design
+        does not allow. Dead-lettering is at least once: copies of a record are explained, not violations."""
+        published = {event.deduplication_id for event in self.s.events}
+        explained = [self.relay_dead_letter(_dead_letter(message), published) for message in self.s.relay_dlq]
+        _number_copies(explained)
+        dead_lettered = {record["sequenceNumber"] for entry in explained for record in entry["records"]}
+        for number in sorted(self.s.poison_sequence_numbers - dead_lettered):
+            self.fail("poison_not_dead_lettered", f"stream record {number}, made poison on purpose, is in no DLQ")
+        for entry in explained:
+            for record in entry["records"]:
+                self.judge_dead_lettered(record, entry)
+        return explained + [self.audit_dead_letter(_dead_letter(message), published) for message in self.s.audit_dlq]
+
+    def relay_dead_letter(self, letter: DeadLetter, published: set[str]) -> dict[str, Any]:
+        body = letter.body
+        if "record" in body:  # a record the relay found poison and dead-lettered itself, whole
+            record = body.get("record") or {}
+            numbers = [str((record.get("dynamodb") or {}).get("SequenceNumber"))]
+            entry: dict[str, Any] = {"queue": "relay", "sentBy": "relay", "reason": str(body.get("reason"))}
+        else:  # the mapping's on-failure record: it gave up on a batch, named by sequence numbers
+            context, info = body.get("requestContext") or {}, body.get("DDBStreamBatchInfo") or {}
+            error = (body.get("responseContext") or {}).get("functionError")
+            first, last = str(info.get("startSequenceNumber")), str(info.get("endSequenceNumber"))
+            numbers = self.batch_numbers(first, last)
+            entry = {
+                "queue": "relay", "sentBy": "mapping",
+                "reason": f"{context.get('condition')} after {context.get('approximateInvokeCount')} invocation(s)"
+                + (f", function error {error}" if error else ", records reported failed"),
+                "condition": context.get("condition"), "approximateInvokeCount": context.get("approximateInvokeCount"),
+                "batch": {"start": first, "end": last, "size": info.get("batchSize")},
+            }  # fmt: skip
+        if letter.attributes.get("ApproximateReceiveCount"):
+            entry["receiveCount"] = int(letter.attributes["ApproximateReceiveCount"])
+        entry["records"] = [self.stream_record_view(number, published) for number in numbers]
+        return entry
+
+    def batch_numbers(self, first: str, last: str) -> list[str]:
+        """The sequence numbers a discarded batch held: the records from `first` to `last` that the mapping's
+        filter lets through (they make events, or were made poison), and both ends whatever the stream says."""
+        low, high = _position(first), _position(last)
+        inside = {
+            record.sequence_number for record in self.s.stream
+            if low <= _position(record.sequence_number) <= high
+            and (record.deduplication_id or record.sequence_number in self.s.poison_sequence_numbers)
+        }  # fmt: skip
+        return sorted(inside | {first, last}, key=_position)
+
+    def stream_record_view(self, number: str, published: set[str]) -> dict[str, Any]:
+        view: dict[str, Any] = {"sequenceNumber": number, "poison": number in self.s.poison_sequence_numbers}
+        record = self.stream_records.get(number)
+        if record is None:
+            return view | {"inStream": False}
+        event = record.deduplication_id
+        return view | {
+            "inStream": True, "orderId": record.order_id, "eventName": record.event_name, "status": record.status,
+            "event": event, "eventPublished": None if view["poison"] or event is None else event in published,
+        }  # fmt: skip
+
+    def judge_dead_lettered(self, record: dict[str, Any], entry: dict[str, Any]) -> None:
+        """A dead-lettered record is fine if it was made poison, or makes no event, or its event was published
+        nonetheless (a relay that published, then failed until the mapping gave up); else its event is lost."""
+        number, why = record["sequenceNumber"], f"({entry['sentBy']}: {entry['reason']})"
+        if record["poison"]:
+            return
+        if not record["inStream"]:
+            self.fail(
+                "dlq_unexplained", f"relay DLQ names stream record {number}, which the stream does not hold {why}"
+            )
+        elif record["eventPublished"] is False:
+            change = f"{record['eventName']} {record['status']}"
+            detail = (
+                f"stream record {number} ({change}) was dead-lettered and its event {record['event']} never published"
+            )
+            self.fail("dlq_event_lost", f"{detail} {why}", record["orderId"])
+
+    def audit_dead_letter(self, letter: DeadLetter, published: set[str]) -> dict[str, Any]:
+        """The audit queue gave up on an event (maxReceiveCount): the chaos run's consumer never fails one."""
+        body, attributes = letter.body, letter.attributes
+        order_id = str(body.get("orderId", ""))
+        event = attributes.get("MessageDeduplicationId") or f"{order_id}:{(body.get('data') or {}).get('status')}"
+        received = attributes.get("ApproximateReceiveCount")
+        self.fail("audit_dlq_event", f"audit DLQ holds {body.get('type')} {event} (received {received} times)",
+                  order_id)  # fmt: skip
+        return {
+            "queue": "audit", "sentBy": "sqs redrive",
+            "reason": f"received {received} time(s) without being deleted (the queue's maxReceiveCount)",
+            "receiveCount": int(received) if received else None, "orderId": order_id, "type": body.get("type"),
+            "event": event, "alsoOnAuditQueue": event in published,
+        }  # fmt: skip
 
 
 def check(snapshot: Snapshot) -> tuple[list[Violation], dict[str, Any]]:
@@ -340,7 +455,7 @@ def check(snapshot: Snapshot) -> tuple[list[Violation], dict[str, Any]]:
     checker.orders()
     checker.events()
     checker.answers()
-    checker.dlqs()
+    dead_letters = checker.dlqs()
     outcomes: Counter[str] = Counter()
     compensation_failures = []
     for order_id, view in sorted(checker.views.items()):
@@ -357,16 +472,61 @@ def check(snapshot: Snapshot) -> tuple[list[Violation], dict[str, Any]]:
             "received": len(snapshot.events),
             "afterDeduplication": len({event.deduplication_id for event in snapshot.events}),
         },
-        "dlq": {
-            "relay": len(snapshot.relay_dlq),
-            "audit": len(snapshot.audit_dlq),
-            "poisonOnPurpose": len(snapshot.poison_sequence_numbers),
-        },
+        "dlq": _dlq_counts(snapshot, dead_letters),
+        "deadLetters": dead_letters,
     }
     return checker.violations, summary
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _dlq_counts(snapshot: Snapshot, dead_letters: list[dict[str, Any]]) -> dict[str, int]:
+    """Messages per DLQ, and the distinct stream records the relay's DLQ names (a record may be there twice)."""
+    records = {r["sequenceNumber"]: r for e in dead_letters if e["queue"] == "relay" for r in e["records"]}
+    return {
+        "relay": len(snapshot.relay_dlq),
+        "audit": len(snapshot.audit_dlq),
+        "poisonOnPurpose": len(snapshot.poison_sequence_numbers),
+        "poisonDeadLettered": sum(1 for record in records.values() if record["poison"]),
+        "realRecordsDeadLettered": sum(1 for record in records.values() if not record["poison"]),
+        "eventsLost": sum(1 for record in records.values() if record.get("eventPublished") is False),
+    }
+
+
+def _dead_letter(message: "DeadLetter | dict[str, Any]") -> DeadLetter:
+    return message if isinstance(message, DeadLetter) else DeadLetter(message)
+
+
+def _number_copies(entries: list[dict[str, Any]]) -> None:
+    """Copy n of m of the same records, and why a record is there: the first copy's reason is the record's;
+    a later copy of a record dead-lettered by the relay is the relay running it again (at least once)."""
+    totals = Counter(tuple(r["sequenceNumber"] for r in entry["records"]) for entry in entries)
+    seen: Counter[tuple[str, ...]] = Counter()
+    for entry in entries:
+        key = tuple(record["sequenceNumber"] for record in entry["records"])
+        seen[key] += 1
+        entry["copy"], entry["copies"] = seen[key], totals[key]
+        poison = all(record["poison"] for record in entry["records"])
+        what = "made poison on purpose" if poison else "a real order change the relay gave up on"
+        if not poison and all(record.get("eventPublished") is not False for record in entry["records"]):
+            what += "; its event was published nonetheless"
+        elif not poison:
+            what += "; ITS EVENT WAS NEVER PUBLISHED"
+        if seen[key] > 1:
+            what += (
+                f"; copy {seen[key]} of {totals[key]}: the record was run again after it was dead-lettered"
+                " (at-least-once delivery: a batch delivered twice, or retried after a crash or an error)"
+            )
+        entry["explanation"] = what
+
+
+def _position(sequence_number: str) -> int:
+    """Stream sequence numbers are decimal strings that grow; compare them as numbers."""
+    try:
+        return int(sequence_number)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any] | None:

@@ -20,7 +20,14 @@ def test_a_small_chaos_run_breaks_no_invariant(tmp_path: Path) -> None:
     assert len(report["faultsInjected"]["byKind"]) >= 3, report["faultsInjected"]
     assert 0 < sum(report["outcomes"].values()) <= 40  # an order not created (503) leaves no order
     assert "CONFIRMED" in report["outcomes"]
-    assert report["dlq"]["relay"] == report["dlq"]["poisonOnPurpose"] == 1
+    # The poison record is dead-lettered at least once, not exactly once: the relay sets it aside as a side effect
+    # of an at-least-once invocation, and a batch delivered twice (the relay's 10% duplicates) or retried after a
+    # crash (3%) sets it aside again. Every DLQ message says why it is there (the checker reports the rest).
+    dlq, dead_letters = report["dlq"], json.dumps(report["deadLetters"], indent=1)
+    assert dlq["poisonDeadLettered"] == dlq["poisonOnPurpose"] == 1, dead_letters
+    assert dlq["relay"] >= 1, dead_letters
+    assert dlq["eventsLost"] == dlq["audit"] == 0, dead_letters  # a real record given up on must be published
+    assert all(entry["explanation"] and entry["reason"] for entry in report["deadLetters"]), dead_letters
 
 
 def test_bad_arguments_are_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reliability.invariants import Event, Request, Snapshot, Violation, check, order_id_for
+from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, Violation, check, order_id_for
 
 KEY_OK, KEY_CANCELLED = "key-confirmed-0001", "key-declined-0002"
 OK, CANCELLED = order_id_for(KEY_OK), order_id_for(KEY_CANCELLED)
@@ -213,12 +213,135 @@ def test_a_wrong_status_and_a_replay_that_differs_are_reported() -> None:
     assert found["replay_mismatch"] == {CANCELLED}
 
 
-def test_a_dlq_record_not_made_poison_on_purpose_is_reported() -> None:
-    world = consistent()
+# ---------------------------------------------------------------- DLQs
+# The orders stream of the consistent world, plus one record made poison on purpose (sequence number 300).
+POISON_NUMBER = "300"
+STREAM = [
+    StreamRecord("100", OK, "INSERT", "PENDING"),
+    StreamRecord("110", CANCELLED, "INSERT", "PENDING"),
+    StreamRecord("120", OK, "MODIFY", "PENDING", "PENDING"),  # a write that changed no status: no event
+    StreamRecord("130", OK, "MODIFY", "CONFIRMED", "PENDING"),
+    StreamRecord("140", CANCELLED, "MODIFY", "CANCELLED", "PENDING"),
+    StreamRecord(POISON_NUMBER, "poison-1", "INSERT", "PENDING"),
+]
+
+
+def _with_stream(world: Snapshot) -> Snapshot:
+    world.stream = list(STREAM)
+    world.poison_sequence_numbers, world.poison_order_ids = {POISON_NUMBER}, {"poison-1"}
+    return world
+
+
+def _dead_lettered_by_relay(number: str, order_id: str) -> DeadLetter:
+    """What the relay sends for a record it cannot make an event of (outbox_relay.publisher.SqsDeadLetters)."""
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": number, "Keys": {"orderId": {"S": order_id}}}}
+    return DeadLetter({"reason": f"stream record {number}: new image has no JSON document", "record": record},
+                      {"ApproximateReceiveCount": "1"})  # fmt: skip
+
+
+def _given_up_by_mapping(first: str, last: str, size: int, invocations: int = 6) -> DeadLetter:
+    """The mapping's on-failure record (saga_local.streams, as Lambda documents it): it names the batch only."""
+    return DeadLetter({
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": invocations},
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "DDBStreamBatchInfo": {"startSequenceNumber": first, "endSequenceNumber": last, "batchSize": size},
+    })  # fmt: skip
+
+
+def test_the_poison_record_dead_lettered_twice_is_explained_not_a_violation() -> None:
+    """The chaos CI failure (dlq.relay 2, poisonOnPurpose 1): the relay's batch holding the poison record was
+    delivered twice (or crashed after dead-lettering and was retried), so the record was dead-lettered twice."""
+    world = _with_stream(consistent())
+    world.relay_dlq = [
+        _dead_lettered_by_relay(POISON_NUMBER, "poison-1"),
+        _dead_lettered_by_relay(POISON_NUMBER, "poison-1"),
+    ]
+    violations, summary = check(world)
+    assert violations == []
+    assert summary["dlq"] == {"relay": 2, "audit": 0, "poisonOnPurpose": 1, "poisonDeadLettered": 1,
+                              "realRecordsDeadLettered": 0, "eventsLost": 0}  # fmt: skip
+    first, second = summary["deadLetters"]
+    assert (first["sentBy"], first["copy"], first["copies"]) == ("relay", 1, 2)
+    assert first["explanation"] == "made poison on purpose"
+    assert first["reason"] == "stream record 300: new image has no JSON document"
+    assert first["records"] == [{"sequenceNumber": POISON_NUMBER, "poison": True, "inStream": True,
+                                 "orderId": "poison-1", "eventName": "INSERT", "status": "PENDING",
+                                 "event": "poison-1:PENDING", "eventPublished": None}]  # fmt: skip
+    assert "copy 2 of 2" in second["explanation"]
+    assert "at-least-once" in second["explanation"]
+
+
+def test_a_poison_record_in_no_dlq_is_reported() -> None:
+    world = _with_stream(consistent())
+    assert "poison_not_dead_lettered" in kinds(check(world)[0])
+    world.relay_dlq = [_given_up_by_mapping(POISON_NUMBER, POISON_NUMBER, 1)]  # the mapping gave up on it: there too
+    violations, summary = check(world)
+    assert violations == []
+    assert (
+        summary["deadLetters"][0]["reason"] == "RetryAttemptsExhausted after 6 invocation(s), function error Unhandled"
+    )
+
+
+def test_a_real_record_dead_lettered_after_its_event_was_published_is_explained_not_a_violation() -> None:
+    """The relay published OK's order.placed, then failed until the mapping gave up on the record: no event lost."""
+    world = _with_stream(consistent())
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _given_up_by_mapping("100", "100", 1)]
+    violations, summary = check(world)
+    assert violations == []
+    assert summary["dlq"]["realRecordsDeadLettered"] == 1
+    assert summary["dlq"]["eventsLost"] == 0
+    entry = summary["deadLetters"][1]
+    assert entry["explanation"] == "a real order change the relay gave up on; its event was published nonetheless"
+    assert entry["records"][0] == {"sequenceNumber": "100", "poison": False, "inStream": True, "orderId": OK,
+                                        "eventName": "INSERT", "status": "PENDING", "event": f"{OK}:PENDING",
+                                        "eventPublished": True}  # fmt: skip
+
+
+def test_a_real_record_dead_lettered_whose_event_was_never_published_is_reported() -> None:
+    """The same record, but the event never reached the audit queue: lost, with the DLQ message that explains it."""
+    world = _with_stream(consistent())
+    world.events = [event for event in world.events if event.deduplication_id != f"{OK}:CONFIRMED"]
+    # A batch from OK's placed to CANCELLED's cancelled: the mapping held the records its filter lets through.
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _given_up_by_mapping("120", "140", 2)]
+    violations, summary = check(world)
+    found = kinds(violations)
+    assert found["dlq_event_lost"] == {OK}
+    assert found["event_missing"] == {OK}  # the events check sees the hole too, without the reason
+    [lost] = [v for v in violations if v.kind == "dlq_event_lost"]
+    assert lost.detail == (
+        f"stream record 130 (MODIFY CONFIRMED) was dead-lettered and its event {OK}:CONFIRMED never published"
+        " (mapping: RetryAttemptsExhausted after 6 invocation(s), function error Unhandled)"
+    )
+    entry = summary["deadLetters"][1]
+    assert [r["sequenceNumber"] for r in entry["records"]] == ["120", "130", "140"]  # both ends, and what is between
+    assert [r["eventPublished"] for r in entry["records"]] == [None, False, True]
+    assert entry["explanation"].endswith("ITS EVENT WAS NEVER PUBLISHED")
+    assert summary["dlq"]["eventsLost"] == 1
+    # Dead-lettered by the relay itself (a real record it took for poison): the same verdict.
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _dead_lettered_by_relay("130", OK)]
+    assert kinds(check(world)[0])["dlq_event_lost"] == {OK}
+
+
+def test_a_dlq_message_naming_records_the_stream_does_not_hold_is_reported() -> None:
+    world = _with_stream(consistent())
+    world.relay_dlq = [_given_up_by_mapping(POISON_NUMBER, "999", 9)]
+    assert "dlq_unexplained" in kinds(check(world)[0])
+    world = consistent()  # no stream read at all: a plain body, as older callers pass it
     world.poison_sequence_numbers = {"100"}
-    poison = {"DDBStreamBatchInfo": {"startSequenceNumber": "100", "endSequenceNumber": "100", "batchSize": 1}}
-    lost = {"DDBStreamBatchInfo": {"startSequenceNumber": "100", "endSequenceNumber": "140", "batchSize": 9}}
-    world.relay_dlq = [poison]
-    assert check(world)[0] == []
-    world.relay_dlq = [poison, lost]
-    assert "dlq_not_poison" in kinds(check(world)[0])
+    world.relay_dlq = [
+        {"DDBStreamBatchInfo": {"startSequenceNumber": "100", "endSequenceNumber": "140", "batchSize": 9}}
+    ]
+    assert "dlq_unexplained" in kinds(check(world)[0])
+
+
+def test_an_event_in_the_audit_dlq_is_reported_with_why_it_is_there() -> None:
+    world = consistent()
+    confirmed = world.events[2]
+    world.audit_dlq = [DeadLetter(confirmed.body, {"MessageDeduplicationId": confirmed.deduplication_id,
+                                                   "ApproximateReceiveCount": "5"})]  # fmt: skip
+    violations, summary = check(world)
+    assert kinds(violations) == {"audit_dlq_event": {OK}}
+    [entry] = summary["deadLetters"]
+    assert entry == {"queue": "audit", "sentBy": "sqs redrive", "orderId": OK, "type": "order.confirmed",
+                     "reason": "received 5 time(s) without being deleted (the queue's maxReceiveCount)",
+                     "receiveCount": 5, "event": f"{OK}:CONFIRMED", "alsoOnAuditQueue": True}  # fmt: skip
