@@ -259,8 +259,8 @@ class Local:
 
     @classmethod
     def connect(cls, stack: Launched) -> "Local":
-        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # moto takes any
-        session = boto3.session.Session(region_name="us-east-1", **credentials)
+        # moto takes any credentials
+        session = boto3.session.Session("local", "local", region_name="us-east-1")
         config = Config(inject_host_prefix=False, retries={"max_attempts": 5, "mode": "standard"})
         endpoint = stack.outputs["AwsEndpointUrl"]
         dynamodb = session.resource("dynamodb", endpoint_url=endpoint, config=config)

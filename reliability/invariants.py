@@ -297,8 +297,8 @@ class _Checker:
         for order_id, view in sorted(self.views.items()):
             if view is None:
                 continue
-            types = [e.body.get("type") for e in by_order.get(order_id, [])]
-            final = EVENT_BY_STATUS.get(view["status"])
+            types = [str(e.body.get("type")) for e in by_order.get(order_id, [])]
+            final = EVENT_BY_STATUS.get(view["status"], f"<no event for status {view['status']}>")
             expected = ["order.placed"] if view["status"] == "PENDING" else ["order.placed", final]
             # A CONFIRMED order that compensation reached (its confirmation was not seen in time) was confirmed
             # on the way to CANCELLED: the confirmed event in between is a true state change.
