@@ -25,7 +25,7 @@ class Step:
     """A saga step: the function that runs it, and the errors it answers with that a retry cannot change.
 
     `final_errors` is the source of truth for the Task's no-retry list in the ASL (its first Retrier,
-    MaxAttempts 0): tests/statemachine/test_error_lists.py checks the two agree and
+    MaxAttempts 0): tests/statemachine/test_handler_tables.py checks the two agree and
     `make asl-errors` rewrites the ASL from the code.
     """
 
