@@ -6,7 +6,7 @@ or, when none was posted, a fence on the sale's own key. So a late invoice or sa
 each is one conditional put (a transaction checking the invoice too would cost four write units, not one).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -19,6 +19,7 @@ from billing.model import EntryKind, Invoice, InvoiceStatus, LedgerEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 INVOICE = "INVOICE"
 SALE_FENCE = "fence"  # on the sale's key, written by a void that found no sale: no sale may be posted
@@ -98,7 +99,7 @@ def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bo
     was written, read them again."""
     name = _table().name
     key = {"pk": _pk(order_id), "sk": INVOICE}
-    void_invoice: dict[str, Any]
+    void_invoice: TransactWriteItemTypeDef
     if invoice is None:
         void_invoice = {
             "Put": {
@@ -122,7 +123,7 @@ def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bo
                 },
             }
         }
-    reverse_sale: dict[str, Any]
+    reverse_sale: TransactWriteItemTypeDef
     if sale is None:  # a sale posted after the read makes this fail (not go unreversed); the fence keeps out later ones
         reverse_sale = {
             "Put": {

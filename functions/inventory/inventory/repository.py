@@ -19,6 +19,7 @@ from inventory.model import CatalogItem, Reservation, ReservationStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ATTEMPTS = 5
@@ -73,31 +74,30 @@ def reserve(reservation: Reservation) -> None:
     """
     name = _table().name
     quantities = reservation.quantities()
-    # The reservation goes first: should DynamoDB stop at the first failed condition, an existing
-    # reservation (a replay) is still what it reports, even if the stock ran out since.
-    actions: list[dict[str, Any]] = [
+    take_stock: list[TransactWriteItemTypeDef] = [
         {
-            "Put": {
+            "Update": {
                 "TableName": name,
-                "Item": {**_reservation_key(reservation.order_id), **reservation.to_item(), "createdAt": now()},
-                "ConditionExpression": "attribute_not_exists(pk)",
+                "Key": _sku_key(sku),
+                "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                "ConditionExpression": "available >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
-        },
-        *(
-            {
-                "Update": {
-                    "TableName": name,
-                    "Key": _sku_key(sku),
-                    "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
-                    "ConditionExpression": "available >= :q",
-                    "ExpressionAttributeValues": {":q": quantity},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-            for sku, quantity in quantities.items()
-        ),
+        }
+        for sku, quantity in quantities.items()
     ]
+    put_reservation: TransactWriteItemTypeDef = {
+        "Put": {
+            "TableName": name,
+            "Item": {**_reservation_key(reservation.order_id), **reservation.to_item(), "createdAt": now()},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+    # The reservation goes first: should DynamoDB stop at the first failed condition, an existing
+    # reservation (a replay) is still what it reports, even if the stock ran out since.
+    actions = [put_reservation, *take_stock]
     try:
         transact_write(_table().meta.client, actions)
     except ClientError as error:
@@ -123,7 +123,7 @@ def release(reservation: Reservation) -> bool:
     False when it was no longer RESERVED (another release won): nothing changed.
     """
     name = _table().name
-    actions: list[dict[str, Any]] = [
+    actions: list[TransactWriteItemTypeDef] = [
         {
             "Update": {
                 "TableName": name,

@@ -11,7 +11,8 @@ behaves the same whichever Lambda instance a retry lands on. Like a real provide
 orders: only idempotency keys and charges. The token is compared, never stored.
 """
 
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 from saga_common.aws import table
@@ -74,7 +75,7 @@ def _count_attempt(idempotency_key: str) -> int:
         ExpressionAttributeValues={":one": 1},
         ReturnValues="UPDATED_NEW",
     )
-    return int(response["Attributes"]["attempts"])
+    return int(cast(Decimal, response["Attributes"]["attempts"]))  # ADD makes a number: a Decimal
 
 
 def _capture(idempotency_key: str, amount: int, currency: str) -> str:

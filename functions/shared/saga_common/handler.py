@@ -66,4 +66,5 @@ def saga_step_handler(steps: Mapping[str, Step]) -> Callable[[Command, LambdaCon
         logger.info("step done", extra={"step": name})
         return result
 
-    return handler
+    typed: Callable[[Command, LambdaContext], dict[str, Any]] = handler  # Powertools' decorators return Any
+    return typed
