@@ -44,7 +44,7 @@ def _body(sku: str = "SKU-1", quantity: int = 1, card: str = "tok_visa") -> dict
 
 # path -> (request body, the rules LOCAL_FAULTS_FILE holds while it runs)
 COMPENSATION_FAILS = [
-    {"function": "InventoryFunction", "match": {"action": "release"}, "error": "InventoryUnavailable"}
+    {"function": "InventoryFunction", "match": {"action": "ReleaseInventory"}, "error": "InventoryUnavailable"}
 ]
 PATHS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "confirmed": (_body(), []),

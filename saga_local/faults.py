@@ -5,7 +5,7 @@ Lambda function (`function`) or an AWS operation (`service` + `operation`):
 
     {"faults": [
       {"function": "PaymentsFunction",       # logical id or function name
-       "match": {"action": "refund"},         # fields the event must have (optional)
+       "match": {"action": "RefundPayment"}, # fields the event must have (optional)
        "fault": "error",                      # what happens (below); "error" when "error" is given
        "error": "PaymentProviderUnavailable", # the error type the invocation fails with
        "message": "injected",                 # optional

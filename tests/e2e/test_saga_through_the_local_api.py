@@ -96,8 +96,8 @@ def test_a_failing_compensation_is_500_and_leaves_the_order_visibly_failed(
     local_stack: LocalStackHandle, faults: Any
 ) -> None:
     faults([
-        {"function": "BillingFunction", "match": {"action": "createInvoice"}, "error": "BillingUnavailable"},
-        {"function": "PaymentsFunction", "match": {"action": "refund"}, "error": "PaymentProviderUnavailable"},
+        {"function": "BillingFunction", "match": {"action": "CreateInvoice"}, "error": "BillingUnavailable"},
+        {"function": "PaymentsFunction", "match": {"action": "RefundPayment"}, "error": "PaymentProviderUnavailable"},
     ])  # fmt: skip
     response, _ = local_stack.place_order(("SKU-5", 1))
     problem = _assert_problem(response, 500, "COMPENSATION_FAILED")

@@ -5,13 +5,19 @@ from typing import Any
 import pytest
 
 from saga_local import asl
+from statemachine import steps as asl_steps
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29
-# A late forward step that finds its compensation's fence (ReservationReleased, PaymentCancelled,
-# InvoiceVoided) is final too: the order is already being undone.
-BUSINESS_ERRORS = {"InvalidOrder", "IdempotencyKeyReused", "IdempotencyValidationError", "OutOfStock", "UnknownSku",
-                   "PaymentDeclined", "ReservationReleased", "PaymentCancelled", "InvoiceVoided", "OrderNotPending",
-                   "InvalidCommand"}  # fmt: skip
+# The errors the handler tables declare final (test_handler_tables.py). A late forward step that finds its
+# compensation's fence (ReservationReleased, PaymentCancelled, InvoiceVoided) is final too: the order is
+# already being undone.
+_RESOURCES = asl_steps.template()["Resources"]
+BUSINESS_ERRORS = {
+    error
+    for function in set(asl_steps.function_of_substitution(_RESOURCES).values())
+    for step in asl_steps.handler_steps(_RESOURCES, function).values()
+    for error in step.no_retry
+}
 FORWARD_STEPS = [
     "CreateOrder",
     "ReserveInventory",

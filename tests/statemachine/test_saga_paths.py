@@ -489,16 +489,16 @@ EXPECTED: dict[str, Expected] = {
     "ConfirmOrderRetried": confirmed(ConfirmOrder=1),
     # ------------------------------------------------------------------ retries exhausted: every compensation route
     # CreateOrder may have written before failing: whatever the key created is closed, never left PENDING.
-    "CreateOrderUnavailable": unavailable(("CreateOrder", "OrderNotCreated", "RouteAbandonedOrder", *UNAVAILABLE),
+    "CreateOrderUnavailable": unavailable(("CreateOrder", "AbandonOrder", "RouteAbandonedOrder", *UNAVAILABLE),
                                           CreateOrder=1),
-    "CreateOrderUnavailableNotAbandoned": failed(("CreateOrder", "OrderNotCreated", "OrderNotAbandoned",
+    "CreateOrderUnavailableNotAbandoned": failed(("CreateOrder", "AbandonOrder", "OrderNotAbandoned",
                                                   "ServiceUnavailable"), 503, "SERVICE_UNAVAILABLE",
-                                                 NOT_CREATED_DETAIL, order=False, CreateOrder=1, OrderNotCreated=2),
-    "CreateOrderUnavailableKeyReused": rejected(("CreateOrder", "OrderNotCreated", "RejectReusedIdempotencyKey"), 422,
+                                                 NOT_CREATED_DETAIL, order=False, CreateOrder=1, AbandonOrder=2),
+    "CreateOrderUnavailableKeyReused": rejected(("CreateOrder", "AbandonOrder", "RejectReusedIdempotencyKey"), 422,
                                                 "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False,
                                                 CreateOrder=1),
     # A replay of the same request, running at the same time, confirmed the order: that outcome stands.
-    "CreateOrderUnavailableConfirmedMeanwhile": confirmed(("CreateOrder", "OrderNotCreated", "RouteAbandonedOrder",
+    "CreateOrderUnavailableConfirmedMeanwhile": confirmed(("CreateOrder", "AbandonOrder", "RouteAbandonedOrder",
                                                            "OrderConfirmed"), order="CreateOrderFoundConfirmed",
                                                           CreateOrder=1),
     "ReserveInventoryUnavailable": unavailable((*CREATE, "ReserveInventory", *UNDO_INVENTORY, *UNAVAILABLE),

@@ -1,13 +1,14 @@
-"""Lambda entry point of the billing service: the table of its saga steps."""
+"""Lambda entry point of the billing service: the table of its saga steps, named after their Task states."""
 
-from saga_common.handler import saga_step_handler
+from saga_common.handler import Step, saga_step_handler
 
 from billing import service
+from billing.errors import InvoiceVoided
 
-lambda_handler = saga_step_handler(
-    {
-        "createInvoice": service.create_invoice,
-        "writeLedgerEntry": service.write_ledger_entry,
-        "voidInvoice": service.void_invoice,
-    }
-)
+STEPS = {
+    "CreateInvoice": Step(service.create_invoice, (InvoiceVoided,)),
+    "WriteLedgerEntry": Step(service.write_ledger_entry, (InvoiceVoided,)),
+    "VoidInvoice": Step(service.void_invoice),
+}
+
+lambda_handler = saga_step_handler(STEPS)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from saga_common.dynamodb import Item
 from saga_common.ids import derived_id
 
 CASH = "cash"
@@ -49,7 +50,7 @@ class InvoiceLine:
 @dataclass(frozen=True)
 class Invoice:
     """An order's invoice. A VOID invoice without a payment is a fence: the order was voided before
-    anything was issued, and a late createInvoice or writeLedgerEntry must not bill it."""
+    anything was issued, and a late CreateInvoice or WriteLedgerEntry must not bill it."""
 
     order_id: str
     status: InvoiceStatus
@@ -67,9 +68,34 @@ class Invoice:
     def is_fence(self) -> bool:
         return self.payment_id is None
 
-    def answer(self) -> dict[str, Any]:
-        """The createInvoice step's answer (docs/saga-steps.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The CreateInvoice step's answer (docs/saga-steps.md)."""
         return {"invoiceId": self.invoice_id, "status": self.status.value}
+
+    def to_item(self) -> Item:
+        """The invoice's attributes in the billing table (the repository adds the key and times)."""
+        return {
+            "orderId": self.order_id,
+            "invoiceId": self.invoice_id,
+            "status": self.status.value,
+            "customerId": self.customer_id,
+            "lines": [line.to_dict() for line in self.lines],
+            "total": self.total,
+            "currency": self.currency,
+            "paymentId": self.payment_id,
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> "Invoice":
+        return cls(
+            order_id=item["orderId"],
+            status=InvoiceStatus(item["status"]),
+            customer_id=item.get("customerId"),
+            lines=tuple(InvoiceLine.from_dict(line) for line in item.get("lines", [])),
+            total=item.get("total", 0),
+            currency=item.get("currency"),
+            payment_id=item.get("paymentId"),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,10 @@ class Posting:
 
     def to_dict(self) -> dict[str, Any]:
         return {"account": self.account, "debit": self.debit, "credit": self.credit}
+
+    @classmethod
+    def from_dict(cls, posting: dict[str, Any]) -> "Posting":
+        return cls(posting["account"], posting["debit"], posting["credit"])
 
 
 class UnbalancedEntryError(ValueError):
@@ -113,6 +143,27 @@ class LedgerEntry:
         opposite = tuple(Posting(p.account, debit=p.credit, credit=p.debit) for p in self.postings)
         return LedgerEntry(self.order_id, EntryKind.REVERSAL, opposite, self.currency, self.payment_id)
 
-    def answer(self) -> dict[str, Any]:
-        """The writeLedgerEntry step's answer (docs/saga-steps.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The WriteLedgerEntry step's answer (docs/saga-steps.md)."""
         return {"entryId": self.entry_id, "postings": [p.to_dict() for p in self.postings]}
+
+    def to_item(self) -> Item:
+        """The entry's attributes in the billing table (the repository adds the key and times)."""
+        return {
+            "orderId": self.order_id,
+            "entryId": self.entry_id,
+            "kind": self.kind.value,
+            "postings": [p.to_dict() for p in self.postings],
+            "currency": self.currency,
+            "paymentId": self.payment_id,
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> "LedgerEntry":
+        return cls(
+            order_id=item["orderId"],
+            kind=EntryKind(item["kind"]),
+            postings=tuple(Posting.from_dict(p) for p in item["postings"]),
+            currency=item["currency"],
+            payment_id=item["paymentId"],
+        )

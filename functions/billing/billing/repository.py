@@ -6,25 +6,26 @@ or, when none was posted, a fence on the sale's own key. So a late invoice or sa
 each is one conditional put (a transaction checking the invoice too would cost four write units, not one).
 """
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from saga_common.aws import table
+from saga_common.clock import now
 from saga_common.dynamodb import Item, cancellation_reasons, found_item, is_condition_failure, plain, transact_write
 
-from billing.model import EntryKind, Invoice, InvoiceLine, InvoiceStatus, LedgerEntry, Posting
+from billing.errors import BillingVoided
+from billing.model import EntryKind, Invoice, InvoiceStatus, LedgerEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 INVOICE = "INVOICE"
 SALE_FENCE = "fence"  # on the sale's key, written by a void that found no sale: no sale may be posted
 
 
-class BillingVoided(Exception):
-    """The order's invoice is VOID: nothing more is written for it."""
-
-
-def _table() -> Any:
+def _table() -> "Table":
     return table("BILLING_TABLE")
 
 
@@ -36,10 +37,6 @@ def _ledger_sk(kind: EntryKind) -> str:
     return f"LEDGER#{kind.value}"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def get_billing(order_id: str) -> tuple[Invoice | None, LedgerEntry | None, LedgerEntry | None]:
     """The order's invoice, sale entry and reversal entry, each None when not written."""
     response = _table().query(KeyConditionExpression=Key("pk").eq(_pk(order_id)), ConsistentRead=True)
@@ -47,62 +44,18 @@ def get_billing(order_id: str) -> tuple[Invoice | None, LedgerEntry | None, Ledg
     invoice = items.get(INVOICE)
     sale, reversal = items.get(_ledger_sk(EntryKind.SALE)), items.get(_ledger_sk(EntryKind.REVERSAL))
     return (
-        _invoice(invoice) if invoice else None,
-        _entry(sale) if sale and not sale.get(SALE_FENCE) else None,
-        _entry(reversal) if reversal else None,
-    )
-
-
-def _invoice(item: Item) -> Invoice:
-    return Invoice(
-        order_id=item["orderId"],
-        status=InvoiceStatus(item["status"]),
-        customer_id=item.get("customerId"),
-        lines=tuple(InvoiceLine.from_dict(line) for line in item.get("lines", [])),
-        total=item.get("total", 0),
-        currency=item.get("currency"),
-        payment_id=item.get("paymentId"),
-    )
-
-
-def _entry(item: Item) -> LedgerEntry:
-    return LedgerEntry(
-        order_id=item["orderId"],
-        kind=EntryKind(item["kind"]),
-        postings=tuple(Posting(p["account"], p["debit"], p["credit"]) for p in item["postings"]),
-        currency=item["currency"],
-        payment_id=item["paymentId"],
+        Invoice.from_item(invoice) if invoice else None,
+        LedgerEntry.from_item(sale) if sale and not sale.get(SALE_FENCE) else None,
+        LedgerEntry.from_item(reversal) if reversal else None,
     )
 
 
 def _invoice_item(invoice: Invoice) -> Item:
-    return {
-        "pk": _pk(invoice.order_id),
-        "sk": INVOICE,
-        "orderId": invoice.order_id,
-        "invoiceId": invoice.invoice_id,
-        "status": invoice.status.value,
-        "customerId": invoice.customer_id,
-        "lines": [line.to_dict() for line in invoice.lines],
-        "total": invoice.total,
-        "currency": invoice.currency,
-        "paymentId": invoice.payment_id,
-        "issuedAt": _now(),
-    }
+    return {"pk": _pk(invoice.order_id), "sk": INVOICE, **invoice.to_item(), "issuedAt": now()}
 
 
 def _entry_item(entry: LedgerEntry) -> Item:
-    return {
-        "pk": _pk(entry.order_id),
-        "sk": _ledger_sk(entry.kind),
-        "orderId": entry.order_id,
-        "entryId": entry.entry_id,
-        "kind": entry.kind.value,
-        "postings": [p.to_dict() for p in entry.postings],
-        "currency": entry.currency,
-        "paymentId": entry.payment_id,
-        "postedAt": _now(),
-    }
+    return {"pk": _pk(entry.order_id), "sk": _ledger_sk(entry.kind), **entry.to_item(), "postedAt": now()}
 
 
 def put_invoice(invoice: Invoice) -> Invoice | None:
@@ -115,7 +68,7 @@ def put_invoice(invoice: Invoice) -> Invoice | None:
         )
     except ClientError as error:
         if is_condition_failure(error) and (stored := found_item(error)):
-            return _invoice(stored)
+            return Invoice.from_item(stored)
         raise
     return None
 
@@ -135,7 +88,7 @@ def post_sale(entry: LedgerEntry) -> LedgerEntry | None:
         if is_condition_failure(error) and (stored := found_item(error)):
             if stored.get(SALE_FENCE):
                 raise BillingVoided(entry.order_id) from None
-            return _entry(stored)
+            return LedgerEntry.from_item(stored)
         raise
     return None
 
@@ -146,12 +99,12 @@ def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bo
     was written, read them again."""
     name = _table().name
     key = {"pk": _pk(order_id), "sk": INVOICE}
-    void_invoice: dict[str, Any]
+    void_invoice: TransactWriteItemTypeDef
     if invoice is None:
         void_invoice = {
             "Put": {
                 "TableName": name,
-                "Item": {**key, "orderId": order_id, "status": InvoiceStatus.VOID.value, "voidedAt": _now()},
+                "Item": {**key, "orderId": order_id, "status": InvoiceStatus.VOID.value, "voidedAt": now()},
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
@@ -166,11 +119,11 @@ def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bo
                 "ExpressionAttributeValues": {
                     ":void": InvoiceStatus.VOID.value,
                     ":issued": InvoiceStatus.ISSUED.value,
-                    ":now": _now(),
+                    ":now": now(),
                 },
             }
         }
-    reverse_sale: dict[str, Any]
+    reverse_sale: TransactWriteItemTypeDef
     if sale is None:  # a sale posted after the read makes this fail (not go unreversed); the fence keeps out later ones
         reverse_sale = {
             "Put": {
@@ -180,7 +133,7 @@ def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bo
                     "sk": _ledger_sk(EntryKind.SALE),
                     "orderId": order_id,
                     SALE_FENCE: True,
-                    "voidedAt": _now(),
+                    "voidedAt": now(),
                 },
                 "ConditionExpression": "attribute_not_exists(pk)",
             }

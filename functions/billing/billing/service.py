@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from saga_common import commands
-from saga_common.errors import InvalidCommand
+from saga_common.errors import ConcurrentUpdate, InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.observability import logger
 
 from billing import repository
-from billing.errors import InvoiceVoided
+from billing.errors import BillingVoided, InvoiceVoided
 from billing.model import Invoice, InvoiceLine, InvoiceStatus, LedgerEntry
 
-# Rounds of read-then-transaction in `void_invoice`; each lost round means a late write finished
+# Rounds of read-then-transaction in VoidInvoice; each lost round means a late write finished
 # first, so the next read sees it.
 _VOID_ROUNDS = 3
 
@@ -37,10 +37,10 @@ def create_invoice(*, command: Command) -> dict[str, Any]:
     stored = repository.put_invoice(invoice)
     if stored is None:
         logger.info("invoice issued", extra={"invoiceId": invoice.invoice_id, "total": invoice.total})
-        return invoice.answer()
+        return invoice.to_dict()
     if stored.status is InvoiceStatus.VOID:
         raise InvoiceVoided(f"the billing of order {order_id} was already voided; no invoice issued")
-    return stored.answer()
+    return stored.to_dict()
 
 
 def _invoice_lines(command: Command) -> tuple[InvoiceLine, ...]:
@@ -82,12 +82,12 @@ def write_ledger_entry(*, command: Command) -> dict[str, Any]:
     )
     try:
         stored = repository.post_sale(entry)
-    except repository.BillingVoided:
+    except BillingVoided:
         raise InvoiceVoided(f"the billing of order {entry.order_id} was already voided; nothing posted") from None
     if stored is None:
         logger.info("sale posted", extra={"entryId": entry.entry_id})
-        return entry.answer()
-    return stored.answer()
+        return entry.to_dict()
+    return stored.to_dict()
 
 
 @idempotent_step(validate="orderId")
@@ -101,7 +101,7 @@ def void_invoice(*, command: Command) -> dict[str, Any]:
         if repository.void(order_id, invoice, sale):
             logger.info("billing voided", extra={"invoiced": invoice is not None, "reversed": sale is not None})
             return _voided("NOTHING_TO_VOID" if invoice is None and sale is None else "VOIDED")
-    raise RuntimeError(f"the billing of order {order_id} kept changing while being voided")
+    raise ConcurrentUpdate(f"the billing of order {order_id} kept changing while being voided")
 
 
 def _voided(status: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from saga_common.dynamodb import Item
 from saga_common.ids import derived_id
 
 
@@ -21,6 +22,17 @@ class CatalogItem:
     currency: str
     available: int
     reserved: int
+
+    @classmethod
+    def from_item(cls, item: Item) -> "CatalogItem":
+        return cls(
+            sku=item["sku"],
+            name=item["name"],
+            unit_price=item["unitPrice"],
+            currency=item["currency"],
+            available=item["available"],
+            reserved=item["reserved"],
+        )
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,24 @@ class Reservation:
             counts[line.sku] += line.quantity
         return dict(counts)
 
-    def answer(self) -> dict[str, Any]:
-        """The reserve step's answer (docs/saga-steps.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The ReserveInventory step's answer (docs/saga-steps.md)."""
         return {
             "reservationId": self.reservation_id,
             "items": [line.to_dict() for line in self.items],
             "total": self.total,
             "currency": self.currency,
         }
+
+    def to_item(self) -> Item:
+        """The reservation's attributes in the inventory table (the repository adds the key and times)."""
+        return {"orderId": self.order_id, "status": self.status.value, **self.to_dict()}
+
+    @classmethod
+    def from_item(cls, item: Item) -> "Reservation":
+        return cls(
+            order_id=item["orderId"],
+            status=ReservationStatus(item["status"]),
+            items=tuple(PricedLine.from_dict(line) for line in item.get("items", [])),
+            currency=item.get("currency"),
+        )

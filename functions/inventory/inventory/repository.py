@@ -6,36 +6,26 @@ concurrent orders can never oversell, whatever the interleaving.
 
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from saga_common.aws import table
+from saga_common.clock import now
 from saga_common.dynamodb import Item, cancellation_reasons, is_condition_failure, plain, transact_write
+from saga_common.errors import TechnicalError
 
-from inventory.model import CatalogItem, PricedLine, Reservation, ReservationStatus
+from inventory.errors import InsufficientStock, ReservationExists
+from inventory.model import CatalogItem, Reservation, ReservationStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ATTEMPTS = 5
 
 
-class ReservationExists(Exception):
-    """The order already has a reservation (a replay, or the fence of an earlier release)."""
-
-    def __init__(self, reservation: Reservation) -> None:
-        super().__init__(reservation.order_id)
-        self.reservation = reservation
-
-
-class InsufficientStock(Exception):
-    """Some SKUs had fewer units available than asked: `available` maps each to what it had."""
-
-    def __init__(self, available: dict[str, int]) -> None:
-        super().__init__(", ".join(available))
-        self.available = available
-
-
-def _table() -> Any:
+def _table() -> "Table":
     return table("INVENTORY_TABLE")
 
 
@@ -47,10 +37,6 @@ def _reservation_key(order_id: str) -> Item:
     return {"pk": f"RESERVATION#{order_id}"}
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def get_catalog(skus: Iterable[str]) -> dict[str, CatalogItem]:
     """The catalog items of `skus` that exist, by SKU, read strongly consistent."""
     wanted = list(dict.fromkeys(skus))
@@ -58,7 +44,7 @@ def get_catalog(skus: Iterable[str]) -> dict[str, CatalogItem]:
     for start in range(0, len(wanted), _BATCH_GET_LIMIT):
         keys = [_sku_key(sku) for sku in wanted[start : start + _BATCH_GET_LIMIT]]
         for item in _batch_get(keys):
-            found[item["sku"]] = _catalog_item(item)
+            found[item["sku"]] = CatalogItem.from_item(item)
     return found
 
 
@@ -72,32 +58,12 @@ def _batch_get(keys: list[Item]) -> Iterator[Item]:
         if not request:
             return
         time.sleep(0.05 * 2**attempt)  # throttled: back off before asking for the rest
-    raise RuntimeError("catalog read still throttled after retries")
-
-
-def _catalog_item(item: Item) -> CatalogItem:
-    return CatalogItem(
-        sku=item["sku"],
-        name=item["name"],
-        unit_price=item["unitPrice"],
-        currency=item["currency"],
-        available=item["available"],
-        reserved=item["reserved"],
-    )
+    raise TechnicalError("catalog read still throttled after retries")
 
 
 def get_reservation(order_id: str) -> Reservation | None:
     item = _table().get_item(Key=_reservation_key(order_id), ConsistentRead=True).get("Item")
-    return _reservation(plain(item)) if item else None
-
-
-def _reservation(item: Item) -> Reservation:
-    return Reservation(
-        order_id=item["orderId"],
-        status=ReservationStatus(item["status"]),
-        items=tuple(PricedLine.from_dict(line) for line in item.get("items", [])),
-        currency=item.get("currency"),
-    )
+    return Reservation.from_item(plain(item)) if item else None
 
 
 def reserve(reservation: Reservation) -> None:
@@ -108,40 +74,30 @@ def reserve(reservation: Reservation) -> None:
     """
     name = _table().name
     quantities = reservation.quantities()
-    # The reservation goes first: should DynamoDB stop at the first failed condition, an existing
-    # reservation (a replay) is still what it reports, even if the stock ran out since.
-    actions: list[dict[str, Any]] = [
+    take_stock: list[TransactWriteItemTypeDef] = [
         {
-            "Put": {
+            "Update": {
                 "TableName": name,
-                "Item": {
-                    **_reservation_key(reservation.order_id),
-                    "orderId": reservation.order_id,
-                    "reservationId": reservation.reservation_id,
-                    "status": ReservationStatus.RESERVED.value,
-                    "items": [line.to_dict() for line in reservation.items],
-                    "total": reservation.total,
-                    "currency": reservation.currency,
-                    "createdAt": _now(),
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
+                "Key": _sku_key(sku),
+                "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
+                "ConditionExpression": "available >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
-        },
-        *(
-            {
-                "Update": {
-                    "TableName": name,
-                    "Key": _sku_key(sku),
-                    "UpdateExpression": "SET available = available - :q, reserved = reserved + :q",
-                    "ConditionExpression": "available >= :q",
-                    "ExpressionAttributeValues": {":q": quantity},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-            for sku, quantity in quantities.items()
-        ),
+        }
+        for sku, quantity in quantities.items()
     ]
+    put_reservation: TransactWriteItemTypeDef = {
+        "Put": {
+            "TableName": name,
+            "Item": {**_reservation_key(reservation.order_id), **reservation.to_item(), "createdAt": now()},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+    # The reservation goes first: should DynamoDB stop at the first failed condition, an existing
+    # reservation (a replay) is still what it reports, even if the stock ran out since.
+    actions = [put_reservation, *take_stock]
     try:
         transact_write(_table().meta.client, actions)
     except ClientError as error:
@@ -150,7 +106,7 @@ def reserve(reservation: Reservation) -> None:
             raise
         reservation_reason, *line_reasons = reasons
         if reservation_reason.condition_failed and reservation_reason.item:
-            raise ReservationExists(_reservation(reservation_reason.item)) from None
+            raise ReservationExists(Reservation.from_item(reservation_reason.item)) from None
         short = {
             sku: (reason.item or {}).get("available", 0)  # no item: the SKU left the catalog meanwhile
             for sku, reason in zip(quantities, line_reasons, strict=True)
@@ -167,7 +123,7 @@ def release(reservation: Reservation) -> bool:
     False when it was no longer RESERVED (another release won): nothing changed.
     """
     name = _table().name
-    actions: list[dict[str, Any]] = [
+    actions: list[TransactWriteItemTypeDef] = [
         {
             "Update": {
                 "TableName": name,
@@ -189,7 +145,7 @@ def release(reservation: Reservation) -> bool:
                 "ExpressionAttributeValues": {
                     ":released": ReservationStatus.RELEASED.value,
                     ":reserved": ReservationStatus.RESERVED.value,
-                    ":now": _now(),
+                    ":now": now(),
                 },
             }
         }
@@ -217,7 +173,7 @@ def fence(order_id: str) -> bool:
                 "status": ReservationStatus.RELEASED.value,
                 "items": [],
                 "total": 0,
-                "releasedAt": _now(),
+                "releasedAt": now(),
             },
             ConditionExpression="attribute_not_exists(pk)",
         )

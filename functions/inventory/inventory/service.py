@@ -1,6 +1,6 @@
 """Inventory's steps: reserve an order's stock, priced from the catalog, and release it.
 
-Prices always come from the catalog, never from the client. `reserve` is one DynamoDB transaction
+Prices always come from the catalog, never from the client. ReserveInventory is one DynamoDB transaction
 (every line's `available >= quantity` plus the reservation's `attribute_not_exists`), so an order gets
 all of its items or none, and concurrent orders never oversell.
 """
@@ -9,37 +9,44 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from saga_common.commands import currency, positive_int, required
-from saga_common.errors import InvalidCommand
+from saga_common.errors import ConcurrentUpdate, InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.observability import logger
 
 from inventory import repository
-from inventory.errors import InvalidOrder, OutOfStock, ReservationReleased, UnknownSku
+from inventory.errors import (
+    InsufficientStock,
+    InvalidOrder,
+    OutOfStock,
+    ReservationExists,
+    ReservationReleased,
+    UnknownSku,
+)
 from inventory.model import CatalogItem, PricedLine, RequestedLine, Reservation, ReservationStatus
 
 # A transaction holds at most 100 actions: one per distinct SKU plus the reservation.
 MAX_DISTINCT_SKUS = 99
-# Rounds of read-then-conditional-write in `release`; each lost round means a concurrent writer
+# Rounds of read-then-conditional-write in ReleaseInventory; each lost round means a concurrent writer
 # finished first, so the next read sees a settled state.
 _RELEASE_ROUNDS = 3
 
 
 @idempotent_step(validate="items")
-def reserve(*, command: Command) -> dict[str, Any]:
+def reserve_inventory(*, command: Command) -> dict[str, Any]:
     order_id = required(command, "orderId", str)
     lines = _requested_lines(command)
     reservation = price(order_id, lines, repository.get_catalog(line.sku for line in lines))
     try:
         repository.reserve(reservation)
-    except repository.ReservationExists as exists:
+    except ReservationExists as exists:
         return _replay(exists.reservation)
-    except repository.InsufficientStock as short:
+    except InsufficientStock as short:
         requested = reservation.quantities()
         raise OutOfStock(
             "; ".join(f"{sku}: requested {requested[sku]}, available {units}" for sku, units in short.available.items())
         ) from None
     logger.info("stock reserved", extra={"reservationId": reservation.reservation_id, "total": reservation.total})
-    return reservation.answer()
+    return reservation.to_dict()
 
 
 def _requested_lines(command: Command) -> list[RequestedLine]:
@@ -87,11 +94,11 @@ def _replay(stored: Reservation) -> dict[str, Any]:
         # Released (or fenced) by the saga's compensation: reserving now would hold stock forever.
         raise ReservationReleased(f"the stock of order {stored.order_id} was already released; nothing reserved")
     logger.info("reservation already stored", extra={"reservationId": stored.reservation_id})
-    return stored.answer()
+    return stored.to_dict()
 
 
 @idempotent_step(validate="orderId")
-def release(*, command: Command) -> dict[str, Any]:
+def release_inventory(*, command: Command) -> dict[str, Any]:
     order_id = required(command, "orderId", str)
     for _ in range(_RELEASE_ROUNDS):
         reservation = repository.get_reservation(order_id)
@@ -104,7 +111,7 @@ def release(*, command: Command) -> dict[str, Any]:
         elif repository.release(reservation):
             logger.info("stock released", extra={"reservationId": reservation.reservation_id})
             return _released("RELEASED")
-    raise RuntimeError(f"the reservation of order {order_id} kept changing while being released")
+    raise ConcurrentUpdate(f"the reservation of order {order_id} kept changing while being released")
 
 
 def _released(status: str) -> dict[str, Any]:

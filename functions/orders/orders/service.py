@@ -8,28 +8,19 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from saga_common.clock import now
 from saga_common.commands import currency, positive_int, required
-from saga_common.errors import InvalidCommand
+from saga_common.errors import ConcurrentUpdate, InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.ids import derived_id
 from saga_common.observability import logger, metrics, tracer
 
-from orders.models import (
-    FailedCompensation,
-    FailureCode,
-    FailureReason,
-    IdempotencyKeyReused,
-    InvalidOrder,
-    Order,
-    OrderLine,
-    OrderNotPending,
-    OrderStatus,
-)
-from orders.repository import OrderRepository
+from orders import repository
+from orders.errors import IdempotencyKeyReused, InvalidOrder, OrderNotPending
+from orders.model import FailedCompensation, FailureCode, FailureReason, Order, OrderLine, OrderStatus
 
 # Inventory reserves every line plus the reservation in one DynamoDB transaction (at most 100 items).
 MAX_LINES = 99
@@ -50,12 +41,6 @@ REJECTED_DETAIL = "The order was rejected."
 CLOSABLE = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED})
 MAX_WRITE_ATTEMPTS = 3
 
-repository = OrderRepository()
-
-
-class OrderWriteConflictError(Exception):
-    """The order kept changing under this step; technical, so Step Functions retries the step."""
-
 
 # ---------------------------------------------------------------- create
 def create_order(*, command: Command) -> dict[str, Any]:
@@ -70,33 +55,33 @@ def create_order(*, command: Command) -> dict[str, Any]:
     # Powertools answers a replay from the record it kept when the order was new, but the saga may
     # have confirmed or cancelled it since: the state machine routes a replay by the current status.
     current = repository.get(order_id)
-    return current.order.view() if current else placed
+    return current.order.to_dict() if current else placed
 
 
 @idempotent_step(key="idempotencyKey", validate="request")
 def _place_order(*, command: Command) -> dict[str, Any]:
     request = command.get("request")
     customer_id, lines = parse_request(request)
-    now = _now()
+    placed_at = now()
     order = Order(
         order_id=order_id_for(command["idempotencyKey"]),
         status=OrderStatus.PENDING,
         customer_id=customer_id,
         items=lines,
-        created_at=now,
-        updated_at=now,
+        created_at=placed_at,
+        updated_at=placed_at,
     )
     request_hash = hash_request(request)
     existing = repository.insert(order, request_hash)
     if existing is None:
         metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
         logger.info("order placed", extra={"lines": len(lines)})
-        return order.view()
+        return order.to_dict()
     # The conditional put found the order: still ours only if the body is the same.
     if existing.request_hash != request_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
     logger.info("order replayed", extra={"status": existing.order.status.value})
-    return existing.order.view()
+    return existing.order.to_dict()
 
 
 def order_id_for(idempotency_key: str) -> str:
@@ -169,9 +154,9 @@ def abandon_order(*, command: Command) -> dict[str, Any]:
         customer_id, lines = parse_request(request)
     except InvalidOrder as invalid:  # CreateOrder would have refused it as a business error, not failed
         raise InvalidCommand(f"request: {invalid}") from None
-    now = _now()
+    placed_at = now()
     placed = Order(order_id=order_id, status=OrderStatus.PENDING, customer_id=customer_id, items=lines,
-                   created_at=now, updated_at=now)  # fmt: skip
+                   created_at=placed_at, updated_at=placed_at)  # fmt: skip
     existing = repository.insert(placed, hash_request(request))
     if existing is not None and existing.request_hash != hash_request(request):
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
@@ -180,12 +165,12 @@ def abandon_order(*, command: Command) -> dict[str, Any]:
     def close(order: Order) -> Order | None:
         if order.status is not OrderStatus.PENDING:
             return None  # finished by another execution of the same request: its outcome stands
-        return replace(order, status=OrderStatus.CANCELLED, failure_reason=reason, updated_at=_now())
+        return replace(order, status=OrderStatus.CANCELLED, failure_reason=reason, updated_at=now())
 
     order, changed = _transition(order_id, close)
     if changed:
         _record_closing(order, reason)
-    return order.view()
+    return order.to_dict()
 
 
 # ---------------------------------------------------------------- confirm
@@ -207,14 +192,14 @@ def confirm_order(*, command: Command) -> dict[str, Any]:
             currency=currency(command),
             payment_id=required(command, "paymentId", str),
             invoice_id=required(command, "invoiceId", str),
-            updated_at=_now(),
+            updated_at=now(),
         )
 
     order, changed = _transition(order_id, confirm)
     if changed:
         metrics.add_metric(name="OrdersConfirmed", unit=MetricUnit.Count, value=1)
         logger.info("order confirmed", extra={"total": order.total, "currency": order.currency})
-    return order.view()
+    return order.to_dict()
 
 
 def priced_lines(command: Command) -> tuple[OrderLine, ...]:
@@ -248,12 +233,12 @@ def close_order(*, command: Command) -> dict[str, Any]:
     def close(order: Order) -> Order | None:
         if order.status not in CLOSABLE:
             return None  # already closed: a replay changes nothing
-        return replace(order, status=status, failure_reason=reason, failed_compensations=failed, updated_at=_now())
+        return replace(order, status=status, failure_reason=reason, failed_compensations=failed, updated_at=now())
 
     order, changed = _transition(order_id, close)
     if changed:
         _record_closing(order, reason)
-    return order.view()
+    return order.to_dict()
 
 
 def failure_reason(failure: dict[str, Any]) -> FailureReason:
@@ -289,7 +274,7 @@ def _record_closing(order: Order, reason: FailureReason) -> None:
             "compensation failed; the order needs manual action",
             extra={
                 "orderId": order.order_id,
-                "failedCompensations": [failed.view() for failed in order.failed_compensations],
+                "failedCompensations": [failed.to_dict() for failed in order.failed_compensations],
             },
         )
         return
@@ -318,12 +303,8 @@ def _transition(order_id: str, decide: Callable[[Order], Order | None]) -> tuple
         if repository.replace(stored, updated):
             return updated, True
         # Another writer (a retry of this step, or the other transition) won the race: decide on its result.
-    raise OrderWriteConflictError(f"order {order_id} kept changing; giving up after {MAX_WRITE_ATTEMPTS} attempts")
+    raise ConcurrentUpdate(f"order {order_id} kept changing; giving up after {MAX_WRITE_ATTEMPTS} attempts")
 
 
 def _is_text(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and value.strip() != ""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

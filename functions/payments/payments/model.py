@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from saga_common.dynamodb import Item
 from saga_common.ids import derived_id
 
 
@@ -28,11 +29,35 @@ class Payment:
     def payment_id(self) -> str:
         return derived_id("pay", self.order_id)
 
-    def answer(self) -> dict[str, Any]:
-        """The charge step's answer (docs/saga-steps.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The ChargePayment step's answer (docs/saga-steps.md)."""
         return {
             "paymentId": self.payment_id,
             "status": self.status.value,
             "amount": self.amount,
             "currency": self.currency,
         }
+
+    def to_item(self) -> Item:
+        """The payment's attributes in the payments table (the repository adds the key and times)."""
+        item: Item = {
+            "orderId": self.order_id,
+            "paymentId": self.payment_id,
+            "status": self.status.value,
+            "amount": self.amount,
+            "currency": self.currency,
+            "chargeId": self.charge_id,
+            "declineReason": self.decline_reason,
+        }
+        return {name: value for name, value in item.items() if value is not None}
+
+    @classmethod
+    def from_item(cls, item: Item) -> "Payment":
+        return cls(
+            order_id=item["orderId"],
+            status=PaymentStatus(item["status"]),
+            amount=item["amount"],
+            currency=item.get("currency"),
+            charge_id=item.get("chargeId"),
+            decline_reason=item.get("declineReason"),
+        )

@@ -4,17 +4,20 @@ Once written, a payment record is final for the charge step: conditional writes 
 duplicate or late charge never overwrites what a decline, a capture or a refund recorded.
 """
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 from saga_common.aws import table
+from saga_common.clock import now
 from saga_common.dynamodb import Item, found_item, is_condition_failure, plain
 
 from payments.model import Payment, PaymentStatus
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
-def _table() -> Any:
+
+def _table() -> "Table":
     return table("PAYMENTS_TABLE")
 
 
@@ -22,24 +25,9 @@ def _key(order_id: str) -> Item:
     return {"pk": f"PAYMENT#{order_id}"}
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def get_payment(order_id: str) -> Payment | None:
     item = _table().get_item(Key=_key(order_id), ConsistentRead=True).get("Item")
-    return _payment(plain(item)) if item else None
-
-
-def _payment(item: Item) -> Payment:
-    return Payment(
-        order_id=item["orderId"],
-        status=PaymentStatus(item["status"]),
-        amount=item["amount"],
-        currency=item.get("currency"),
-        charge_id=item.get("chargeId"),
-        decline_reason=item.get("declineReason"),
-    )
+    return Payment.from_item(plain(item)) if item else None
 
 
 def record(payment: Payment) -> Payment | None:
@@ -47,26 +35,15 @@ def record(payment: Payment) -> Payment | None:
 
     Returns None when written; otherwise the record already there, left unchanged.
     """
-    item: Item = {
-        **_key(payment.order_id),
-        "orderId": payment.order_id,
-        "paymentId": payment.payment_id,
-        "status": payment.status.value,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "chargeId": payment.charge_id,
-        "declineReason": payment.decline_reason,
-        f"{payment.status.value.lower()}At": _now(),
-    }
     try:
         _table().put_item(
-            Item={name: value for name, value in item.items() if value is not None},
+            Item={**_key(payment.order_id), **payment.to_item(), f"{payment.status.value.lower()}At": now()},
             ConditionExpression="attribute_not_exists(pk)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
         if is_condition_failure(error) and (stored := found_item(error)):
-            return _payment(stored)
+            return Payment.from_item(stored)
         raise
     return None
 
@@ -82,7 +59,7 @@ def mark_refunded(order_id: str) -> bool:
             ExpressionAttributeValues={
                 ":refunded": PaymentStatus.REFUNDED.value,
                 ":captured": PaymentStatus.CAPTURED.value,
-                ":now": _now(),
+                ":now": now(),
             },
         )
     except ClientError as error:

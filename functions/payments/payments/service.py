@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from saga_common import commands
+from saga_common.errors import ConcurrentUpdate
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.observability import logger, metrics
 
@@ -17,13 +18,13 @@ from payments.errors import PaymentCancelled, PaymentDeclined
 from payments.model import Payment, PaymentStatus
 from payments.provider import payment_provider
 
-# Rounds of read-then-conditional-write in `refund`; each lost round means a concurrent writer
+# Rounds of read-then-conditional-write in RefundPayment; each lost round means a concurrent writer
 # finished first, so the next read sees a settled state.
 _REFUND_ROUNDS = 3
 
 
 @idempotent_step(validate="[amount, currency]")
-def charge(*, command: Command) -> dict[str, Any]:
+def charge_payment(*, command: Command) -> dict[str, Any]:
     order_id = commands.required(command, "orderId", str)
     amount = commands.positive_int(command, "amount")
     currency = commands.currency(command)
@@ -45,9 +46,9 @@ def charge(*, command: Command) -> dict[str, Any]:
     stored = repository.record(payment)
     if stored is None:
         logger.info("payment captured", extra={"paymentId": payment.payment_id, "amount": amount, "currency": currency})
-        return payment.answer()
+        return payment.to_dict()
     if stored.status is PaymentStatus.CAPTURED:  # a concurrent duplicate recorded the same charge first
-        return stored.answer()
+        return stored.to_dict()
     # The saga's refund got there while the provider was charging: give the money back now.
     provider.refund(charge_id, amount)
     logger.warning("charge landed after its refund; refunded it", extra={"paymentId": payment.payment_id})
@@ -57,7 +58,7 @@ def charge(*, command: Command) -> dict[str, Any]:
 def _answer(stored: Payment) -> dict[str, Any]:
     match stored.status:
         case PaymentStatus.CAPTURED:
-            return stored.answer()
+            return stored.to_dict()
         case PaymentStatus.DECLINED:
             raise PaymentDeclined(stored.decline_reason or "the card was declined")
         case _:
@@ -65,7 +66,7 @@ def _answer(stored: Payment) -> dict[str, Any]:
 
 
 @idempotent_step(validate="orderId")
-def refund(*, command: Command) -> dict[str, Any]:
+def refund_payment(*, command: Command) -> dict[str, Any]:
     order_id = commands.required(command, "orderId", str)
     for _ in range(_REFUND_ROUNDS):
         payment = repository.get_payment(order_id)
@@ -81,7 +82,7 @@ def refund(*, command: Command) -> dict[str, Any]:
                 return _refunded("REFUNDED")
         else:
             return _refunded("REFUNDED" if payment.status is PaymentStatus.REFUNDED else "NOTHING_TO_REFUND")
-    raise RuntimeError(f"the payment of order {order_id} kept changing while being refunded")
+    raise ConcurrentUpdate(f"the payment of order {order_id} kept changing while being refunded")
 
 
 def _refunded(status: str) -> dict[str, Any]:

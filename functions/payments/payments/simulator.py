@@ -11,15 +11,19 @@ behaves the same whichever Lambda instance a retry lands on. Like a real provide
 orders: only idempotency keys and charges. The token is compared, never stored.
 """
 
-from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 from saga_common.aws import table
+from saga_common.clock import now
 from saga_common.dynamodb import is_condition_failure
 from saga_common.ids import derived_id
 
 from payments.errors import PaymentDeclined, PaymentProviderUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 
 class SimulatedProvider:
@@ -47,7 +51,7 @@ class SimulatedProvider:
                 ),
                 ConditionExpression="attribute_exists(pk) AND amount >= :amount",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":refunded": "REFUNDED", ":amount": amount, ":now": _now()},
+                ExpressionAttributeValues={":refunded": "REFUNDED", ":amount": amount, ":now": now()},
             )
         except ClientError as error:
             if is_condition_failure(error):
@@ -55,16 +59,12 @@ class SimulatedProvider:
             raise
 
 
-def _table() -> Any:
+def _table() -> "Table":
     return table("PAYMENTS_TABLE")
 
 
 def _charge_key(charge_id: str) -> dict[str, str]:
     return {"pk": f"SIMULATOR#CHARGE#{charge_id}"}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _count_attempt(idempotency_key: str) -> int:
@@ -75,7 +75,7 @@ def _count_attempt(idempotency_key: str) -> int:
         ExpressionAttributeValues={":one": 1},
         ReturnValues="UPDATED_NEW",
     )
-    return int(response["Attributes"]["attempts"])
+    return int(cast(Decimal, response["Attributes"]["attempts"]))  # ADD makes a number: a Decimal
 
 
 def _capture(idempotency_key: str, amount: int, currency: str) -> str:
@@ -90,7 +90,7 @@ def _capture(idempotency_key: str, amount: int, currency: str) -> str:
                 "status": "CAPTURED",
                 "amount": amount,
                 "currency": currency,
-                "createdAt": _now(),
+                "createdAt": now(),
             },
             ConditionExpression="attribute_not_exists(pk)",
         )

@@ -1,28 +1,45 @@
 """AWS resources, created on first use and kept for the life of the execution environment.
 
 Nothing is created at import time: a cold start pays only for what its path uses, and tests can
-start moto before the first client exists.
+start moto before the first client exists. The boto3 types come from the mypy-boto3 stubs, a
+development dependency: they are imported for the type checker only, never at run time.
 """
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
 
 @cache
-def table(env_var: str) -> Any:
+def table(env_var: str) -> "Table":
     """The DynamoDB Table named by the environment variable `env_var`."""
     return boto3.resource("dynamodb").Table(os.environ[env_var])
 
 
 @cache
-def client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]  # any service name, typed by the caller
+def dynamodb() -> "DynamoDBClient":
+    return boto3.client("dynamodb")
+
+
+@cache
+def sns() -> "SNSClient":
+    return boto3.client("sns")
+
+
+@cache
+def sqs() -> "SQSClient":
+    return boto3.client("sqs")
 
 
 def reset() -> None:
     """Forget cached resources (tests start a new moto backend per test)."""
-    table.cache_clear()
-    client.cache_clear()
+    for cached in (table, dynamodb, sns, sqs):
+        cached.cache_clear()

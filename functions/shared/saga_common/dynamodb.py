@@ -8,12 +8,17 @@ AWS returns that item in DynamoDB JSON, which boto3 does not convert for errors,
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 Item = dict[str, Any]
 
@@ -34,7 +39,8 @@ def plain(value: Any) -> Any:
 def _from_dynamodb_json(raw: Any) -> Item | None:
     if not raw:
         return None
-    return plain({name: _deserializer.deserialize(value) for name, value in raw.items()})
+    item: Item = plain({name: _deserializer.deserialize(value) for name, value in raw.items()})
+    return item
 
 
 def is_condition_failure(error: ClientError) -> bool:
@@ -68,7 +74,9 @@ def cancellation_reasons(error: ClientError) -> list[CancellationReason] | None:
     ]
 
 
-def transact_write(client: Any, actions: list[dict[str, Any]], *, attempts: int = 3) -> None:
+def transact_write(
+    client: "DynamoDBClient", actions: "Sequence[TransactWriteItemTypeDef]", *, attempts: int = 3
+) -> None:
     """TransactWriteItems, retried with jittered backoff while the only obstacle is another transaction
     in flight on the same items (TransactionConflict: a hot SKU under load), which botocore does not
     retry. Any other cancellation propagates for the caller to read with `cancellation_reasons`."""

@@ -1,12 +1,14 @@
-"""The one Lambda handler shape every saga service uses: a table of actions.
+"""The one Lambda handler shape every saga service uses: a table of its steps.
 
-The state machine invokes a service with {"action": "<step>", "orderId": ..., ...}. The handler
+The state machine invokes a service with {"action": "<Task state name>", "orderId": ..., ...}: each
+action is named after the Task state that calls it. The handler
 sets up logging (correlation id = order id), tracing annotations (orderId, step, outcome: filter
 X-Ray traces by order with `annotation.orderId = "..."`) and metrics, then runs the step.
 Exceptions propagate: Step Functions matches their class name in Retry and Catch.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,24 +17,43 @@ from saga_common.errors import BusinessError, InvalidCommand
 from saga_common.idempotency import Command, register_lambda_context
 from saga_common.observability import logger, metrics, tracer
 
-Action = Callable[..., dict[str, Any]]
+Run = Callable[..., dict[str, Any]]
 
 
-def saga_step_handler(actions: Mapping[str, Action]) -> Callable[[Command, LambdaContext], dict[str, Any]]:
+@dataclass(frozen=True)
+class Step:
+    """A saga step: the function that runs it, and the errors it answers with that a retry cannot change.
+
+    `final_errors` is the source of truth for the Task's no-retry list in the ASL (its first Retrier,
+    MaxAttempts 0): tests/statemachine/test_handler_tables.py checks the two agree and
+    `make asl-errors` rewrites the ASL from the code.
+    """
+
+    run: Run
+    final_errors: tuple[type[Exception], ...] = ()
+
+    @property
+    def no_retry(self) -> list[str]:
+        """The error names the state machine must not retry: `final_errors`, then InvalidCommand, which every
+        step raises for a command it cannot act on."""
+        return [*(error.__name__ for error in self.final_errors), InvalidCommand.__name__]
+
+
+def saga_step_handler(steps: Mapping[str, Step]) -> Callable[[Command, LambdaContext], dict[str, Any]]:
     @logger.inject_lambda_context(correlation_id_path="orderId", log_event=False)  # events carry the card token
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: Command, context: LambdaContext) -> dict[str, Any]:
         name = event.get("action")
-        if not isinstance(name, str) or name not in actions:
-            raise InvalidCommand(f"action must be one of {sorted(actions)}, got {name!r}")
-        action = actions[name]
+        if not isinstance(name, str) or name not in steps:
+            raise InvalidCommand(f"action must be one of {sorted(steps)}, got {name!r}")
+        step = steps[name]
         register_lambda_context(context)
         tracer.put_annotation("step", name)
         if "orderId" in event:
             tracer.put_annotation("orderId", str(event["orderId"]))
         try:
-            result = action(command=event)
+            result = step.run(command=event)
         except BusinessError as error:
             tracer.put_annotation("outcome", type(error).__name__)
             logger.info("step refused", extra={"step": name, "reason": type(error).__name__, "detail": str(error)})
@@ -45,4 +66,5 @@ def saga_step_handler(actions: Mapping[str, Action]) -> Callable[[Command, Lambd
         logger.info("step done", extra={"step": name})
         return result
 
-    return handler
+    typed: Callable[[Command, LambdaContext], dict[str, Any]] = handler  # Powertools' decorators return Any
+    return typed

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from saga_common.aws import client
+from saga_common import aws
 
 Command = dict[str, Any]
 Step = Callable[..., dict[str, Any]]
@@ -40,7 +40,7 @@ class _Guard:
     def __call__(self, command: Command) -> dict[str, Any]:
         if self.guarded is None:
             table = os.environ["IDEMPOTENCY_TABLE"]
-            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
+            store = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.dynamodb())
             self.guarded = idempotent_function(
                 self.step, data_keyword_argument="command", config=self.config, persistence_store=store
             )

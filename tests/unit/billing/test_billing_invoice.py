@@ -20,7 +20,7 @@ LINES = [
 
 def create_invoice(context: Any, **changes: Any) -> dict[str, Any]:
     event = {
-        "action": "createInvoice",
+        "action": "CreateInvoice",
         "orderId": ORDER,
         "customerId": "cus_1",
         "items": LINES,
@@ -98,7 +98,7 @@ def test_an_invoice_that_does_not_add_up_is_refused(
 
 def test_an_invoice_arriving_after_the_void_is_not_issued(aws: LocalAws, lambda_context: Any) -> None:
     """The saga gave up on billing while createInvoice was still running."""
-    assert handler.lambda_handler({"action": "voidInvoice", "orderId": ORDER}, lambda_context)["status"] == (
+    assert handler.lambda_handler({"action": "VoidInvoice", "orderId": ORDER}, lambda_context)["status"] == (
         "NOTHING_TO_VOID"
     )
 

@@ -16,7 +16,7 @@ ORDER = "ord_00000000000000000000000040"
 
 def write_entry(context: Any, amount: int = 4498, payment_id: str = "pay_1") -> dict[str, Any]:
     event = {
-        "action": "writeLedgerEntry",
+        "action": "WriteLedgerEntry",
         "orderId": ORDER,
         "amount": amount,
         "currency": "USD",
@@ -91,7 +91,7 @@ def test_the_amount_is_validated_even_after_an_invoice_in_the_same_environment(
 
 def test_a_sale_arriving_after_the_void_is_not_posted(aws: LocalAws, lambda_context: Any) -> None:
     """The saga gave up on billing while writeLedgerEntry was still running."""
-    handler.lambda_handler({"action": "voidInvoice", "orderId": ORDER}, lambda_context)
+    handler.lambda_handler({"action": "VoidInvoice", "orderId": ORDER}, lambda_context)
 
     with pytest.raises(InvoiceVoided):
         write_entry(lambda_context)

@@ -17,15 +17,15 @@ def invoke(context: Any, action: str, **fields: Any) -> dict[str, Any]:
 
 
 def create_invoice(context: Any) -> None:
-    invoke(context, "createInvoice", customerId="cus_1", items=[LINE], total=3998, currency="USD", paymentId="pay_1")
+    invoke(context, "CreateInvoice", customerId="cus_1", items=[LINE], total=3998, currency="USD", paymentId="pay_1")
 
 
 def write_entry(context: Any) -> None:
-    invoke(context, "writeLedgerEntry", amount=3998, currency="USD", paymentId="pay_1")
+    invoke(context, "WriteLedgerEntry", amount=3998, currency="USD", paymentId="pay_1")
 
 
 def void(context: Any) -> str:
-    return str(invoke(context, "voidInvoice")["status"])
+    return str(invoke(context, "VoidInvoice")["status"])
 
 
 def records(aws: LocalAws, order_id: str = ORDER) -> dict[str, dict[str, Any]]:
@@ -53,7 +53,7 @@ def test_void_voids_the_invoice_and_reverses_the_sale_to_zero(aws: LocalAws, lam
     create_invoice(lambda_context)
     write_entry(lambda_context)
 
-    assert invoke(lambda_context, "voidInvoice") == {"service": "billing", "status": "VOIDED"}
+    assert invoke(lambda_context, "VoidInvoice") == {"service": "billing", "status": "VOIDED"}
 
     stored = records(aws)
     assert stored["INVOICE"]["status"] == "VOID"
@@ -119,7 +119,7 @@ def test_voiding_one_order_leaves_the_others_issued(aws: LocalAws, lambda_contex
     other = "ord_00000000000000000000000051"
     create_invoice(lambda_context)
     handler.lambda_handler(
-        {"action": "createInvoice", "orderId": other, "customerId": "cus_2", "items": [LINE], "total": 3998,
+        {"action": "CreateInvoice", "orderId": other, "customerId": "cus_2", "items": [LINE], "total": 3998,
          "currency": "USD", "paymentId": "pay_2"},
         lambda_context,
     )  # fmt: skip

@@ -33,7 +33,11 @@ def test_seeding_again_updates_prices_but_keeps_the_stock_orders_moved(aws: Loca
     item = {"sku": "SKU-1", "name": "Beans", "unitPrice": 1000, "currency": "USD", "stock": 10}
     service.seed_catalog([item])
     handler.lambda_handler(
-        {"action": "reserve", "orderId": "ord_00000000000000000000000009", "items": [{"sku": "SKU-1", "quantity": 4}]},
+        {
+            "action": "ReserveInventory",
+            "orderId": "ord_00000000000000000000000009",
+            "items": [{"sku": "SKU-1", "quantity": 4}],
+        },
         lambda_context,
     )
 

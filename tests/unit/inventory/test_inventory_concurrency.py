@@ -16,7 +16,11 @@ def test_fifty_concurrent_orders_for_five_units_never_oversell(aws: LocalAws, la
     service.seed_catalog([{"sku": "SKU-7", "name": "Rare mug", "unitPrice": 1800, "currency": "USD", "stock": 5}])
 
     def order(number: int) -> str:
-        event = {"action": "reserve", "orderId": f"ord_{number:026d}", "items": [{"sku": "SKU-7", "quantity": 1}]}
+        event = {
+            "action": "ReserveInventory",
+            "orderId": f"ord_{number:026d}",
+            "items": [{"sku": "SKU-7", "quantity": 1}],
+        }
         try:
             handler.lambda_handler(event, lambda_context)
         except OutOfStock:
@@ -60,7 +64,11 @@ def test_a_transaction_conflict_on_a_hot_sku_is_retried(
     calls = _conflict_then_real(monkeypatch, saga_aws.table("INVENTORY_TABLE").meta.client, conflicts=2)
 
     answer = handler.lambda_handler(
-        {"action": "reserve", "orderId": "ord_00000000000000000000000077", "items": [{"sku": "SKU-7", "quantity": 2}]},
+        {
+            "action": "ReserveInventory",
+            "orderId": "ord_00000000000000000000000077",
+            "items": [{"sku": "SKU-7", "quantity": 2}],
+        },
         lambda_context,
     )
 
@@ -79,7 +87,7 @@ def test_a_conflict_that_outlasts_the_retries_is_a_technical_failure(
     with pytest.raises(ClientError, match="TransactionCanceledException"):  # not a BusinessError: retried
         handler.lambda_handler(
             {
-                "action": "reserve",
+                "action": "ReserveInventory",
                 "orderId": "ord_00000000000000000000000078",
                 "items": [{"sku": "SKU-7", "quantity": 1}],
             },

@@ -43,10 +43,10 @@ def forget_idempotency_records(aws: LocalAws) -> None:
 
 def test_release_after_reserve_gives_every_unit_back(catalog: LocalAws, lambda_context: Any) -> None:
     items = [{"sku": "SKU-1", "quantity": 4}, {"sku": "SKU-2", "quantity": 3}, {"sku": "SKU-1", "quantity": 1}]
-    invoke(lambda_context, "reserve", items=items)
+    invoke(lambda_context, "ReserveInventory", items=items)
     assert stock(catalog, "SKU-1") == (5, 5)
 
-    assert invoke(lambda_context, "release") == {"service": "inventory", "status": "RELEASED"}
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
 
     assert stock(catalog, "SKU-1") == (10, 0)
     assert stock(catalog, "SKU-2") == (3, 0)
@@ -54,33 +54,33 @@ def test_release_after_reserve_gives_every_unit_back(catalog: LocalAws, lambda_c
 
 
 def test_releasing_twice_gives_the_stock_back_once(catalog: LocalAws, lambda_context: Any) -> None:
-    invoke(lambda_context, "reserve", items=[{"sku": "SKU-1", "quantity": 4}])
-    invoke(lambda_context, "release")
+    invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 4}])
+    invoke(lambda_context, "ReleaseInventory")
 
-    assert invoke(lambda_context, "release") == {"service": "inventory", "status": "RELEASED"}
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
     assert stock(catalog, "SKU-1") == (10, 0)
 
     forget_idempotency_records(catalog)
-    assert invoke(lambda_context, "release") == {"service": "inventory", "status": "RELEASED"}
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
     assert stock(catalog, "SKU-1") == (10, 0)
 
 
 def test_release_without_a_reservation_has_nothing_to_release(catalog: LocalAws, lambda_context: Any) -> None:
-    assert invoke(lambda_context, "release") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
 
     assert stock(catalog, "SKU-1") == (10, 0)
     fence = reservation(catalog) or {}
     assert (fence["status"], fence["items"]) == ("RELEASED", [])  # keeps a late reserve out
     forget_idempotency_records(catalog)
-    assert invoke(lambda_context, "release") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
 
 
 def test_releasing_one_order_leaves_the_others_reserved(catalog: LocalAws, lambda_context: Any) -> None:
     other = "ord_00000000000000000000000003"
-    invoke(lambda_context, "reserve", items=[{"sku": "SKU-1", "quantity": 2}])
-    invoke(lambda_context, "reserve", order_id=other, items=[{"sku": "SKU-1", "quantity": 3}])
+    invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 2}])
+    invoke(lambda_context, "ReserveInventory", order_id=other, items=[{"sku": "SKU-1", "quantity": 3}])
 
-    invoke(lambda_context, "release")
+    invoke(lambda_context, "ReleaseInventory")
 
     assert stock(catalog, "SKU-1") == (7, 3)
     assert (reservation(catalog, other) or {})["status"] == "RESERVED"

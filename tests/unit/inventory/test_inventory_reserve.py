@@ -25,7 +25,7 @@ def catalog(aws: LocalAws) -> LocalAws:
 
 
 def reserve(context: Any, items: list[dict[str, Any]], order_id: str = ORDER) -> dict[str, Any]:
-    return handler.lambda_handler({"action": "reserve", "orderId": order_id, "items": items}, context)
+    return handler.lambda_handler({"action": "ReserveInventory", "orderId": order_id, "items": items}, context)
 
 
 def stock(aws: LocalAws, sku: str) -> tuple[int, int]:
@@ -156,7 +156,7 @@ def test_the_same_order_with_other_items_is_refused(catalog: LocalAws, lambda_co
 
 def test_a_reserve_arriving_after_its_release_takes_nothing(catalog: LocalAws, lambda_context: Any) -> None:
     """The saga timed out on reserve and compensated; the slow reserve lands afterwards."""
-    assert handler.lambda_handler({"action": "release", "orderId": ORDER}, lambda_context) == {
+    assert handler.lambda_handler({"action": "ReleaseInventory", "orderId": ORDER}, lambda_context) == {
         "service": "inventory",
         "status": "NOTHING_TO_RELEASE",
     }

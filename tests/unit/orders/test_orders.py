@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
-from orders import service
+from orders import repository, service
+from orders.errors import IdempotencyKeyReused, InvalidOrder, OrderNotPending
 from orders.handler import lambda_handler
-from orders.models import IdempotencyKeyReused, InvalidOrder, OrderNotPending
-from orders.repository import OrderRepository
 from orders.service import MAX_LINES, REJECTED_DETAIL, SERVICE_UNAVAILABLE_DETAIL, hash_request
 from saga_common.errors import InvalidCommand
 from saga_common.observability import logger, metrics
@@ -281,14 +280,14 @@ def test_a_close_that_wins_the_race_makes_the_confirm_fail(
     pending: dict[str, Any], aws: LocalAws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Confirm read PENDING, then a close wrote first: the conditional write fails and confirm looks again."""
-    replace = OrderRepository.replace
+    replace = repository.replace
 
-    def close_first(self: OrderRepository, current: Any, updated: Any) -> bool:
-        monkeypatch.setattr(OrderRepository, "replace", replace)  # only the first write is raced
+    def close_first(current: Any, updated: Any) -> bool:
+        monkeypatch.setattr(repository, "replace", replace)  # only the first write is raced
         service.close_order(command=read_event("orders-close.json"))
-        return replace(self, current, updated)
+        return replace(current, updated)
 
-    monkeypatch.setattr(OrderRepository, "replace", close_first)
+    monkeypatch.setattr(repository, "replace", close_first)
 
     with pytest.raises(OrderNotPending):
         lambda_handler(read_event("orders-confirm.json"), lambda_context)
@@ -323,7 +322,7 @@ def test_a_malformed_confirm_command_changes_nothing(
 def test_the_repository_hands_out_integers(pending: dict[str, Any], lambda_context: Any) -> None:
     lambda_handler(read_event("orders-confirm.json"), lambda_context)
 
-    current = OrderRepository().get(pending["orderId"])
+    current = repository.get(pending["orderId"])
 
     assert current is not None
     assert type(current.version) is int
@@ -460,7 +459,7 @@ def abandon_event(**changes: Any) -> dict[str, Any]:
     create = create_event()
     cause = lambda_error_cause("Runtime.ExitError", "RequestId: r-1 Error: Runtime exited with error: signal: killed")
     failure = {"Error": "Runtime.ExitError", "Cause": cause}
-    return {"action": "abandon", "idempotencyKey": create["idempotencyKey"], "request": create["request"],
+    return {"action": "AbandonOrder", "idempotencyKey": create["idempotencyKey"], "request": create["request"],
             "failure": failure, **changes}  # fmt: skip
 
 

@@ -15,9 +15,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from boto3.dynamodb.types import TypeSerializer
 from jsonschema import Draft202012Validator
 from orders.handler import lambda_handler as orders_handler
-from outbox_relay.events import EVENT_ID_NAMESPACE, OrderEvent, event_for
+from outbox_relay import repository
 from outbox_relay.handler import lambda_handler
-from outbox_relay.publisher import SqsDeadLetters
+from outbox_relay.model import EVENT_ID_NAMESPACE, OrderEvent
+from outbox_relay.service import event_for
 
 from tests.conftest import ROOT, LocalAws, read_event
 
@@ -59,7 +60,7 @@ class RecordingDeadLetters:
         self.fail = fail
         self.sent: list[tuple[dict[str, Any], str]] = []
 
-    def send(self, record: dict[str, Any], reason: str) -> None:
+    def dead_letter(self, record: dict[str, Any], reason: str) -> None:
         if self.fail:
             raise ConnectionError("SQS unreachable")
         self.sent.append((record, reason))
@@ -297,12 +298,13 @@ def test_a_poison_record_that_cannot_be_dead_lettered_is_redelivered_with_the_re
     assert publisher.published == []
 
 
-def test_dead_letters_go_to_the_relay_queue_whole(aws: LocalAws) -> None:
+def test_dead_letters_go_to_the_relay_queue_whole(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName="relay-dlq")["QueueUrl"]
+    monkeypatch.setenv("POISON_RECORDS_QUEUE_URL", queue_url)
     poison = record("INSERT", PENDING, seq=7)
 
-    SqsDeadLetters(queue_url, sqs).send(poison, "no document")
+    repository.dead_letter(poison, "no document")
 
     [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
     assert json.loads(message["Body"]) == {"reason": "no document", "record": poison}
@@ -322,7 +324,7 @@ def test_the_schema_is_valid_and_ties_each_type_to_its_status() -> None:
     Draft202012Validator.check_schema(SCHEMA)
     event = event_for(DynamoDBRecord(SAMPLE["Records"][1]), source="order-saga.orders")
     assert event is not None
-    envelope = event.envelope()
+    envelope = event.to_dict()
     envelope_schema.validate(envelope)
 
     assert not envelope_schema.is_valid(envelope | {"type": "order.placed"})

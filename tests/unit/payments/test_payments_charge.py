@@ -73,7 +73,7 @@ def stdout_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
 
 
 def charge(context: Any, token: str = "tok_visa", amount: int = 5000, order_id: str = ORDER) -> dict[str, Any]:
-    event = {"action": "charge", "orderId": order_id, "amount": amount, "currency": "USD", "token": token}
+    event = {"action": "ChargePayment", "orderId": order_id, "amount": amount, "currency": "USD", "token": token}
     return handler.lambda_handler(event, context)
 
 
@@ -212,7 +212,7 @@ def test_a_charge_landing_after_the_orders_refund_gives_the_money_back(
 
     class SlowProvider(CountingProvider):
         def charge(self, idempotency_key: str, token: str, amount: int, currency: str) -> str:
-            refund = handler.lambda_handler({"action": "refund", "orderId": idempotency_key}, lambda_context)
+            refund = handler.lambda_handler({"action": "RefundPayment", "orderId": idempotency_key}, lambda_context)
             assert refund["status"] == "NOTHING_TO_REFUND"
             return super().charge(idempotency_key, token, amount, currency)
 
@@ -236,7 +236,14 @@ def test_a_charge_landing_after_the_orders_refund_gives_the_money_back(
 def test_a_malformed_charge_is_refused_before_the_provider_is_asked(
     aws: LocalAws, provider: CountingProvider, lambda_context: Any, change: dict[str, Any], error: str
 ) -> None:
-    event = {"action": "charge", "orderId": ORDER, "amount": 5000, "currency": "USD", "token": "tok_visa", **change}
+    event = {
+        "action": "ChargePayment",
+        "orderId": ORDER,
+        "amount": 5000,
+        "currency": "USD",
+        "token": "tok_visa",
+        **change,
+    }
     with pytest.raises(InvalidCommand, match=error):
         handler.lambda_handler(event, lambda_context)
     assert provider.charges == 0
@@ -251,7 +258,7 @@ def test_the_card_token_is_never_stored_nor_logged(
         for _ in range(2):  # processingError: the failure, then the capture
             with contextlib.suppress(PaymentDeclined, PaymentProviderUnavailable):
                 charge(lambda_context, token=token, order_id=order_id)
-        handler.lambda_handler({"action": "refund", "orderId": order_id}, lambda_context)
+        handler.lambda_handler({"action": "RefundPayment", "orderId": order_id}, lambda_context)
     output = capsys.readouterr()
 
     assert '"step done"' in output.out  # the logs were captured

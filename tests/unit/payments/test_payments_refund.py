@@ -44,7 +44,7 @@ def invoke(context: Any, action: str, **fields: Any) -> dict[str, Any]:
 
 
 def charge(context: Any, token: str = "tok_visa") -> dict[str, Any]:
-    return invoke(context, "charge", amount=4200, currency="USD", token=token)
+    return invoke(context, "ChargePayment", amount=4200, currency="USD", token=token)
 
 
 def payment(aws: LocalAws) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def test_refund_after_charge_gives_the_money_back(
 ) -> None:
     charge(lambda_context)
 
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "REFUNDED"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
 
     assert payment(aws)["status"] == "REFUNDED"
     assert (provider_charge(aws)["status"], provider_charge(aws)["refundedAmount"]) == ("REFUNDED", 4200)
@@ -76,11 +76,11 @@ def test_refund_after_charge_gives_the_money_back(
 
 def test_refunding_twice_refunds_once(aws: LocalAws, provider_calls: list[str], lambda_context: Any) -> None:
     charge(lambda_context)
-    invoke(lambda_context, "refund")
+    invoke(lambda_context, "RefundPayment")
 
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "REFUNDED"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
     forget_idempotency_records(aws)
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "REFUNDED"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
 
     assert provider_calls == ["charge", "refund"]
     assert payment(aws)["status"] == "REFUNDED"
@@ -98,16 +98,16 @@ def test_a_refund_retried_after_a_failure_is_safe(
     with monkeypatch.context() as patched:
         patched.setattr(repository, "mark_refunded", lost_write)
         with pytest.raises(TimeoutError):
-            invoke(lambda_context, "refund")
+            invoke(lambda_context, "RefundPayment")
 
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "REFUNDED"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
     assert (provider_charge(aws)["status"], provider_charge(aws)["refundedAmount"]) == ("REFUNDED", 4200)
 
 
 def test_refund_without_a_charge_has_nothing_to_refund_and_fences_a_late_charge(
     aws: LocalAws, provider_calls: list[str], lambda_context: Any
 ) -> None:
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
     assert payment(aws)["status"] == "CANCELLED"
 
     with pytest.raises(PaymentCancelled):
@@ -115,7 +115,7 @@ def test_refund_without_a_charge_has_nothing_to_refund_and_fences_a_late_charge(
 
     assert provider_calls == []  # the card was never charged
     forget_idempotency_records(aws)
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
 
 
 def test_refund_after_a_declined_charge_has_nothing_to_refund(
@@ -124,7 +124,7 @@ def test_refund_after_a_declined_charge_has_nothing_to_refund(
     with pytest.raises(PaymentDeclined):
         charge(lambda_context, token="tok_chargeDeclined")
 
-    assert invoke(lambda_context, "refund") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "NOTHING_TO_REFUND"}
 
     assert payment(aws)["status"] == "DECLINED"
     assert provider_calls == ["charge"]

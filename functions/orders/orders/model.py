@@ -1,15 +1,16 @@
-"""The order as the orders service knows it, its view (the JSON every reader sees) and its errors.
+"""The order as the orders service knows it, its view (the JSON every reader sees) and its stored item.
 
 The view is the contract: the answer of every step, the body of `GET /orders/{id}` and the `data` of
-every order event (schemas/order-event.schema.json). `Order.view()` and `Order.from_view()` are the
+every order event (schemas/order-event.schema.json). `Order.to_dict()` and `Order.from_dict()` are the
 only translation between the two, so the model and the view cannot drift.
 """
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from saga_common.errors import BusinessError
+from saga_common.dynamodb import Item
 
 
 class OrderStatus(StrEnum):
@@ -27,20 +28,6 @@ class FailureCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
-# ---------------------------------------------------------------- errors (Step Functions sees the class name)
-class InvalidOrder(BusinessError):
-    """The request cannot become an order; the message names the field (`items[1].sku: ...`)."""
-
-
-class IdempotencyKeyReused(BusinessError):
-    """The Idempotency-Key already created an order from another request body."""
-
-
-class OrderNotPending(BusinessError):
-    """The order already left PENDING another way (cancelled), so it cannot be confirmed."""
-
-
-# ---------------------------------------------------------------- the model
 @dataclass(frozen=True, kw_only=True)
 class OrderLine:
     """A requested line; `name`, `unit_price` and `line_total` are known once inventory priced it."""
@@ -51,14 +38,14 @@ class OrderLine:
     unit_price: int | None = None
     line_total: int | None = None
 
-    def view(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         line: dict[str, Any] = {"sku": self.sku, "quantity": self.quantity}
         priced = {"name": self.name, "unitPrice": self.unit_price, "lineTotal": self.line_total}
         line.update({key: value for key, value in priced.items() if value is not None})
         return line
 
     @classmethod
-    def from_view(cls, line: dict[str, Any]) -> "OrderLine":
+    def from_dict(cls, line: dict[str, Any]) -> "OrderLine":
         return cls(
             sku=str(line["sku"]),
             quantity=int(line["quantity"]),
@@ -73,8 +60,12 @@ class FailureReason:
     code: FailureCode
     detail: str
 
-    def view(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, reason: dict[str, Any]) -> "FailureReason":
+        return cls(code=FailureCode(reason["code"]), detail=reason["detail"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +73,12 @@ class FailedCompensation:
     service: str
     error: str
 
-    def view(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, failed: dict[str, Any]) -> "FailedCompensation":
+        return cls(service=failed["service"], error=failed["error"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,41 +96,75 @@ class Order:
     failure_reason: FailureReason | None = None
     failed_compensations: tuple[FailedCompensation, ...] = ()
 
-    def view(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "orderId": self.order_id,
             "status": self.status.value,
             "customerId": self.customer_id,
-            "items": [line.view() for line in self.items],
+            "items": [line.to_dict() for line in self.items],
             "total": self.total,
             "currency": self.currency,
             "paymentId": self.payment_id,
             "invoiceId": self.invoice_id,
-            "failureReason": self.failure_reason.view() if self.failure_reason else None,
-            "failedCompensations": [failed.view() for failed in self.failed_compensations],
+            "failureReason": self.failure_reason.to_dict() if self.failure_reason else None,
+            "failedCompensations": [failed.to_dict() for failed in self.failed_compensations],
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
 
     @classmethod
-    def from_view(cls, view: dict[str, Any]) -> "Order":
+    def from_dict(cls, view: dict[str, Any]) -> "Order":
         reason = view.get("failureReason")
         return cls(
             order_id=view["orderId"],
             status=OrderStatus(view["status"]),
             customer_id=view["customerId"],
-            items=tuple(OrderLine.from_view(line) for line in view["items"]),
+            items=tuple(OrderLine.from_dict(line) for line in view["items"]),
             created_at=view["createdAt"],
             updated_at=view["updatedAt"],
             total=_optional_int(view.get("total")),
             currency=view.get("currency"),
             payment_id=view.get("paymentId"),
             invoice_id=view.get("invoiceId"),
-            failure_reason=FailureReason(code=FailureCode(reason["code"]), detail=reason["detail"]) if reason else None,
+            failure_reason=FailureReason.from_dict(reason) if reason else None,
             failed_compensations=tuple(
-                FailedCompensation(service=failed["service"], error=failed["error"])
-                for failed in view.get("failedCompensations", [])
+                FailedCompensation.from_dict(failed) for failed in view.get("failedCompensations", [])
             ),
+        )
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order as the orders table holds it, with what a conditional write needs to replace it.
+
+    The item holds what conditions, the stream filter and the relay read at the top level (`orderId`,
+    `status`, `requestHash`, `version`, `updatedAt`) and the order view as a JSON string in `document`:
+    API Gateway's `GET /orders/{id}` returns `document` verbatim and the outbox relay publishes it.
+    Every item is built by `to_item()`, so the top-level attributes always agree with the document.
+    """
+
+    order: Order
+    request_hash: str
+    version: int
+
+    def to_item(self) -> Item:
+        view = self.order.to_dict()
+        return {
+            "orderId": view["orderId"],
+            "status": view["status"],
+            "updatedAt": view["updatedAt"],
+            "requestHash": self.request_hash,
+            "version": self.version,
+            "document": json.dumps(view, separators=(",", ":")),
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> "StoredOrder":
+        # The view is JSON (plain ints); `version` is a DynamoDB number, a Decimal: int from here on.
+        return cls(
+            order=Order.from_dict(json.loads(item["document"])),
+            request_hash=str(item["requestHash"]),
+            version=int(item["version"]),
         )
 
 

@@ -1,0 +1,56 @@
+"""An order event: what a change of the orders table means to the rest of the world.
+
+The envelope (`OrderEvent.to_dict()`) is schemas/order-event.schema.json. Its `data` is the order view
+exactly as the orders service stored it in the item's `document`, so consumers read the same JSON as
+`GET /orders/{id}`.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+PLACED = "order.placed"
+# A MODIFY is news only when the order reaches one of these statuses (the stream filter agrees).
+TYPE_BY_STATUS = {
+    "CONFIRMED": "order.confirmed",
+    "CANCELLED": "order.cancelled",
+    "COMPENSATION_FAILED": "order.compensation_failed",
+}
+# Fixed namespace for event ids: uuid5(namespace, "<orderId>:<status>") is the same on every
+# redelivery and rewrite of a state change, so consumers can deduplicate beyond SNS's 5 minutes.
+EVENT_ID_NAMESPACE = uuid.UUID("5f0c6a55-8b6e-4d64-9d55-0b1f3c9e2a71")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderEvent:
+    type: str
+    source: str
+    order_id: str
+    status: str
+    time: str
+    data: dict[str, Any]
+
+    @property
+    def deduplication_id(self) -> str:
+        """One per order state change: SNS FIFO drops a republished copy."""
+        return f"{self.order_id}:{self.status}"
+
+    @property
+    def id(self) -> str:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, self.deduplication_id))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time,
+            "orderId": self.order_id,
+            "schemaVersion": SCHEMA_VERSION,
+            "data": self.data,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))

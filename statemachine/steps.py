@@ -1,0 +1,155 @@
+"""The state machine's Tasks against the functions' handler tables: the code is the source of truth.
+
+Each Lambda Task passes `"action": "<its own state name>"` to the function its Resource names
+(`${OrdersFunctionArn}` -> OrdersFunction in template.yaml -> `orders.handler.STEPS`). Its first Retrier
+lists the errors that are final (MaxAttempts 0: straight to Catch, never retried); that list is the
+step's `Step.no_retry` (saga_common.handler), i.e. the business errors the step declares, then InvalidCommand.
+
+    python -m statemachine.steps            # what disagrees (exit 1), or nothing
+    python -m statemachine.steps --write    # rewrite the ASL's no-retry lists from the code (make asl-errors)
+"""
+
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from saga_common.handler import Step
+
+ROOT = Path(__file__).resolve().parent.parent
+ASL_PATH = ROOT / "statemachine" / "order_saga.asl.json"
+TEMPLATE_PATH = ROOT / "template.yaml"
+STATE_MACHINE = "OrderSagaStateMachine"
+_SUBSTITUTION = re.compile(r"^\$\{(\w+)\}$")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A Lambda Task of the ASL, anywhere in it (Parallel branches included)."""
+
+    name: str
+    state: dict[str, Any]
+    function: str  # the function's logical id in template.yaml
+
+    @property
+    def action(self) -> object:
+        return self.state.get("Parameters", {}).get("action")
+
+    @property
+    def no_retry(self) -> list[str] | None:
+        """The ErrorEquals of the Task's no-retry Retrier (its first, with MaxAttempts 0), None without one."""
+        retry = self.state.get("Retry") or [{}]
+        return list(retry[0]["ErrorEquals"]) if retry[0].get("MaxAttempts") == 0 else None
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads template.yaml's short-form tags (!GetAtt, !Ref, !Sub...) as their plain value."""
+
+
+_CloudFormationLoader.add_multi_constructor(
+    "!",
+    lambda loader, _tag, node: (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+    ),
+)
+
+
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(TEMPLATE_PATH.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)  # noqa: S506 - a safe loader with CloudFormation's tags
+    return loaded
+
+
+def function_of_substitution(resources: Mapping[str, Any]) -> dict[str, str]:
+    """`OrdersFunctionArn` -> `OrdersFunction`, from the state machine's DefinitionSubstitutions."""
+    substitutions = resources[STATE_MACHINE]["Properties"]["DefinitionSubstitutions"]
+    return {name: str(value).split(".")[0] for name, value in substitutions.items() if str(value).endswith(".Arn")}
+
+
+def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def tasks(definition: Mapping[str, Any], functions: Mapping[str, str]) -> Iterator[Task]:
+    """Every Task whose Resource is one of the template's functions, in Parallel branches too."""
+    for name, state in definition["States"].items():
+        for branch in state.get("Branches", []):
+            yield from tasks(branch, functions)
+        resource = _SUBSTITUTION.match(str(state.get("Resource", "")))
+        if state["Type"] == "Task" and resource and resource.group(1) in functions:
+            yield Task(name, state, functions[resource.group(1)])
+
+
+def handler_steps(resources: Mapping[str, Any], function: str) -> "Mapping[str, Step]":
+    """The handler table (`STEPS` of the handler's module) of a function of template.yaml."""
+    properties = resources[function]["Properties"]
+    for folder in ("functions/shared", properties["CodeUri"]):
+        if str(ROOT / folder) not in sys.path:
+            sys.path.insert(0, str(ROOT / folder))
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")  # importing a handler must not reach for X-Ray
+    module_name = str(properties["Handler"]).rsplit(".", 1)[0]
+    steps: Mapping[str, Step] = importlib.import_module(module_name).STEPS
+    return steps
+
+
+def disagreements(definition: Mapping[str, Any], resources: Mapping[str, Any]) -> list[str]:
+    """Where the ASL and the handler tables disagree, each with how to fix it; empty when they agree."""
+    functions = function_of_substitution(resources)
+    problems = []
+    for task in tasks(definition, functions):
+        steps = handler_steps(resources, task.function)
+        if task.action != task.name:
+            problems.append(f"{task.name}: passes action {task.action!r}; an action is named after its Task state")
+        elif task.name not in steps:
+            problems.append(f"{task.name}: {task.function}'s handler table has no step {task.name!r}")
+        elif task.no_retry != steps[task.name].no_retry:
+            problems.append(
+                f"{task.name}: the no-retry list is {task.no_retry}, the code's is {steps[task.name].no_retry}"
+                " (the step's final_errors in its handler table, then InvalidCommand): run `make asl-errors`"
+            )
+    return problems
+
+
+def rewrite_no_retry_lists(definition: dict[str, Any], resources: Mapping[str, Any]) -> int:
+    """Set every Task's no-retry list to its step's; how many changed. A Task without one gets one."""
+    changed = 0
+    for task in tasks(definition, function_of_substitution(resources)):
+        steps = handler_steps(resources, task.function)
+        if task.name not in steps or task.no_retry == steps[task.name].no_retry:
+            continue
+        final = {"ErrorEquals": steps[task.name].no_retry, "MaxAttempts": 0}
+        retry = task.state.setdefault("Retry", [])
+        if task.no_retry is None:
+            retry.insert(0, final)
+        else:
+            retry[0]["ErrorEquals"] = final["ErrorEquals"]
+        changed += 1
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    definition, resources = load_asl(), template()["Resources"]
+    if "--write" in argv:
+        changed = rewrite_no_retry_lists(definition, resources)
+        ASL_PATH.write_text(json.dumps(definition, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{ASL_PATH.relative_to(ROOT)}: {changed} no-retry list(s) rewritten from the handler tables")
+    problems = disagreements(definition, resources)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
