@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saga_local.stack import LocalStack, Settings, client, seed_inventory
+from saga_local.stack import LocalAws, Settings, client, seed_inventory
 
 
 class CliError(Exception):
@@ -50,7 +50,7 @@ def _up(_: argparse.Namespace) -> int:
         if _listening(settings.host, port):
             raise CliError(f"port {port} is in use (another local stack?); stop it or set {variable}")
     started = time.monotonic()
-    local = LocalStack(settings)
+    local = LocalAws(settings)
     try:
         local.start()
     except BaseException:
@@ -159,7 +159,7 @@ def _orders(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from saga_local.xray_daemon import TraceStore, render_timeline
+    from saga_local.xray.daemon import TraceStore, render_timeline
 
     store = TraceStore.load(Settings().local_dir / "traces")
     trace_ids = store.traces_for_annotation("orderId", args.order_id)

@@ -58,7 +58,7 @@ from typing import Any
 FAULTS_FILE_ENV = "LOCAL_FAULTS_FILE"
 LAMBDA_FAULTS = ("error", "latency", "timeout", "crash", "duplicate")
 AWS_FAULTS = ("throttle", "error", "latency")
-# What the worker does after the handler ran (saga_local/lambda_worker.py reads the same words).
+# What the worker does after the handler ran (saga_local/awslambda/worker.py reads the same words).
 WORKER_FAULTS = ("timeout", "crash")
 LAMBDA_USER_AGENT_MARK = "exec-env/AWS_Lambda_"  # botocore adds AWS_EXECUTION_ENV to its User-Agent
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import asl
+from saga_local.stepfunctions import asl
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29
 # A late forward step that finds its compensation's fence (ReservationReleased, PaymentCancelled,
