@@ -1,5 +1,15 @@
-"""API Gateway (REST) pieces that run without AWS: mapping templates (`vtl`), and the integrations of an
-OpenAPI document with `x-amazon-apigateway-integration`, its CloudFormation intrinsics resolved."""
+"""API Gateway (REST): the stage served from the OpenAPI document, as API Gateway would serve it.
+
+`server` routes requests, checks API keys, validates bodies and parameters (`validation`), renders mapping
+templates (`vtl`: Velocity with `$input`, `$util`, `$context`, `responseOverride`), calls the integration on
+the local endpoint, selects the integration response, and answers gateway responses; this module reads the
+`x-amazon-apigateway-integration` of an operation, its CloudFormation intrinsics resolved by
+saga_local.cloudformation.intrinsics (the resolver provisioning uses).
+
+How it differs from AWS: `aws` integrations to Step Functions and DynamoDB, and `mock`, only; the
+integration role is not assumed; validation messages are jsonschema's wording; usage plan quotas are not
+counted; throttling is one token bucket per stage.
+"""
 
 import re
 from collections.abc import Mapping, Sequence
@@ -16,6 +26,7 @@ from saga_local.apigateway.vtl import (
     render,
     render_gateway_response,
 )
+from saga_local.cloudformation.intrinsics import Resolver, UnresolvableError
 
 __all__ = [
     "Integration",
@@ -94,38 +105,10 @@ def select_integration_response(
 
 
 def resolve_intrinsics(node: Any, values: Mapping[str, str]) -> Any:
-    """Replace `Ref`, `Fn::GetAtt` and `Fn::Sub` with their values; a name missing from `values` is a KeyError."""
-    if isinstance(node, list):
-        return [resolve_intrinsics(item, values) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        ((key, argument),) = node.items()
-        if key == "Ref":
-            return _value(values, argument)
-        if key == "Fn::GetAtt":
-            name = ".".join(argument) if isinstance(argument, list) else argument
-            return _value(values, name)
-        if key == "Fn::Sub":
-            return _substitute(argument, values)
-    return {key: resolve_intrinsics(value, values) for key, value in node.items()}
-
-
-def _substitute(argument: str | list[Any], values: Mapping[str, str]) -> str:
-    if isinstance(argument, list):
-        text, local = argument[0], {**values, **resolve_intrinsics(argument[1], values)}
-    else:
-        text, local = argument, values
-
-    def variable(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return "${" + name[1:] + "}" if name.startswith("!") else _value(local, name)
-
-    return re.sub(r"\$\{([^}]+)\}", variable, text)
-
-
-def _value(values: Mapping[str, str], name: str) -> str:
+    """Replace `Ref`, `Fn::GetAtt`, `Fn::Sub` (and the rest CloudFormation has) with their values, given as
+    logical id -> value, `Id.Attribute` -> value, `AWS::Region` -> value; a name missing from `values` is
+    a KeyError, as in the mapping."""
     try:
-        return values[name]
-    except KeyError:
-        raise KeyError(f"no value given for {name!r}") from None
+        return Resolver.from_values(values).resolve(node)
+    except UnresolvableError as error:
+        raise KeyError(str(error)) from None

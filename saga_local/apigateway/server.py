@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
@@ -34,14 +33,13 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from saga_local.apigateway import (
-    Integration,
     MappingTemplateError,
-    load_integration,
     render,
     render_gateway_response,
     select_integration_response,
 )
-from saga_local.apigateway.validation import BodyValidator, InvalidBody, missing_parameters, operation_parameters
+from saga_local.apigateway.routes import JSON_SERVICES, Route, UnsupportedDefinition, load_routes
+from saga_local.apigateway.validation import InvalidBody, missing_parameters
 from saga_local.cloudformation.specs import RestApiSpec
 from saga_local.xray.segments import (
     format_trace_header,
@@ -57,8 +55,6 @@ __all__ = ["GatewayError", "ServerHandle", "TokenBucket", "UnsupportedDefinition
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-DEFAULT_TIMEOUT_MS = 29_000
-_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}
 # Status and $context.error.message of API Gateway's own errors, when the document does not set them.
 _GATEWAY_DEFAULTS: dict[str, tuple[int, str]] = {
     "ACCESS_DENIED": (403, "Forbidden"),
@@ -74,13 +70,6 @@ _GATEWAY_DEFAULTS: dict[str, tuple[int, str]] = {
     "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
 }
 _DEFAULT_GATEWAY_TEMPLATE = '{"message":$context.error.messageString}'
-# The AWS JSON-protocol services an `aws` integration may call: endpoint prefix -> X-Amz-Target prefix.
-_JSON_SERVICES = {"states": "AWSStepFunctions", "dynamodb": "DynamoDB_20120810"}
-_ACTION_URI = re.compile(r"arn:[^:]+:apigateway:[^:]*:(?:[^:.]+\.)?([^:.]+):action/(\w+)")
-
-
-class UnsupportedDefinition(ValueError):
-    """The document uses an API Gateway feature this emulator does not have (it refuses to start)."""
 
 
 class GatewayError(Exception):
@@ -110,113 +99,6 @@ class TokenBucket:
                 return False
             self._tokens -= 1
             return True
-
-
-# ---------------------------------------------------------------------------------------------- the document
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str  # upper case, or ANY
-    resource_path: str  # as in the document: /orders/{orderId}
-    pattern: re.Pattern[str]
-    parameter_names: tuple[str, ...]
-    rank: tuple[int, ...]  # API Gateway prefers a literal segment to {param}, and {param} to {proxy+}
-    requires_api_key: bool
-    validate_parameters: bool
-    validate_body: bool
-    parameters: list[dict[str, Any]]
-    body: BodyValidator
-    integration: Integration
-    service: str  # the integration's AWS service (endpoint prefix) and action
-    action: str
-    timeout_seconds: float
-
-
-def _routes(document: Mapping[str, Any]) -> list[_Route]:
-    validators = document.get("x-amazon-apigateway-request-validators", {})
-    default_validator = document.get("x-amazon-apigateway-request-validator")
-    routes = []
-    for resource_path, path_item in document.get("paths", {}).items():
-        pattern, names, rank = _compile_path(resource_path)
-        for method, operation in path_item.items():
-            if method not in _METHODS:
-                continue  # parameters, summary, ...
-            where = f"{method.upper()} {resource_path}"
-            raw = operation.get("x-amazon-apigateway-integration")
-            if raw is None:
-                raise UnsupportedDefinition(f"{where}: no x-amazon-apigateway-integration")
-            integration = load_integration(document, resource_path, method, {})
-            if integration.type == "mock":
-                service, action = "", ""  # API Gateway answers itself
-            elif integration.type == "aws":
-                target = _ACTION_URI.fullmatch(integration.uri)
-                if target is None or target[1] not in _JSON_SERVICES:
-                    services = ", ".join(sorted(_JSON_SERVICES))
-                    raise UnsupportedDefinition(
-                        f"{where}: integration uri {integration.uri!r} (only {services} actions)"
-                    )
-                service, action = target[1], target[2]
-            else:
-                raise UnsupportedDefinition(f"{where}: integration type {integration.type!r} (only aws and mock)")
-            validator_name = operation.get("x-amazon-apigateway-request-validator", default_validator)
-            if validator_name and validator_name not in validators:
-                raise UnsupportedDefinition(f"{where}: request validator {validator_name!r} is not defined")
-            validator = validators.get(validator_name, {})
-            routes.append(
-                _Route(
-                    method="ANY" if method == "x-amazon-apigateway-any-method" else method.upper(),
-                    resource_path=resource_path,
-                    pattern=pattern,
-                    parameter_names=names,
-                    rank=rank,
-                    requires_api_key=_requires_api_key(document, operation, where),
-                    validate_parameters=bool(validator.get("validateRequestParameters")),
-                    validate_body=bool(validator.get("validateRequestBody")),
-                    parameters=operation_parameters(document, resource_path, method),
-                    body=BodyValidator(document, resource_path, method),
-                    integration=integration,
-                    service=service,
-                    action=action,
-                    timeout_seconds=int(raw.get("timeoutInMillis", DEFAULT_TIMEOUT_MS)) / 1000,
-                )
-            )
-    # API Gateway picks the resource, then the method on it: an explicit method before ANY.
-    return sorted(routes, key=lambda route: (route.rank, route.method == "ANY"))
-
-
-def _compile_path(resource_path: str) -> tuple[re.Pattern[str], tuple[str, ...], tuple[int, ...]]:
-    """The path's regex, its parameter names, and its rank: literal (0) before {param} (1) before {proxy+} (2)."""
-    regex, names, rank = "", [], []
-    for part in filter(None, resource_path.split("/")):
-        parameter = re.fullmatch(r"\{([^}+]+)(\+?)\}", part)
-        if parameter is None:
-            regex += "/" + re.escape(part)
-            rank.append(0)
-        else:
-            greedy = parameter[2] == "+"
-            regex += "/(.+)" if greedy else "/([^/]+)"
-            rank.append(2 if greedy else 1)
-            names.append(parameter[1])
-    return re.compile(regex or "/"), tuple(names), tuple(rank)
-
-
-def _requires_api_key(document: Mapping[str, Any], operation: Mapping[str, Any], where: str) -> bool:
-    """API Gateway's importer sets apiKeyRequired for an `apiKey` scheme named x-api-key in the header."""
-    schemes = document.get("components", {}).get("securitySchemes", {})
-    required = False
-    for requirement in operation.get("security", document.get("security", [])):
-        for name in requirement:
-            scheme = schemes.get(name, {})
-            if scheme.get("type") != "apiKey" or "x-amazon-apigateway-authorizer" in scheme:
-                raise UnsupportedDefinition(f"{where}: security scheme {name!r} (only API keys are emulated)")
-            required = required or (scheme.get("in") == "header" and scheme.get("name", "").lower() == "x-api-key")
-    if required and document.get("x-amazon-apigateway-api-key-source", "HEADER") != "HEADER":
-        raise UnsupportedDefinition("x-amazon-apigateway-api-key-source: only HEADER is emulated")
-    return required
-
-
-# ---------------------------------------------------------------------------------------------- one request
 
 
 @dataclass(frozen=True)
@@ -251,7 +133,7 @@ class _ApiGateway:
     ) -> None:
         self._spec = spec
         self._document = spec.definition
-        self._routes = _routes(spec.definition)
+        self._routes = load_routes(spec.definition)
         self._endpoint = aws_endpoint_url.rstrip("/") + "/"
         self._region, self._account_id = region, account_id
         self._access_log = access_log
@@ -360,7 +242,7 @@ class _ApiGateway:
             raise GatewayError("REQUEST_TOO_LARGE")
         return body
 
-    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The `/{stage}/...` URL API Gateway serves, and `/...` for convenience. A path or method the document
         does not have is, to API Gateway, a request without authentication."""
         stage = f"/{self._spec.stage}"
@@ -382,7 +264,7 @@ class _ApiGateway:
 
     # -- integration
 
-    def _integrate(self, route: _Route, call: _Call, content_type: str, text: str) -> Response:
+    def _integrate(self, route: Route, call: _Call, content_type: str, text: str) -> Response:
         integration = route.integration
         templates = {name.lower(): template for name, template in integration.request_templates.items()}
         headers: dict[str, str] = {}
@@ -423,7 +305,7 @@ class _ApiGateway:
         return Response(body, status=status_override or selected.status_code, headers=out)
 
     def _call_aws(
-        self, route: _Route, payload: str, headers: dict[str, str], call: _Call
+        self, route: Route, payload: str, headers: dict[str, str], call: _Call
     ) -> tuple[int, dict[str, str], str]:
         """The action's AWS JSON-protocol request: the rendered body as is, signed for the region."""
         request = AWSRequest(
@@ -433,7 +315,7 @@ class _ApiGateway:
             headers={
                 **headers,
                 "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": f"{_JSON_SERVICES[route.service]}.{route.action}",
+                "X-Amz-Target": f"{JSON_SERVICES[route.service]}.{route.action}",
                 # moto takes the account from this header; AWS from the integration role.
                 "x-moto-account-id": self._account_id,
             },

@@ -2,12 +2,13 @@
 
 Enough of the language for templates like this one: Ref, Fn::GetAtt, Fn::Sub (both forms), Fn::Join,
 Fn::Select, Fn::Split, Fn::If with Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or), Fn::GetAZs,
-Fn::Base64. Anything else raises, naming the function, rather than guessing.
+Fn::Base64. Anything else raises, naming the function, rather than guessing. Provisioning and the API
+emulator (for the OpenAPI document's integrations) both resolve with this one.
 """
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -32,6 +33,18 @@ class Resolver:
         self.attribute = attribute
         self._condition_definitions = conditions or {}
         self._conditions: dict[str, bool] = {}
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "Resolver":
+        """A resolver over a flat mapping: logical id or parameter -> Ref, `Id.Attribute` -> Fn::GetAtt."""
+
+        def attribute(logical_id: str, name: str) -> Any:
+            try:
+                return values[f"{logical_id}.{name}"]
+            except KeyError:
+                raise UnresolvableError(f"Fn::GetAtt {logical_id}.{name}: no value given") from None
+
+        return cls(refs=dict(values), attribute=attribute)
 
     def condition(self, name: str) -> bool:
         if name not in self._conditions:
