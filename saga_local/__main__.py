@@ -5,6 +5,7 @@ invoke FUNCTION -e EVENT     invoke a function of the running stack with a sampl
 seed FILE                    add inventory to the running stack
 orders [--limit N]           recent orders and their status
 trace ORDER_ID               the order's trace as a timeline
+patches [--markdown]         the changes made to moto: what each replaces and why
 """
 
 import argparse
@@ -36,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     orders.add_argument("--limit", type=int, default=20)
     trace = commands.add_parser("trace", help="an order's trace: API, state machine, steps, their AWS calls")
     trace.add_argument("order_id", metavar="ORDER_ID")
+    listing = commands.add_parser("patches", help="the changes made to moto: what each replaces and why")
+    listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     args = parser.parse_args(argv)
     try:
-        return {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace}[args.command](args)
+        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches}
+        return command[args.command](args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -168,6 +172,13 @@ def _trace(args: argparse.Namespace) -> int:
     for trace_id in trace_ids:
         print(f"trace {trace_id}")
         print(render_timeline(store.timeline(trace_id)))
+    return 0
+
+
+def _patches(args: argparse.Namespace) -> int:
+    from saga_local.patches import describe
+
+    print(describe(markdown=args.markdown))
     return 0
 
 

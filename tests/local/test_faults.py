@@ -9,10 +9,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from tests.local.awslambda.test_runtime import ENDPOINT, REGION, spec
 
 from saga_local.awslambda.runtime import LambdaRuntime
 from saga_local.faults import FaultInjector, FaultRuleError, parse_rules
+from tests.local.awslambda.test_runtime import ENDPOINT, REGION, spec
 
 
 def write_rules(path: Path, *rules: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from saga_local.cost.meter import Meter
 from saga_local.cost.prices import cost_per_million, load_prices
 from saga_local.cost.units import (
     LoggingConfig,
@@ -24,8 +26,6 @@ from saga_local.cost.units import (
     value_size,
     write_units,
 )
-
-from saga_local.cost.meter import Meter
 
 PRICES = Path(__file__).resolve().parents[3] / "benchmarks" / "prices-us-east-1.json"
 
