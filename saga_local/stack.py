@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from saga_local import patches
 from saga_local.awslambda import invoke_hook
+from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation.provision import Stack, provision
 from saga_local.cloudformation.template import ROOT
 
@@ -49,6 +50,11 @@ class Settings:
     @property
     def state_file(self) -> Path:
         return self.local_dir / "stack.json"
+
+    @property
+    def sam_env_file(self) -> Path:
+        """For `sam local invoke FUNCTION --env-vars .local/sam-env.json --docker-network host`."""
+        return self.local_dir / "sam-env.json"
 
     @property
     def endpoint_url(self) -> str:
@@ -199,6 +205,8 @@ class LocalAws:
             "skipped": stack.skipped,
         }
         self.settings.state_file.write_text(json.dumps(state, indent=2) + "\n")
+        sam_env = sam_env_vars(stack.functions, self.settings.endpoint_url, REGION)
+        self.settings.sam_env_file.write_text(json.dumps(sam_env, indent=2) + "\n")
 
     def stop(self) -> None:
         for close in reversed(self._closers):
