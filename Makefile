@@ -74,13 +74,15 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint
 
-typecheck: install ## mypy on the functions
+typecheck: install ## mypy on the functions and the local stack
 	$(BIN)/mypy functions
+	$(BIN)/mypy saga_local
 
 test: install security ## Everything CI checks: security, ruff, mypy on the functions, then every test (sam build included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions
+	$(BIN)/mypy saga_local
 	$(BIN)/pytest
 
 .PHONY: security

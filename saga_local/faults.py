@@ -132,7 +132,9 @@ def _rule(index: int, raw: Any) -> Rule:
     status = raw.get("status")
     if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599):
         raise FaultRuleError(f"{at}.status: must be an HTTP error status (400-599)")
-    common = {"rate": float(rate), "latency_ms": int(latency), "match": match, "error": error, "message": message}
+    common: dict[str, Any] = {
+        "rate": float(rate), "latency_ms": int(latency), "match": match, "error": error, "message": message,
+    }  # fmt: skip
     if function is not None:
         if not isinstance(function, str) or not function:
             raise FaultRuleError(f"{at}.function: must be a logical id or a function name")

@@ -4,6 +4,7 @@
 see saga_local.patching for what a patch is.
 """
 
+from saga_local.aws_calls import AWS_CALL_HOOK
 from saga_local.awslambda.invoke_hook import INVOKE_HOOK
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
@@ -31,6 +32,7 @@ REGISTRY: tuple[Patch, ...] = (
     COPY_ONLY_TRANSACTED_ITEMS,
     PARALLEL_BRANCH_ERROR_NAMES,
     MOCK_CONFIG,
+    AWS_CALL_HOOK,
 )
 
 

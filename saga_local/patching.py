@@ -16,7 +16,7 @@ class Kind(StrEnum):
     GAP = "moto gap"  # moto answers differently from AWS, or not at all
     SETTING = "local setting"  # a knob of the local stack only (AWS has none): unchanged by default
     SPEED = "speed-up"  # the same answers for less CPU
-    FEATURE = "local feature"  # what Step Functions Local offers and AWS does not
+    FEATURE = "local feature"  # what the local stack adds: Step Functions Local's mocks, a hook on every call
 
 
 class Change(Protocol):

@@ -63,7 +63,7 @@ class Settings:
 
 def client(service: str, endpoint_url: str) -> Any:
     """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled)."""
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]  # boto3-stubs types literal service names only
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
@@ -92,7 +92,7 @@ class LocalAws:
 
         patches.apply_all()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        # The interpreter calls Lambda on localhost:$MOTO_PORT; the Lambda invoke hook routes those calls to our runtime.
+        # The interpreter calls Lambda on localhost:$MOTO_PORT; the Lambda invoke hook routes them to our runtime.
         os.environ["MOTO_PORT"] = str(settings.aws_port)
         server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
         server.start()
@@ -229,8 +229,8 @@ def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     for key, value in CREDENTIALS.items():
         os.environ.setdefault(key.upper(), value)
-    from inventory.service import seed_catalog  # type: ignore[import-not-found]
-    from saga_common import aws  # type: ignore[import-not-found]
+    from inventory.service import seed_catalog
+    from saga_common import aws
 
     aws.reset()
     seed_catalog(items)

@@ -20,7 +20,6 @@ class UnsupportedDefinition(ValueError):
     """The document uses an API Gateway feature this emulator does not have (it refuses to start)."""
 
 
-
 @dataclass(frozen=True)
 class Route:
     method: str  # upper case, or ANY

@@ -278,6 +278,7 @@ class _ApiGateway:
             raise GatewayError("UNSUPPORTED_MEDIA_TYPE")
         else:
             payload = text
+        response_headers: dict[str, str]
         if integration.type == "mock":
             # The integration request's template gives {"statusCode": N}; without one, the default response.
             status, response_headers, response_body = _mock_status(payload if content_type in templates else ""), {}, ""

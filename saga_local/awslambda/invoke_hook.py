@@ -61,7 +61,7 @@ def _changes() -> Sequence[Change]:
     moto_invoke = LambdaFunction.invoke
 
     @wraps(moto_invoke)
-    def invoke(self: Any, body: str | bytes | None, request_headers: Any, response_headers: Any) -> bytes:
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
         runner = _runner
         if runner is None:
             return moto_invoke(self, body, request_headers, response_headers)
@@ -87,8 +87,7 @@ def _changes() -> Sequence[Change]:
 INVOKE_HOOK = Patch(
     name="lambda-invoke-hook",
     kind=Kind.GAP,
-    replaces="moto.awslambda.models.LambdaFunction.invoke: runs the code in Docker (or echoes the event "
-    "without it)",
+    replaces="moto.awslambda.models.LambdaFunction.invoke: runs the code in Docker (or echoes the event without it)",
     because="every Lambda path (Invoke, Step Functions Tasks, SNS, stream mappings) must run the real "
     "handlers, without Docker; with no runner set it still calls moto's",
     changes=_changes,

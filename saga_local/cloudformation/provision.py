@@ -209,8 +209,8 @@ class _Creator:
     # -- messaging
     def _aws_sns_topic(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("TopicName") or self._physical_name(logical_id, ".fifo" if props.get("FifoTopic") else "")
-        attributes = {k: props[k] for k in ("FifoTopic", "ContentBasedDeduplication", "KmsMasterKeyId", "DisplayName")
-                      if k in props}  # fmt: skip
+        names = ("FifoTopic", "ContentBasedDeduplication", "KmsMasterKeyId", "DisplayName")
+        attributes: dict[str, Any] = {k: props[k] for k in names if k in props}
         arn = self.clients("sns").create_topic(Name=name, Attributes=_stringify(attributes))["TopicArn"]
         self._set(logical_id, arn, TopicArn=arn, TopicName=name)
 
@@ -234,8 +234,8 @@ class _Creator:
             self.stack.skipped[logical_id] = f"{props['Protocol']} subscriptions cannot be delivered locally"
             self._set(logical_id, self._physical_name(logical_id))
             return
-        attributes = {k: props[k] for k in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
-                      if k in props}  # fmt: skip
+        names = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
+        attributes: dict[str, Any] = {k: props[k] for k in names if k in props}
         arn = self.clients("sns").subscribe(
             TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
             Attributes=_stringify(attributes), ReturnSubscriptionArn=True,
@@ -382,7 +382,7 @@ class _Creator:
         self._set(logical_id, secrets.token_hex(5))
 
     def _aws_apigateway_stage(self, logical_id: str, props: dict[str, Any]) -> None:
-        settings = next(iter(props.get("MethodSettings", [])), {})
+        settings: dict[str, Any] = next(iter(props.get("MethodSettings", [])), {})
         self._replace_api(
             props["RestApiId"], stage=props["StageName"], tracing_enabled=bool(props.get("TracingEnabled")),
             throttle_rate=settings.get("ThrottlingRateLimit"), throttle_burst=settings.get("ThrottlingBurstLimit"),

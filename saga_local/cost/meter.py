@@ -187,10 +187,10 @@ class Meter:
             except Exception:  # accounting must never break an execution; the miss is logged
                 logging.getLogger(__name__).exception("accounting: execution history not counted")
 
-        SyncExecution.start = start  # type: ignore[method-assign,assignment]
+        SyncExecution.start = start  # type: ignore[method-assign,assignment]  # counting, undone by restore()
 
         def restore() -> None:
-            SyncExecution.start = plain  # type: ignore[method-assign]
+            SyncExecution.start = plain  # type: ignore[method-assign]  # moto's own back
 
         return restore
 
@@ -210,7 +210,7 @@ class Meter:
             details = {k: v for k, v in event.items() if k not in ("id", "previousEventId", "type", "timestamp")}
             log = EventManager._create_history_log(
                 event["id"], event["previousEventId"], event_type, event["timestamp"], execution.exec_arn,
-                details or None, include_data,  # type: ignore[arg-type]
+                details or None, include_data,  # type: ignore[arg-type]  # a plain dict, as moto passes it
             )  # fmt: skip
             self.add("logs.StateMachine.shipped_bytes", len(to_json_str(log).encode("utf-8")))
 

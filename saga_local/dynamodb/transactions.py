@@ -40,7 +40,7 @@ def _snapshot(backend: Any, items: list[dict[str, Any]]) -> list[_Snapshot]:
 
     taken = []
     for item in items:
-        operation = next(iter(item.values()), {})
+        operation: dict[str, Any] = next(iter(item.values()), {})
         table = backend.tables.get(operation.get("TableName"))
         source = operation.get("Item") if "Item" in operation else operation.get("Key")
         if table is None or not isinstance(source, dict) or table.hash_key_attr not in source:

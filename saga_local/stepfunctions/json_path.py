@@ -44,7 +44,8 @@ def _changes() -> Sequence[Change]:
 
     # The interpreter's modules imported the function by name: rebind it where they hold it.
     holders = [
-        module for module in list(sys.modules.values())
+        module
+        for module in list(sys.modules.values())
         if getattr(module, "__dict__", {}).get("extract_json") is moto_extract_json
     ]
     return [Replace(module, "extract_json", extract_json) for module in holders]

@@ -122,7 +122,7 @@ def _check_mock_config(document: Any, origin: str) -> None:
                 and isinstance(throw.get("Cause", ""), str)
             ):
                 raise fail(f'{where}."{key}".Throw', 'must be {"Error": <string>, "Cause": <string, optional>}')
-            if "Throw" in outcome and states_error_name(throw["Error"]) is False:
+            if throw is not None and states_error_name(throw["Error"]) is False:
                 raise fail(f'{where}."{key}".Throw', f"{throw['Error']} is not an error Step Functions has")
 
 
@@ -142,9 +142,13 @@ def _by_first(item: tuple[str, tuple[int, int]]) -> int:
 
 
 def _mocked_responses(attempts: dict[str, Any]) -> list[Any]:
-    from moto.stepfunctions.parser.mocking.mock_config import MockedResponseReturn, MockedResponseThrow
+    from moto.stepfunctions.parser.mocking.mock_config import (
+        MockedResponse,
+        MockedResponseReturn,
+        MockedResponseThrow,
+    )
 
-    mocked = []
+    mocked: list[MockedResponse] = []
     for key, outcome in attempts.items():
         first, last = _mock_range(key, "", lambda where, problem: MockConfigError(problem))
         if "Return" in outcome:
@@ -279,7 +283,7 @@ def _mocked_throw(env: Any, mocked_response: Any) -> None:
             env=env,
             error_name=states_error_name(error) or CustomErrorName(error),
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(taskFailedEventDetails=details),
+            event_details=EventDetails(taskFailedEventDetails=details),  # type: ignore[typeddict-item]  # as in moto
         )
     )
 
@@ -319,7 +323,7 @@ def _unmocked_task(env: Any) -> Exception:
             env=env,
             error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # total in moto, built with one key there too
                 taskFailedEventDetails=TaskFailedEventDetails(error=_STATES_RUNTIME, cause=cause)
             ),
         )

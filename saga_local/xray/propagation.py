@@ -251,8 +251,11 @@ def _changes() -> Sequence[Change]:
         # Both Lambda Task styles (a function ARN, arn:aws:states:::lambda:invoke) call this, with the Task's
         # environment, from the thread the attempt runs in: moto runs each attempt in a new thread, so the
         # Task is found from that environment's context object, not from the thread the state started in.
-        Replace(lambda_eval_utils, "execute_lambda_function_integration",
-                _with_task_trace_header(lambda_eval_utils.execute_lambda_function_integration)),  # fmt: skip
+        Replace(
+            lambda_eval_utils,
+            "execute_lambda_function_integration",
+            _with_task_trace_header(lambda_eval_utils.execute_lambda_function_integration),
+        ),
         Replace(lambda_eval_utils, "boto_client_for", _sending_trace_header(lambda_eval_utils.boto_client_for)),
     ]
 

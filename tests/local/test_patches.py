@@ -20,7 +20,8 @@ def test_every_patch_names_what_it_replaces_and_why() -> None:
     assert len(set(names)) == len(names)
     for patch in patches.REGISTRY:
         assert patch.replaces.startswith("moto."), patch.name  # the moto code it changes, by its dotted name
-        assert ":" in patch.replaces and patch.because, patch.name
+        assert ":" in patch.replaces, patch.name
+        assert patch.because, patch.name
         assert all(required in patches.REGISTRY for required in patch.requires), patch.name
 
 

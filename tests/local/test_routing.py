@@ -1,8 +1,5 @@
 """saga_local.routing: the moto server remembers each signed request's service."""
 
-
-
-
 from tests.local.conftest import client, streamed_table
 
 

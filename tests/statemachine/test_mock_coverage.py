@@ -164,7 +164,7 @@ def test_every_catch_leads_to_its_next_state(outcomes: list[Outcome]) -> None:
 
 
 def test_no_test_case_reaches_a_task_it_does_not_mock(outcomes: list[Outcome]) -> None:
-    """An unmocked Task fails its execution with States.Runtime (saga_local.stepfunctions.mock_config.enable_mock_config)."""
+    """An unmocked Task fails its execution with States.Runtime (saga_local.stepfunctions.mock_config)."""
     runtime_errors = [
         (result.response["name"], name)
         for result in outcomes

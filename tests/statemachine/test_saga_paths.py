@@ -110,7 +110,7 @@ class StateRun:
     """One state as the history shows it: entered, its attempts (a Task's), the errors they failed with, exited."""
 
     name: str
-    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (saga_local.stepfunctions.asl.walk's scopes)
+    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (asl.walk's scopes)
     entered: int  # the id of its StateEntered event
     previous: int  # the event it follows: its predecessor's StateExited, or its Parallel's start
     exited: int | None = None

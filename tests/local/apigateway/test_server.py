@@ -462,10 +462,11 @@ def test_only_aws_and_mock_integrations_are_emulated(gateway: Gateway, document:
 
 
 def test_each_request_has_an_access_log_line(api: Client, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="saga_local.apigateway.access"):
+    access = "saga_local.apigateway.access"
+    with caplog.at_level(logging.INFO, logger=access):
         response = place(api)
         api.get("/dev/nothing")
-    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "saga_local.apigateway.access"]
+    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == access]
     assert [(line["status"], line["resourcePath"]) for line in lines] == [(201, "/orders"), (404, "")]
     assert lines[0]["requestId"] == response.headers["x-amzn-RequestId"]
     assert lines[0]["integrationStatus"] == 200

@@ -1,6 +1,5 @@
 """saga_local.dynamodb.transactions: a transaction copies the items it touches, and still rolls back."""
 
-
 import pytest
 from botocore.exceptions import ClientError
 

@@ -1,5 +1,6 @@
-"""saga_local.stepfunctions.mock_config.enable_mock_config: Step Functions Local's mock configuration file (MockConfigFile), read by
-moto's interpreter. Each behaviour on a small machine of its own; the saga's test cases are in tests/statemachine."""
+"""saga_local.stepfunctions.mock_config.enable_mock_config: Step Functions Local's mock configuration file
+(MockConfigFile), read by moto's interpreter. Each behaviour on a small machine of its own; the saga's test cases
+are in tests/statemachine."""
 
 import io
 import json
