@@ -74,6 +74,9 @@ def client(service: str, endpoint_url: str) -> Any:
 
 @dataclass
 class LocalAws:
+    """The local AWS for this template: a moto server with every registered patch, the stack provisioned on
+    it, and the emulators started (X-Ray daemon, Lambda runtime, stream pollers, API). `stop()` ends them."""
+
     settings: Settings
     stack: Stack | None = None
     started_at: float = field(default_factory=time.monotonic)
