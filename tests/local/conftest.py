@@ -87,7 +87,7 @@ def behaviour() -> Iterator[Behaviour]:
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    """A moto server with every gap closed, as the local stack runs it; its endpoint URL."""
+    """A moto server with every registered patch, as the local stack runs it; its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
     patches.apply_all()
