@@ -14,7 +14,7 @@ from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.mock_config import MOCK_CONFIG
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
-from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION
+from saga_local.stepfunctions.sync_execution import FINISHED_EXECUTION_HOOK, START_SYNC_EXECUTION
 from saga_local.stepfunctions.timing import SCALE_RETRY_WAITS, SCALE_TIMEOUTS
 from saga_local.xray.propagation import PROPAGATE_TRACES
 
@@ -33,6 +33,7 @@ REGISTRY: tuple[Patch, ...] = (
     PARALLEL_BRANCH_ERROR_NAMES,
     MOCK_CONFIG,
     AWS_CALL_HOOK,
+    FINISHED_EXECUTION_HOOK,
 )
 
 

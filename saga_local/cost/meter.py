@@ -47,6 +47,7 @@ from saga_local.cost.units import (
     shipped_bytes,
     write_units,
 )
+from saga_local.stepfunctions.sync_execution import add_finished_listener
 
 _BILLED = re.compile(r"Billed Duration: (\d+) ms")  # in a REPORT line
 # ---------------------------------------------------------------- the meter
@@ -175,24 +176,13 @@ class Meter:
 
     # -- Step Functions: transitions and the log level's bytes, from the history
     def _watch_executions(self) -> Callable[[], None]:
-        from moto.stepfunctions.parser.backend.execution import SyncExecution
-
-        plain = SyncExecution.start
-        meter = self
-
-        def start(execution: Any) -> None:
-            plain(execution)
+        def count(execution: Any) -> None:
             try:
-                meter._count_history(execution)
+                self._count_history(execution)
             except Exception:  # accounting must never break an execution; the miss is logged
                 logging.getLogger(__name__).exception("accounting: execution history not counted")
 
-        SyncExecution.start = start  # type: ignore[method-assign,assignment]  # counting, undone by restore()
-
-        def restore() -> None:
-            SyncExecution.start = plain  # type: ignore[method-assign]  # moto's own back
-
-        return restore
+        return add_finished_listener(count)
 
     def _count_history(self, execution: Any) -> None:
         from moto.stepfunctions.parser.api import HistoryEventType, LogLevel

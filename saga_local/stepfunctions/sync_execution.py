@@ -8,12 +8,17 @@ kept: Describe/ListExecutions do not show it.
 import json
 import math
 import re
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 
 from saga_local.patching import Append, Change, Kind, Patch, Replace
+
+_finished_listeners: list[Callable[[Any], None]] = []
+_listeners_lock = threading.Lock()
 
 # boto3 sends StartSyncExecution to the host `sync-states.<region>.amazonaws.com` (an endpoint host
 # prefix); moto routes only `states.`. Against a moto server, clients still need
@@ -138,6 +143,35 @@ def _billing_details(execution: Any, definition: str, execution_input: str) -> d
     }
 
 
+def add_finished_listener(listener: Callable[[Any], None]) -> Callable[[], None]:
+    """Call `listener(execution)` (moto's SyncExecution, its history in `exec_worker.env`) after each
+    synchronous execution ends; returns its remover."""
+    FINISHED_EXECUTION_HOOK.apply()
+    with _listeners_lock:
+        _finished_listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _finished_listeners:
+                _finished_listeners.remove(listener)
+
+    return remove
+
+
+def _finished_hook_changes() -> Sequence[Change]:
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    plain = SyncExecution.start
+
+    @wraps(plain)
+    def start(execution: Any) -> None:
+        plain(execution)
+        for listener in list(_finished_listeners):
+            listener(execution)
+
+    return [Replace(SyncExecution, "start", start)]
+
+
 def _changes() -> Sequence[Change]:
     from moto import backend_index
     from moto.stepfunctions import urls
@@ -158,4 +192,14 @@ START_SYNC_EXECUTION = Patch(
     because="API Gateway starts the saga with StartSyncExecution and maps its response (status, output, "
     "error) to the HTTP answer; needs moto's interpreter (execute_state_machine)",
     changes=_changes,
+)
+FINISHED_EXECUTION_HOOK = Patch(
+    name="sfn-finished-execution-hook",
+    kind=Kind.FEATURE,
+    replaces="moto.stepfunctions.parser.backend.execution.SyncExecution.start: runs the execution, telling "
+    "nobody when it ends",
+    because="the cost meter counts state transitions and the log bytes of each Express execution from its "
+    "history; applied by the first listener (Meter.install), a pass-through without one",
+    changes=_finished_hook_changes,
+    by_default=False,
 )

@@ -10,7 +10,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
-from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION
+from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION, add_finished_listener
 from tests.local.conftest import REGION, Behaviour, Local, lambda_task
 
 
@@ -26,6 +26,19 @@ def test_start_sync_execution_returns_succeeded_with_the_aws_response_shape(loca
     assert result["startDate"] <= result["stopDate"]
     assert result["billingDetails"] == {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100}
     assert "error" not in result
+
+
+def test_finished_listeners_see_each_execution_until_removed(local: Local) -> None:
+    """How the cost meter reads an execution's history (AWS keeps none for a synchronous one)."""
+    machine = local.machine({"Greet": {"Type": "Pass", "End": True}})
+    seen: list[str] = []
+    remove = add_finished_listener(lambda execution: seen.append(execution.exec_arn))
+    try:
+        first = local.run(machine)["executionArn"]
+    finally:
+        remove()
+    local.run(machine)
+    assert seen == [first]
 
 
 def test_start_sync_execution_returns_failed_with_error_and_cause(local: Local) -> None:
