@@ -72,14 +72,14 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint
 
-typecheck: install ## mypy on the functions (strict) and the ASL tooling
+typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks
 	$(BIN)/mypy
 
 .PHONY: asl-errors
 asl-errors: install ## Rewrite the ASL's no-retry lists from the errors the handler tables declare final
 	$(BIN)/python -m statemachine.steps --write
 
-test: install security ## Everything CI checks: security, ruff, mypy on the functions, then every test (sam build included)
+test: install security ## Everything CI checks: security, ruff, mypy, then every test (sam build included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from saga_local import template as cfn  # noqa: E402
+from saga_local.cloudformation import template as cfn  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

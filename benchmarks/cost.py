@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cost.py [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
 
 Starts the local stack in this process (free ports, its own state folder) with a meter on it
-(saga_local.accounting), places orders one at a time, path by path, waits after each until the stack is
+(saga_local.cost), places orders one at a time, path by path, waits after each until the stack is
 quiet (the outbox relay and the SNS->SQS audit path included), and takes the meter's counts for that
 order. Per path, the median of the runs is priced at the list prices of one dated file. Prints a table
 and writes reports/cost.json.
@@ -27,7 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from saga_local import accounting  # noqa: E402
+from saga_local.cost.meter import Meter  # noqa: E402
+from saga_local.cost.prices import GIB, cost_per_million, load_prices, unit_price, usage_total  # noqa: E402
 from saga_local.launch import free_port  # noqa: E402
 
 PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
@@ -72,7 +73,7 @@ class Client:
             return int(error.code)
 
 
-def settle(meter: accounting.Meter) -> dict[str, float]:
+def settle(meter: Meter) -> dict[str, float]:
     """Wait until nothing is counted for QUIET_SECONDS (the relay and X-Ray run after the answer)."""
     last, quiet_since, began = meter.snapshot(), time.monotonic(), time.monotonic()
     while time.monotonic() - quiet_since < QUIET_SECONDS and time.monotonic() - began < SETTLE_LIMIT_SECONDS:
@@ -83,10 +84,10 @@ def settle(meter: accounting.Meter) -> dict[str, float]:
     return last
 
 
-def measure(meter: accounting.Meter, action: Callable[[], int]) -> tuple[int, dict[str, float]]:
+def measure(meter: Meter, action: Callable[[], int]) -> tuple[int, dict[str, float]]:
     before = settle(meter)
     status = action()
-    return status, accounting.Meter.delta(before, settle(meter))
+    return status, Meter.delta(before, settle(meter))
 
 
 def median_counts(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -126,15 +127,15 @@ class _PerOrder:
 
     def per_million(self, name: str) -> float:
         """USD per million units of `name`."""
-        return accounting.unit_price(self.prices, name) * 1_000_000
+        return unit_price(self.prices, name) * 1_000_000
 
     def total(self, pattern: str) -> float:
-        return accounting._total(self.counts, pattern)
+        return usage_total(self.counts, pattern)
 
     @property
     def log_gb(self) -> float:
         """USD per million bytes of log ingestion."""
-        return self.per_million("cloudwatch_logs_ingestion_gb") / accounting.GIB
+        return self.per_million("cloudwatch_logs_ingestion_gb") / GIB
 
 
 def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) -> list[dict[str, Any]]:
@@ -274,7 +275,7 @@ def main() -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     try:
-        prices = accounting.load_prices(args.prices)
+        prices = load_prices(args.prices)
     except ValueError as error:
         parser.error(str(error))
     sampling = float(prices["prices"]["xray_default_sampling"]["rate"])
@@ -307,14 +308,14 @@ def measure_paths(paths: list[str], runs: int, prices: dict[str, Any], sampling:
     # A Task timeout on this shared 2-core machine is not one AWS would have: the retry it starts would be
     # counted as if it were part of the path. Give every Task more time (the README's setting for load).
     os.environ.setdefault("SAGA_LOCAL_TIMEOUT_SCALE", "5")
-    from saga_local.stack import LocalStack, Settings
+    from saga_local.stack import LocalAws, Settings
 
     settings = Settings(aws_port=free_port(), api_port=free_port(), xray_port=free_port(), local_dir=folder / "state")
-    local = LocalStack(settings)
+    local = LocalAws(settings)
     results: dict[str, Any] = {}
     try:
         local.start()
-        meter = accounting.Meter.for_stack(local)
+        meter = Meter.for_stack(local)
         client = Client(json.loads(settings.outputs_file.read_text()))
         for body, _ in PATHS.values():  # warm every worker and code path once, unmeasured
             client.place(body, f"warm-{uuid.uuid4()}")
@@ -333,7 +334,7 @@ def measure_paths(paths: list[str], runs: int, prices: dict[str, Any], sampling:
 
 def measure_path(
     client: Client,
-    meter: accounting.Meter,
+    meter: Meter,
     faults_file: Path,
     path: str,
     runs: int,
@@ -353,7 +354,7 @@ def measure_path(
         statuses.append(status)
     _set_faults(faults_file, [])
     counts = median_counts(usages)
-    cost = accounting.cost_per_million(counts, prices, xray_sampling=sampling)
+    cost = cost_per_million(counts, prices, xray_sampling=sampling)
     return {
         "http_status": statuses,
         "per_order": summary(counts),

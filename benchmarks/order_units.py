@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from saga_local.launch import launched_stack  # noqa: E402
-from saga_local.xray_daemon import TraceStore  # noqa: E402
+from saga_local.xray.daemon import TraceStore  # noqa: E402
 
 
 def _order(outputs: dict) -> dict:

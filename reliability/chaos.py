@@ -36,8 +36,8 @@ import boto3
 from botocore.config import Config
 
 from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, check
+from saga_local.cloudformation.template import ROOT
 from saga_local.launch import Launched, launched_stack
-from saga_local.template import ROOT
 
 REPORT = ROOT / ".local" / "reports" / "chaos.json"
 TOKENS = {"tok_visa": 0.70, "tok_chargeDeclined": 0.10, "tok_processingError": 0.12, "tok_unavailable": 0.08}

@@ -5,6 +5,7 @@ invoke FUNCTION -e EVENT     invoke a function of the running stack with a sampl
 seed FILE                    add inventory to the running stack
 orders [--limit N]           recent orders and their status
 trace ORDER_ID               the order's trace as a timeline
+patches [--markdown]         the changes made to moto: what each replaces and why
 """
 
 import argparse
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saga_local.stack import LocalStack, Settings, client, seed_inventory
+from saga_local.stack import LocalAws, Settings, client, seed_inventory
 
 
 class CliError(Exception):
@@ -36,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     orders.add_argument("--limit", type=int, default=20)
     trace = commands.add_parser("trace", help="an order's trace: API, state machine, steps, their AWS calls")
     trace.add_argument("order_id", metavar="ORDER_ID")
+    listing = commands.add_parser("patches", help="the changes made to moto: what each replaces and why")
+    listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     args = parser.parse_args(argv)
     try:
-        return {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace}[args.command](args)
+        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches}
+        return command[args.command](args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -50,7 +54,7 @@ def _up(_: argparse.Namespace) -> int:
         if _listening(settings.host, port):
             raise CliError(f"port {port} is in use (another local stack?); stop it or set {variable}")
     started = time.monotonic()
-    local = LocalStack(settings)
+    local = LocalAws(settings)
     try:
         local.start()
     except BaseException:
@@ -159,7 +163,7 @@ def _orders(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from saga_local.xray_daemon import TraceStore, render_timeline
+    from saga_local.xray.daemon import TraceStore, render_timeline
 
     store = TraceStore.load(Settings().local_dir / "traces")
     trace_ids = store.traces_for_annotation("orderId", args.order_id)
@@ -168,6 +172,13 @@ def _trace(args: argparse.Namespace) -> int:
     for trace_id in trace_ids:
         print(f"trace {trace_id}")
         print(render_timeline(store.timeline(trace_id)))
+    return 0
+
+
+def _patches(args: argparse.Namespace) -> int:
+    from saga_local.patches import describe
+
+    print(describe(markdown=args.markdown))
     return 0
 
 

@@ -8,9 +8,11 @@ listeners see each call and its reply (cost accounting), interceptors may answer
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from saga_local.patching import Change, Kind, Patch, Replace
 
 Reply = tuple[int, dict[str, Any], Any]  # status, headers, body: what moto's handlers return
 Listener = Callable[["AwsCall", Reply, float], None]
@@ -19,7 +21,6 @@ Interceptor = Callable[["AwsCall"], Reply | None]
 _listeners: list[Listener] = []
 _interceptors: list[Interceptor] = []
 _lock = threading.Lock()
-_installed = False
 
 
 @dataclass(frozen=True)
@@ -61,29 +62,39 @@ def _add(registry: list[Any], item: Any) -> Callable[[], None]:
 
 
 def _install() -> None:
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        from moto.core.responses import BaseResponse
+    AWS_CALL_HOOK.apply()
 
-        plain = BaseResponse._dispatch
 
-        def _dispatch(self: Any, request: Any, full_url: str | None = None, headers: Any = None) -> Any:
-            if not _listeners and not _interceptors:
-                return plain(self, request, full_url, headers)
-            self.setup_class(request, full_url, headers)
-            call = AwsCall(self.boto3_service_name, self._get_action() or "", self)
-            for interceptor in list(_interceptors):
-                reply = interceptor(call)
-                if reply is not None:
-                    return reply
-            started = time.perf_counter()
-            reply = self.call_action()
-            elapsed = time.perf_counter() - started
-            for listener in list(_listeners):
-                listener(call, reply, elapsed)
-            return reply
+def _changes() -> Sequence[Change]:
+    from moto.core.responses import BaseResponse
 
-        BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
-        _installed = True
+    plain = BaseResponse._dispatch
+
+    def _dispatch(self: Any, request: Any, full_url: str | None = None, headers: Any = None) -> Any:
+        if not _listeners and not _interceptors:
+            return plain(self, request, full_url, headers)
+        self.setup_class(request, full_url, headers)
+        call = AwsCall(self.boto3_service_name, self._get_action() or "", self)
+        for interceptor in list(_interceptors):
+            reply = interceptor(call)
+            if reply is not None:
+                return reply
+        started = time.perf_counter()
+        reply = self.call_action()
+        elapsed = time.perf_counter() - started
+        for listener in list(_listeners):
+            listener(call, reply, elapsed)
+        return reply
+
+    return [Replace(BaseResponse, "_dispatch", _dispatch)]
+
+
+AWS_CALL_HOOK = Patch(
+    name="aws-call-hook",
+    kind=Kind.FEATURE,
+    replaces="moto.core.responses.BaseResponse._dispatch: runs the action, with nothing to watch or answer first",
+    because="the cost meter counts every call's billable units and fault injection throttles chosen operations; "
+    "installed by the first listener or interceptor, a plain pass-through without them",
+    changes=_changes,
+    by_default=False,
+)

@@ -58,7 +58,7 @@ from typing import Any
 FAULTS_FILE_ENV = "LOCAL_FAULTS_FILE"
 LAMBDA_FAULTS = ("error", "latency", "timeout", "crash", "duplicate")
 AWS_FAULTS = ("throttle", "error", "latency")
-# What the worker does after the handler ran (saga_local/lambda_worker.py reads the same words).
+# What the worker does after the handler ran (saga_local/awslambda/worker.py reads the same words).
 WORKER_FAULTS = ("timeout", "crash")
 LAMBDA_USER_AGENT_MARK = "exec-env/AWS_Lambda_"  # botocore adds AWS_EXECUTION_ENV to its User-Agent
 
@@ -132,7 +132,9 @@ def _rule(index: int, raw: Any) -> Rule:
     status = raw.get("status")
     if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599):
         raise FaultRuleError(f"{at}.status: must be an HTTP error status (400-599)")
-    common = {"rate": float(rate), "latency_ms": int(latency), "match": match, "error": error, "message": message}
+    common: dict[str, Any] = {
+        "rate": float(rate), "latency_ms": int(latency), "match": match, "error": error, "message": message,
+    }  # fmt: skip
     if function is not None:
         if not isinstance(function, str) or not function:
             raise FaultRuleError(f"{at}.function: must be a logical id or a function name")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saga_local.template import ROOT
+from saga_local.cloudformation.template import ROOT
 
 READY_LINE = "Local stack ready"
 

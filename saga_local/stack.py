@@ -16,9 +16,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from saga_local import moto_gaps
-from saga_local.provision import Stack, provision
-from saga_local.template import ROOT
+from saga_local import patches
+from saga_local.awslambda import invoke_hook
+from saga_local.awslambda.sam_env import sam_env_vars
+from saga_local.cloudformation.provision import Stack, provision
+from saga_local.cloudformation.template import ROOT
 
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
@@ -50,13 +52,18 @@ class Settings:
         return self.local_dir / "stack.json"
 
     @property
+    def sam_env_file(self) -> Path:
+        """For `sam local invoke FUNCTION --env-vars .local/sam-env.json --docker-network host`."""
+        return self.local_dir / "sam-env.json"
+
+    @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.aws_port}"
 
 
 def client(service: str, endpoint_url: str) -> Any:
     """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled)."""
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]  # boto3-stubs types literal service names only
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
@@ -66,13 +73,16 @@ def client(service: str, endpoint_url: str) -> Any:
 
 
 @dataclass
-class LocalStack:
+class LocalAws:
+    """The local AWS for this template: a moto server with every registered patch, the stack provisioned on
+    it, and the emulators started (X-Ray daemon, Lambda runtime, stream pollers, API). `stop()` ends them."""
+
     settings: Settings
     stack: Stack | None = None
     started_at: float = field(default_factory=time.monotonic)
     _closers: list[Any] = field(default_factory=list)
 
-    def start(self) -> "LocalStack":
+    def start(self) -> "LocalAws":
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
@@ -83,9 +93,9 @@ class LocalStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
-        moto_gaps.close_all_gaps()
+        patches.apply_all()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        # The interpreter calls Lambda on localhost:$MOTO_PORT; moto_gaps routes those calls to our runtime.
+        # The interpreter calls Lambda on localhost:$MOTO_PORT; the Lambda invoke hook routes them to our runtime.
         os.environ["MOTO_PORT"] = str(settings.aws_port)
         server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
         server.start()
@@ -107,7 +117,7 @@ class LocalStack:
 
     # -- emulators
     def _start_xray(self) -> None:
-        from saga_local.xray_daemon import XRayDaemon
+        from saga_local.xray.daemon import XRayDaemon
 
         daemon = XRayDaemon(
             host=self.settings.host,
@@ -120,7 +130,7 @@ class LocalStack:
         os.environ["AWS_XRAY_DAEMON_ADDRESS"] = f"{self.settings.host}:{self.settings.xray_port}"
 
     def _start_lambda_runtime(self) -> None:
-        from saga_local.lambda_runtime import LambdaRuntime
+        from saga_local.awslambda.runtime import LambdaRuntime
 
         assert self.stack is not None
         runtime = LambdaRuntime(
@@ -136,12 +146,12 @@ class LocalStack:
         # invoke BillingFunction twice at once.
         runtime.warm_up()
         threading.Thread(target=runtime.warm_up, kwargs={"workers": 2}, name="warm-up", daemon=True).start()
-        moto_gaps.run_lambdas_with(runtime.runner)
+        invoke_hook.run_lambdas_with(runtime.runner)
         self.runtime = runtime
         self._closers.append(runtime.close)
 
     def _start_stream_pollers(self) -> None:
-        from saga_local.streams import StreamPoller
+        from saga_local.awslambda.streams import StreamPoller
 
         assert self.stack is not None
         endpoint = self.settings.endpoint_url
@@ -158,7 +168,7 @@ class LocalStack:
             self._closers.append(poller.stop)
 
     def _start_apis(self) -> None:
-        from saga_local.apigw.server import make_app, serve
+        from saga_local.apigateway.server import make_app, serve
 
         assert self.stack is not None
         for index, api in enumerate(self.stack.apis):
@@ -198,13 +208,15 @@ class LocalStack:
             "skipped": stack.skipped,
         }
         self.settings.state_file.write_text(json.dumps(state, indent=2) + "\n")
+        sam_env = sam_env_vars(stack.functions, self.settings.endpoint_url, REGION)
+        self.settings.sam_env_file.write_text(json.dumps(sam_env, indent=2) + "\n")
 
     def stop(self) -> None:
         for close in reversed(self._closers):
             with contextlib.suppress(Exception):  # shutting down: keep closing the rest
                 close()
         self._closers.clear()
-        moto_gaps.run_lambdas_with(None)
+        invoke_hook.run_lambdas_with(None)
 
 
 def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
@@ -220,8 +232,8 @@ def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     for key, value in CREDENTIALS.items():
         os.environ.setdefault(key.upper(), value)
-    from inventory.service import seed_catalog  # type: ignore[import-not-found]
-    from saga_common import aws  # type: ignore[import-not-found]
+    from inventory.service import seed_catalog
+    from saga_common import aws
 
     aws.reset()
     seed_catalog(items)

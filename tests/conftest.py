@@ -18,8 +18,8 @@ for service_dir in ("shared", "orders", "inventory", "payments", "billing", "out
     sys.path.insert(0, str(ROOT / "functions" / service_dir))
 sys.path.insert(0, str(ROOT))
 
-from saga_local import template as cfn  # noqa: E402
-from saga_local.moto_gaps import serialize_dynamodb  # noqa: E402
+from saga_local.cloudformation import template as cfn  # noqa: E402
+from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS  # noqa: E402
 
 REGION = "us-east-1"
 # Table resource -> the environment variable the functions read its name from.
@@ -76,7 +76,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
     FIFO topic and the audit FIFO queue subscribed to it; function caches reset around the test."""
     from moto import mock_aws
 
-    serialize_dynamodb()
+    SERIALIZE_REQUESTS.apply()
     _reset_function_caches()
     template = cfn.load()
     with mock_aws():

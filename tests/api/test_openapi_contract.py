@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft4Validator
 from openapi_spec_validator import validate
 
-from saga_local import template as cfn
-from saga_local.apigw import load_openapi, render, render_gateway_response
+from saga_local.apigateway import load_openapi, render, render_gateway_response
+from saga_local.cloudformation import template as cfn
 from tests.conftest import read_event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """The real mapping templates of api/openapi.yaml, rendered for every outcome of the execution contract, and the
-renderer (saga_local.apigw.vtl) itself."""
+renderer (saga_local.apigateway.vtl) itself."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from saga_local.apigw import (
+from saga_local.apigateway import (
     Integration,
     IntegrationResponse,
     MappingTemplateError,
@@ -18,7 +18,7 @@ from saga_local.apigw import (
     resolve_intrinsics,
     select_integration_response,
 )
-from saga_local.apigw.vtl import json_path
+from saga_local.apigateway.vtl import json_path
 from tests.conftest import read_event
 
 ROOT = Path(__file__).resolve().parents[2]

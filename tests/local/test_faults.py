@@ -10,9 +10,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from saga_local.awslambda.runtime import LambdaRuntime
 from saga_local.faults import FaultInjector, FaultRuleError, parse_rules
-from saga_local.lambda_runtime import LambdaRuntime
-from tests.local.test_lambda_runtime import ENDPOINT, REGION, spec
+from tests.local.awslambda.test_runtime import ENDPOINT, REGION, spec
 
 
 def write_rules(path: Path, *rules: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
 
 OPERATIONS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
 

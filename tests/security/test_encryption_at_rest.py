@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
 
 
 @pytest.fixture(scope="module")

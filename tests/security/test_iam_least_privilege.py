@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
 
 # Actions granted on Resource "*" because AWS offers no resource-level permission for them.
 STAR_RESOURCE_ACTIONS = {

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
 
 
 def _checkov_skips(resource: dict[str, Any]) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ from test_saga_paths import (
     outcome,
 )
 
-from saga_local import asl
+from saga_local.stepfunctions import asl
 
 HOW_TO = f"add a test case to {MOCK_CONFIG.relative_to(MOCK_CONFIG.parents[1])} (docs/testing-the-state-machine.md)"
 
@@ -164,7 +164,7 @@ def test_every_catch_leads_to_its_next_state(outcomes: list[Outcome]) -> None:
 
 
 def test_no_test_case_reaches_a_task_it_does_not_mock(outcomes: list[Outcome]) -> None:
-    """An unmocked Task fails its execution with States.Runtime (saga_local.moto_gaps.enable_mock_config)."""
+    """An unmocked Task fails its execution with States.Runtime (saga_local.stepfunctions.mock_config)."""
     runtime_errors = [
         (result.response["name"], name)
         for result in outcomes

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import asl
+from saga_local.stepfunctions import asl
 from statemachine import steps as asl_steps
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29

@@ -26,10 +26,12 @@ import boto3
 import pytest
 from saga_common.ids import derived_id
 
-from saga_local import asl, moto_gaps
-from saga_local.apigw import Integration, load_integration, load_openapi, render, select_integration_response
-from saga_local.inprocess import INTERPRETER_CONFIG
-from saga_local.moto_gaps import LambdaTarget, run_lambdas_with
+from saga_local import patches
+from saga_local.apigateway import Integration, load_integration, load_openapi, render, select_integration_response
+from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
+from saga_local.stepfunctions import asl, timing
+from saga_local.stepfunctions import mock_config as sfn_mocks
+from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from tests.conftest import read_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +110,7 @@ class StateRun:
     """One state as the history shows it: entered, its attempts (a Task's), the errors they failed with, exited."""
 
     name: str
-    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (saga_local.asl.walk's scopes)
+    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (asl.walk's scopes)
     entered: int  # the id of its StateEntered event
     previous: int  # the event it follows: its predecessor's StateExited, or its Parallel's start
     exited: int | None = None
@@ -252,7 +254,7 @@ class MockedSaga:
         response = self.sfn.start_sync_execution(
             stateMachineArn=f"{self.machine_arn}#{test_case}", input=json.dumps(EXECUTION_INPUT)
         )
-        history = moto_gaps.mocked_execution_history(response["executionArn"])
+        history = sfn_mocks.mocked_execution_history(response["executionArn"])
         return Outcome(response, history, tuple(self.calls[called:]))
 
 
@@ -290,9 +292,9 @@ def mocked_saga() -> Iterator[MockedSaga]:
         patch.setenv("AWS_DEFAULT_REGION", REGION)
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv(moto_gaps.RETRY_SCALE_ENV, RETRY_SCALE)
-        moto_gaps.close_all_gaps()
-        moto_gaps.enable_mock_config(MOCK_CONFIG)
+        patch.setenv(timing.RETRY_SCALE_ENV, RETRY_SCALE)
+        patches.apply_all()
+        sfn_mocks.enable_mock_config(MOCK_CONFIG)
         previous = run_lambdas_with(no_function_code)
         # The interpreter logs every Task error with its whole state; mocked errors are the point here.
         interpreter_log = logging.getLogger("moto.stepfunctions.parser")
@@ -311,7 +313,7 @@ def mocked_saga() -> Iterator[MockedSaga]:
         finally:
             interpreter_log.setLevel(log_level)
             run_lambdas_with(previous)
-            moto_gaps.disable_mock_config()
+            sfn_mocks.disable_mock_config()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import cfnlint.api
 import pytest
 
-from saga_local import asl
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
+from saga_local.stepfunctions import asl
 
 ROOT = Path(__file__).resolve().parents[2]
 

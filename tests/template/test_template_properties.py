@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from saga_local import template as cfn
+from saga_local.cloudformation import template as cfn
 
 ROOT = Path(__file__).resolve().parents[2]
 SAGA_FUNCTIONS = ["OrdersFunction", "InventoryFunction", "PaymentsFunction", "BillingFunction"]

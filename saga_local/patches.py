@@ -1,0 +1,79 @@
+"""Every change this project makes to moto, in one list: what `up`, the in-process runner and the tests apply.
+
+`python -m saga_local patches` prints them (`--markdown`: a table). Each lives with the service it patches;
+see saga_local.patching for what a patch is.
+"""
+
+from saga_local.aws_calls import AWS_CALL_HOOK
+from saga_local.awslambda.invoke_hook import INVOKE_HOOK
+from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
+from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
+from saga_local.patching import Kind, Patch
+from saga_local.routing import ROUTE_CACHE
+from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
+from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
+from saga_local.stepfunctions.mock_config import MOCK_CONFIG
+from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
+from saga_local.stepfunctions.sync_execution import FINISHED_EXECUTION_HOOK, START_SYNC_EXECUTION
+from saga_local.stepfunctions.timing import SCALE_RETRY_WAITS, SCALE_TIMEOUTS
+from saga_local.xray.propagation import PROPAGATE_TRACES
+
+# In the order they are applied; undone in reverse (a patch may wrap what an earlier one installed).
+REGISTRY: tuple[Patch, ...] = (
+    SERIALIZE_REQUESTS,
+    INVOKE_HOOK,
+    START_SYNC_EXECUTION,
+    SCALE_RETRY_WAITS,
+    SCALE_TIMEOUTS,
+    DEFINITE_JSON_PATHS,
+    PROPAGATE_TRACES,
+    PARSE_DEFINITIONS_ONCE,
+    ROUTE_CACHE,
+    COPY_ONLY_TRANSACTED_ITEMS,
+    PARALLEL_BRANCH_ERROR_NAMES,
+    MOCK_CONFIG,
+    AWS_CALL_HOOK,
+    FINISHED_EXECUTION_HOOK,
+)
+
+
+def apply_all() -> None:
+    """Every patch applied by default. Each is idempotent; the Lambda hook calls moto's own invoke until a
+    runner is set (saga_local.awslambda.invoke_hook.run_lambdas_with), the scales are 1 unless set, and
+    traces change nothing for an execution without a trace header."""
+    for patch in REGISTRY:
+        if patch.by_default:
+            patch.apply()
+
+
+def undo_all() -> None:
+    """moto as it ships."""
+    for patch in reversed(REGISTRY):
+        patch.undo()
+
+
+def by_name(name: str) -> Patch:
+    return next(patch for patch in REGISTRY if patch.name == name)
+
+
+def describe(*, markdown: bool = False) -> str:
+    """The registry as text, grouped by kind (moto gaps first)."""
+    ordered = sorted(REGISTRY, key=lambda patch: list(Kind).index(patch.kind))
+    if markdown:
+        rows = ["| patch | kind | replaces (moto's behaviour) | because |", "|---|---|---|---|"]
+        rows += [f"| `{p.name}` | {p.kind} | {_cell(p.replaces)} | {_cell(p.because)} |" for p in ordered]
+        return "\n".join(rows)
+    blocks = []
+    for kind in Kind:
+        patches = [patch for patch in ordered if patch.kind == kind]
+        if patches:
+            lines = [f"{kind}:"]
+            for patch in patches:
+                when = "" if patch.by_default else " (on demand)"
+                lines += [f"  {patch.name}{when}", f"    replaces {patch.replaces}", f"    because  {patch.because}"]
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

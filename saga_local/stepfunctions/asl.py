@@ -1,0 +1,95 @@
+"""Reading the state machine's ASL file: its states, its transitions, and its worst-case duration.
+
+The worst case bounds the synchronous API call: API Gateway gives an integration 29 s, so every
+retry and backoff of the longest path, compensations included, must fit in it.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "statemachine" / "order_saga.asl.json"
+_SUBSTITUTION = re.compile(r"\$\{(\w+)\}")
+
+
+def load(path: Path = ASL_PATH, substitutions: dict[str, str] | None = None) -> dict[str, Any]:
+    """The definition, with `${Name}` DefinitionSubstitutions replaced when given."""
+    text = path.read_text(encoding="utf-8")
+    if substitutions is not None:
+        text = _SUBSTITUTION.sub(lambda m: substitutions[m.group(1)], text)
+    return json.loads(text)
+
+
+def substitution_names(path: Path = ASL_PATH) -> set[str]:
+    return set(_SUBSTITUTION.findall(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class StateRef:
+    name: str
+    state: dict[str, Any]
+    scope: str  # "" for the top level, "<Parallel state>[<branch index>]" inside a branch
+
+
+def walk(definition: dict[str, Any], scope: str = "") -> Iterator[StateRef]:
+    """Every state, including those inside Parallel branches."""
+    for name, state in definition["States"].items():
+        yield StateRef(name, state, scope)
+        for index, branch in enumerate(state.get("Branches", [])):
+            yield from walk(branch, f"{scope}{name}[{index}]/")
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    """Names a state can move to next, in its own scope."""
+    targets = [state["Next"]] if "Next" in state else []
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    if "Default" in state:
+        targets.append(state["Default"])
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return targets
+
+
+def retry_waits(retrier: dict[str, Any]) -> list[float]:
+    """The longest wait before each retry: FULL jitter waits at most the un-jittered interval."""
+    interval = retrier.get("IntervalSeconds", 1)
+    rate = retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds", float("inf"))
+    return [min(interval * rate**k, cap) for k in range(retrier.get("MaxAttempts", 3))]
+
+
+def worst_case_task_seconds(state: dict[str, Any]) -> float:
+    """Every attempt runs to its timeout and every retrier is used up (different errors may exhaust
+    different retriers in one execution)."""
+    if "TimeoutSeconds" not in state:
+        raise ValueError("a Task without TimeoutSeconds can run for a year")
+    retriers = state.get("Retry", [])
+    attempts = 1 + sum(r.get("MaxAttempts", 3) for r in retriers)
+    return attempts * state["TimeoutSeconds"] + sum(sum(retry_waits(r)) for r in retriers)
+
+
+def worst_case_seconds(definition: dict[str, Any]) -> float:
+    """The longest the machine can run, following every path (Parallel: its slowest branch)."""
+    states = definition["States"]
+    memo: dict[str, float] = {}
+
+    def from_state(name: str, visiting: frozenset[str]) -> float:
+        if name in visiting:
+            raise ValueError(f"cycle through {name}: the worst case is unbounded")
+        if name not in memo:
+            state = states[name]
+            own = 0.0
+            if state["Type"] == "Task":
+                own = worst_case_task_seconds(state)
+            elif state["Type"] == "Parallel":
+                own = max(worst_case_seconds(branch) for branch in state["Branches"])
+            elif state["Type"] == "Wait":
+                own = float(state.get("Seconds", 0))
+            after = [from_state(target, visiting | {name}) for target in successors(state)]
+            memo[name] = own + max(after, default=0.0)
+        return memo[name]
+
+    return from_state(definition["StartAt"], frozenset())

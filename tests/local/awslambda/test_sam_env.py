@@ -1,0 +1,53 @@
+"""saga_local.awslambda.sam_env: `.local/sam-env.json`, what `sam local invoke --env-vars` takes."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from saga_local.awslambda.sam_env import sam_env_vars
+from saga_local.cloudformation import template as cfn
+from saga_local.cloudformation.provision import Stack, provision
+from saga_local.stack import LocalAws, Settings
+
+ENDPOINT = "http://127.0.0.1:4566"
+
+
+@pytest.fixture
+def stack(aws: Any) -> Stack:  # `aws` starts moto
+    return provision(lambda s: boto3.client(s, region_name="us-east-1"), stack_name="p")
+
+
+def _declared(function: dict[str, Any], sam: dict[str, Any]) -> set[str]:
+    shared = sam.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own = function["Properties"].get("Environment", {}).get("Variables", {})
+    return set(shared) | set(own)
+
+
+def test_every_function_gets_its_template_environment_resolved_and_the_endpoint(stack: Stack) -> None:
+    sam = cfn.load()
+    env_vars = sam_env_vars(stack.functions, ENDPOINT, "us-east-1")
+    functions = cfn.resources_of_type(sam, "AWS::Serverless::Function")
+    assert set(env_vars) == set(functions)
+    for logical_id, function in functions.items():
+        variables = env_vars[logical_id]
+        assert _declared(function, sam) <= set(variables), logical_id
+        assert all(isinstance(value, str) and "{" not in value for value in variables.values()), variables
+        assert variables["AWS_ENDPOINT_URL"] == ENDPOINT
+    assert env_vars["OrdersFunction"]["ORDERS_TABLE"] == stack.refs["OrdersTable"]
+    assert env_vars["InventoryFunction"]["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
+
+
+def test_no_credential_is_written(stack: Stack) -> None:
+    text = json.dumps(sam_env_vars(stack.functions, ENDPOINT, "us-east-1")).lower()
+    for credential in ("secret", "session_token", "access_key"):
+        assert credential not in text
+
+
+def test_up_writes_it_next_to_the_outputs(stack: Stack, tmp_path: Path) -> None:
+    local = LocalAws(Settings(local_dir=tmp_path, aws_port=4599), stack=stack)
+    local._write_state()
+    written = json.loads((tmp_path / "sam-env.json").read_text())
+    assert written == sam_env_vars(stack.functions, "http://127.0.0.1:4599", "us-east-1")

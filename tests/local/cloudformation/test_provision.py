@@ -1,0 +1,108 @@
+"""The local stack's provisioner: every resource of template.yaml, created from the template itself."""
+
+import copy
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from saga_local.cloudformation import template as cfn
+from saga_local.cloudformation.provision import Stack, provision
+
+
+def _provision(sam_template: dict[str, Any] | None = None) -> Stack:
+    return provision(lambda s: boto3.client(s, region_name="us-east-1"), stack_name="p", sam_template=sam_template)
+
+
+@pytest.fixture
+def stack(aws: Any) -> Stack:  # `aws` starts moto
+    return _provision()
+
+
+def test_every_resource_is_created_or_skipped_with_a_reason(stack: Stack) -> None:
+    translated = cfn.translate(cfn.load(), {"AWS::StackName": "p"})
+    assert set(translated["Resources"]) <= set(stack.refs) | set(stack.skipped)
+    assert stack.skipped == {"AlarmEmailSubscription": "condition HasAlarmEmail is false"}
+
+
+def test_tables_have_the_templates_keys_stream_and_ttl(stack: Stack) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    sam = cfn.load()
+    for logical_id, resource in cfn.resources_of_type(sam, "AWS::DynamoDB::Table").items():
+        table = dynamodb.describe_table(TableName=stack.refs[logical_id])["Table"]
+        assert table["KeySchema"] == resource["Properties"]["KeySchema"]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    orders = dynamodb.describe_table(TableName=stack.refs["OrdersTable"])["Table"]
+    assert orders["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    ttl = dynamodb.describe_time_to_live(TableName=stack.refs["IdempotencyTable"])["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiration"
+
+
+def test_functions_get_their_code_handler_layers_and_resolved_environment(stack: Stack) -> None:
+    functions = {f.logical_id: f for f in stack.functions}
+    assert set(functions) == set(cfn.resources_of_type(cfn.load(), "AWS::Serverless::Function"))
+    orders = functions["OrdersFunction"]
+    assert orders.code_dir == cfn.ROOT / "functions" / "orders"
+    assert orders.handler == "orders.handler.lambda_handler"
+    assert [d.name for d in orders.layer_dirs] == ["shared"]
+    assert (orders.timeout_seconds, orders.memory_mb, orders.runtime) == (3, 512, "python3.13")
+    assert orders.environment["ORDERS_TABLE"] == stack.refs["OrdersTable"]  # the function's own
+    assert orders.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]  # from Globals
+    assert orders.tracing_active
+
+
+def test_the_state_machine_runs_the_asl_file_with_the_functions_arns(stack: Stack) -> None:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = sfn.describe_state_machine(stateMachineArn=stack.refs["OrderSagaStateMachine"])
+    assert machine["type"] == "EXPRESS"
+    assert "${" not in machine["definition"]
+    assert {f.arn for f in stack.functions if f.logical_id != "OutboxRelayFunction"} <= {
+        state["Resource"] for state in _tasks(json.loads(machine["definition"]))
+    }
+
+
+def _tasks(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for state in definition["States"].values():
+        if state["Type"] == "Task":
+            found.append(state)
+        for branch in state.get("Branches", []):
+            found += _tasks(branch)
+    return found
+
+
+def test_stream_mapping_and_api_become_specs_for_the_emulators(stack: Stack) -> None:
+    (mapping,) = stack.mappings
+    assert mapping.stream_arn == stack.attribute("OrdersTable", "StreamArn")
+    assert (mapping.batch_size, mapping.maximum_retry_attempts, mapping.maximum_record_age_seconds) == (50, 5, 3600)
+    assert mapping.report_batch_item_failures
+    assert mapping.bisect_batch_on_function_error
+    assert mapping.on_failure_destination_arn == stack.attribute("OutboxRelayDLQ", "Arn")
+    assert {"eventName": ["INSERT"]} in mapping.filter_patterns
+    (api,) = stack.apis
+    assert api.stage == "dev"
+    assert len(api.api_keys) == 1
+    assert set(api.definition["paths"]) == {"/orders", "/orders/{orderId}"}
+    assert api.tracing_enabled
+
+
+def test_outputs_are_resolved(stack: Stack) -> None:
+    assert set(stack.outputs) == set(cfn.load()["Outputs"])
+    assert all(isinstance(value, str) for value in stack.outputs.values())
+    assert stack.outputs["OrdersTableName"] == stack.refs["OrdersTable"]
+
+
+def test_a_table_added_to_the_template_appears_with_no_other_change(aws: Any) -> None:
+    sam = copy.deepcopy(cfn.load())
+    sam["Resources"]["ReturnsTable"] = {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "returnId", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "returnId", "KeyType": "HASH"}],
+        },
+    }
+    stack = _provision(sam)
+    table = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName=stack.refs["ReturnsTable"])
+    assert table["Table"]["KeySchema"] == [{"AttributeName": "returnId", "KeyType": "HASH"}]

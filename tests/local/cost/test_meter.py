@@ -1,0 +1,81 @@
+"""saga_local.cost.meter: the meter counting billable units from the calls moto serves."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from saga_local.cost.meter import Meter
+
+# ---------------------------------------------------------------- the meter on moto's DynamoDB
+
+
+@pytest.fixture
+def dynamodb_meter(tmp_path: Path) -> Any:
+    """A meter on a moto server's DynamoDB (the listener hook works for the server's dispatch)."""
+    from moto.server import ThreadedMotoServer
+
+    from saga_local.launch import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+    name = f"t-{uuid.uuid4().hex}"  # moto's backends outlive a server: a table of its own per test
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])  # fmt: skip
+    meter = Meter(tables={name: "Items"}, functions={}, log_dir=tmp_path)
+    meter.install()
+    try:
+        yield client, meter, name
+    finally:
+        meter.close()
+        server.stop()
+
+
+def _usage(meter: Meter, action: Any) -> dict[str, float]:
+    before = meter.snapshot()
+    action()
+    return Meter.delta(before, meter.snapshot())
+
+
+def test_the_meter_counts_a_write_by_the_larger_of_the_item_before_and_after(dynamodb_meter: Any) -> None:
+    client, meter, table = dynamodb_meter
+    big = "x" * 1500
+    assert _usage(meter, lambda: client.put_item(TableName=table, Item={"pk": {"S": "a"}, "d": {"S": big}})) == {
+        "dynamodb.Items.wcu": 2.0, "dynamodb.Items.writes": 1, "dynamodb.Items.writes_over_1kb": 1,
+        "dynamodb.Items.wcu_over_1kb": 1.0,
+    }  # fmt: skip
+    # Shrinking the item to a few bytes is billed on the 1.5 KB it was before.
+    shrink = lambda: client.update_item(TableName=table, Key={"pk": {"S": "a"}}, UpdateExpression="REMOVE d")  # noqa: E731
+    assert _usage(meter, shrink)["dynamodb.Items.wcu"] == 2.0
+
+
+def test_the_meter_bills_a_failed_condition(dynamodb_meter: Any) -> None:
+    client, meter, table = dynamodb_meter
+    client.put_item(TableName=table, Item={"pk": {"S": "b"}, "d": {"S": "y" * 3000}})
+
+    def conditional() -> None:
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+            client.put_item(TableName=table, Item={"pk": {"S": "b"}}, ConditionExpression="attribute_not_exists(pk)")
+
+    assert _usage(meter, conditional)["dynamodb.Items.wcu"] == 3.0  # the existing 3 KB item
+
+
+def test_the_meter_counts_reads_on_the_full_item_and_transactions_double(dynamodb_meter: Any) -> None:
+    client, meter, table = dynamodb_meter
+    client.put_item(TableName=table, Item={"pk": {"S": "c"}, "d": {"S": "z" * 5000}})
+    get = lambda: client.get_item(TableName=table, Key={"pk": {"S": "c"}}, ProjectionExpression="pk")  # noqa: E731
+    assert _usage(meter, get)["dynamodb.Items.rcu"] == 1.0  # 5 KB eventually consistent: 2 x 0.5, projection or not
+    transact = lambda: client.transact_write_items(TransactItems=[  # noqa: E731
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "d"}}}},
+        {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "c"}},
+                            "ConditionExpression": "attribute_exists(pk)"}},
+    ])  # fmt: skip
+    usage = _usage(meter, transact)
+    assert usage["dynamodb.Items.wcu"] == 2.0 + 2 * 5  # a small put, a check on a 5 KB item
+    assert usage["dynamodb.Items.transact_wcu"] == usage["dynamodb.Items.wcu"]
