@@ -4,10 +4,9 @@
 stack's physical names, exactly as the local workers get it, plus the local endpoint and region. With
 `--docker-network host` a container reaches the endpoint on 127.0.0.1.
 
-SAM CLI passes a container only the variables the template declares for the function, and its own AWS_*
-set with credentials from the caller's session: the table and topic names always take effect, the endpoint
-where the template declares AWS_ENDPOINT_URL. No credentials are written (the workers' are the dummy
-`local`; give SAM the same through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in its environment).
+SAM CLI passes a container only the variables the template declares for the function (which is why the
+template declares AWS_ENDPOINT_URL, empty on AWS), and its own AWS_* set with credentials from the caller's
+session or dummy ones. No credentials are written here: the local endpoint takes any.
 """
 
 from collections.abc import Iterable

@@ -51,3 +51,23 @@ def test_up_writes_it_next_to_the_outputs(stack: Stack, tmp_path: Path) -> None:
     local._write_state()
     written = json.loads((tmp_path / "sam-env.json").read_text())
     assert written == sam_env_vars(stack.functions, "http://127.0.0.1:4599", "us-east-1")
+
+
+def test_sam_cli_gives_each_function_the_local_names_and_endpoint(stack: Stack) -> None:
+    """What `sam local invoke F --env-vars .local/sam-env.json` puts in the container, from SAM CLI's own
+    resolver: every declared variable overridden by the file, the endpoint included (no Docker needed)."""
+    from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    env_vars = sam_env_vars(stack.functions, ENDPOINT, "us-east-1")
+    stacks, _ = SamLocalStackProvider.get_stacks(str(cfn.TEMPLATE_PATH))
+    provider = SamFunctionProvider(stacks)
+    runner = LocalLambdaRunner(local_runtime=None, function_provider=provider, cwd=".", real_path=".",
+                               env_vars_values=env_vars)  # fmt: skip
+    for logical_id, expected in env_vars.items():
+        function = provider.get(logical_id)
+        assert function is not None, logical_id
+        resolved = runner._make_env_vars(function).resolve()
+        declared = {name: value for name, value in expected.items() if name not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+        assert {name: resolved.get(name) for name in declared} == declared, logical_id
