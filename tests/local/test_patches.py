@@ -78,3 +78,11 @@ def test_python_m_saga_local_patches_lists_every_patch() -> None:
         assert patch.name in listed
         assert f"| `{patch.name}` | {patch.kind} |" in table
     assert listed.index("moto gap:") < listed.index("local setting:") < listed.index("speed-up:")
+
+
+def test_the_readme_table_is_the_registry() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- patches:start -->\n", 1)[1].split("\n<!-- patches:end -->", 1)[0]
+    assert table == patches.describe(markdown=True), (
+        "README.md's patch table differs from saga_local/patches.py: paste `python -m saga_local patches --markdown`"
+    )
