@@ -32,6 +32,7 @@ class Launched:
     state_dir: Path
     startup_seconds: float  # process start to the ready line
     pid: int  # the stack's process (its Lambda workers are its children)
+    environment: dict[str, str]  # the stack's environment: the CLI reaches it with the same
 
 
 @contextlib.contextmanager
@@ -51,7 +52,7 @@ def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120
             time.sleep(0.05)
         startup = time.perf_counter() - started
         state_dir = Path(env["LOCAL_STATE_DIR"])
-        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup, process.pid)
+        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup, process.pid, env)
     finally:
         process.send_signal(signal.SIGINT)
         try:

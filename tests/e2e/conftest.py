@@ -4,12 +4,8 @@ stack is left alone. Retry back-off is scaled down by SAGA_LOCAL_RETRY_SCALE and
 SAGA_LOCAL_TIMEOUT_SCALE, never by editing the ASL."""
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,15 +18,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from saga_local.launch import launched_stack
+
 ROOT = Path(__file__).resolve().parents[2]
-READY_LINE = "Local stack ready"
 START_TIMEOUT_SECONDS = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -114,50 +105,23 @@ class LocalStackHandle:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    state_dir = tmp_path_factory.mktemp("local-stack")
-    environment = {
-        **os.environ,
-        "LOCAL_AWS_PORT": str(_free_port()),
-        "LOCAL_API_PORT": str(_free_port()),
-        "LOCAL_XRAY_PORT": str(_free_port()),
-        "LOCAL_STATE_DIR": str(state_dir / "state"),
-        "LOCAL_FAULTS_FILE": str(state_dir / "faults.json"),
+    settings = {
+        "LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
         # Every emulated Lambda shares this machine: give Tasks the time a Lambda fleet would not need.
         "SAGA_LOCAL_TIMEOUT_SCALE": "10",
         "PYTHONUNBUFFERED": "1",
     }
-    log_path = state_dir / "stack.log"
-    with open(log_path, "w") as log:  # a pipe nobody reads would freeze the stack once full
-        process = subprocess.Popen(
-            [sys.executable, "-m", "saga_local", "up"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    with launched_stack(settings, timeout=START_TIMEOUT_SECONDS) as stack:
+        yield LocalStackHandle(
+            api_url=stack.outputs["LocalApiUrl"],
+            api_key=stack.outputs["ApiKey"],
+            endpoint_url=stack.outputs["AwsEndpointUrl"],
+            outputs=stack.outputs,
+            state=json.loads((stack.state_dir / "stack.json").read_text()),
+            state_dir=stack.state_dir,
+            environment=stack.environment,
         )
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while READY_LINE not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-5000:]}")
-        time.sleep(0.2)
-    local_dir = Path(environment["LOCAL_STATE_DIR"])
-    outputs = json.loads((local_dir / "outputs.json").read_text())
-    state = json.loads((local_dir / "stack.json").read_text())
-    handle = LocalStackHandle(
-        api_url=outputs["LocalApiUrl"],
-        api_key=outputs["ApiKey"],
-        endpoint_url=outputs["AwsEndpointUrl"],
-        outputs=outputs,
-        state=state,
-        state_dir=local_dir,
-        environment=environment,
-    )
-    try:
-        yield handle
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Ids derive from the order id and every write is conditional, so a retried or rep
 what it wrote and answers the same.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 from saga_common import commands
@@ -44,14 +43,8 @@ def create_invoice(*, command: Command) -> dict[str, Any]:
 
 
 def _invoice_lines(command: Command) -> tuple[InvoiceLine, ...]:
-    items = commands.required(command, "items", list)
-    if not items:
-        raise InvalidCommand("items must not be empty")
     lines = []
-    for index, item in enumerate(items):
-        at = f"items[{index}]."
-        if not isinstance(item, Mapping):
-            raise InvalidCommand(f"items[{index}] must be a priced line")
+    for at, item in commands.objects(command, "items", what="a priced line"):
         line = InvoiceLine(
             sku=commands.required(item, "sku", str, at=at),
             name=commands.required(item, "name", str, at=at),

@@ -8,7 +8,7 @@ all of its items or none, and concurrent orders never oversell.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from saga_common.commands import currency, positive_int, required
+from saga_common.commands import currency, objects, positive_int, required
 from saga_common.errors import ConcurrentUpdate, InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.observability import logger
@@ -50,15 +50,10 @@ def reserve_inventory(*, command: Command) -> dict[str, Any]:
 
 
 def _requested_lines(command: Command) -> list[RequestedLine]:
-    items = required(command, "items", list)
-    if not items:
-        raise InvalidCommand("items must not be empty")
-    lines = []
-    for index, item in enumerate(items):
-        at = f"items[{index}]."
-        if not isinstance(item, Mapping):
-            raise InvalidCommand(f"items[{index}] must be an object with sku and quantity")
-        lines.append(RequestedLine(required(item, "sku", str, at=at), positive_int(item, "quantity", at=at)))
+    lines = [
+        RequestedLine(required(item, "sku", str, at=at), positive_int(item, "quantity", at=at))
+        for at, item in objects(command, "items", what="an object with sku and quantity")
+    ]
     if len({line.sku for line in lines}) > MAX_DISTINCT_SKUS:
         raise InvalidOrder(f"an order can hold at most {MAX_DISTINCT_SKUS} different SKUs")
     return lines

@@ -13,7 +13,7 @@ from typing import Any, TypeGuard
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from saga_common.clock import now
 from saga_common.commands import currency, positive_int, required
-from saga_common.errors import ConcurrentUpdate, InvalidCommand
+from saga_common.errors import BusinessError, ConcurrentUpdate, InvalidCommand
 from saga_common.idempotency import Command, idempotent_step
 from saga_common.ids import derived_id
 from saga_common.observability import logger, metrics, tracer
@@ -45,17 +45,24 @@ MAX_WRITE_ATTEMPTS = 3
 # ---------------------------------------------------------------- create
 def create_order(*, command: Command) -> dict[str, Any]:
     """Place the order for this Idempotency-Key, or answer with the one it already placed, as it is now."""
-    key = command.get("idempotencyKey")
-    if not _is_text(key):
-        raise InvalidOrder("idempotencyKey: required, a non-empty string")
-    order_id = order_id_for(key)
-    logger.set_correlation_id(order_id)
-    tracer.put_annotation("orderId", order_id)
+    order_id = _order_of_key(command, refused_as=InvalidOrder)
     placed = _place_order(command=command)
     # Powertools answers a replay from the record it kept when the order was new, but the saga may
     # have confirmed or cancelled it since: the state machine routes a replay by the current status.
     current = repository.get(order_id)
     return current.order.to_dict() if current else placed
+
+
+def _order_of_key(command: Command, *, refused_as: type[BusinessError]) -> str:
+    """The order id of the command's Idempotency-Key, set as the log correlation id and trace annotation (the
+    state machine invokes these steps by key: the order id is not known before)."""
+    key = command.get("idempotencyKey")
+    if not _is_text(key):
+        raise refused_as("idempotencyKey: required, a non-empty string")
+    order_id = order_id_for(key)
+    logger.set_correlation_id(order_id)
+    tracer.put_annotation("orderId", order_id)
+    return order_id
 
 
 @idempotent_step(key="idempotencyKey", validate="request")
@@ -143,12 +150,7 @@ def abandon_order(*, command: Command) -> dict[str, Any]:
     changes nothing, and a replay of the request repeats this outcome. An order already past PENDING (a concurrent
     replay finished it) is answered as it is. Every write is conditional, so a retry changes nothing twice.
     """
-    key = command.get("idempotencyKey")
-    if not _is_text(key):
-        raise InvalidCommand("idempotencyKey: required, a non-empty string")
-    order_id = order_id_for(key)
-    logger.set_correlation_id(order_id)
-    tracer.put_annotation("orderId", order_id)
+    order_id = _order_of_key(command, refused_as=InvalidCommand)
     request = command.get("request")
     try:
         customer_id, lines = parse_request(request)

@@ -5,7 +5,7 @@ a BusinessError (retrying cannot fix it). Messages name the field and the type f
 a command can carry a card token.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from saga_common.errors import InvalidCommand
@@ -38,3 +38,15 @@ def currency(command: Mapping[str, Any], name: str = "currency") -> str:
     if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
         raise InvalidCommand(f"{name} must be an ISO 4217 code such as USD")
     return value
+
+
+def objects(command: Mapping[str, Any], name: str, *, what: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each entry of the non-empty list `command[name]`, which must be a mapping (`what` says which, in messages),
+    with its location for `required(..., at=...)`: ("items[0].", {...}), ("items[1].", {...}), ..."""
+    entries = required(command, name, list)
+    if not entries:
+        raise InvalidCommand(f"{name} must not be empty")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise InvalidCommand(f"{name}[{index}] must be {what}")
+        yield f"{name}[{index}].", entry
