@@ -4,6 +4,7 @@ so that a developer's running stack is left alone. For benchmarks and scripts.""
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,3 +60,4 @@ def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+    shutil.rmtree(folder, ignore_errors=True)  # only when all went well: a failure keeps the folder and its log

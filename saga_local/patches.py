@@ -46,12 +46,6 @@ def apply_all() -> None:
             patch.apply()
 
 
-def undo_all() -> None:
-    """moto as it ships."""
-    for patch in reversed(REGISTRY):
-        patch.undo()
-
-
 def by_name(name: str) -> Patch:
     return next(patch for patch in REGISTRY if patch.name == name)
 
@@ -61,7 +55,7 @@ def describe(*, markdown: bool = False) -> str:
     ordered = sorted(REGISTRY, key=lambda patch: list(Kind).index(patch.kind))
     if markdown:
         rows = ["| patch | kind | replaces (moto's behaviour) | because |", "|---|---|---|---|"]
-        rows += [f"| `{p.name}` | {p.kind} | {_cell(p.replaces)} | {_cell(p.because)} |" for p in ordered]
+        rows += [f"| `{p.name}` | {p.kind}{_when(p)} | {_cell(p.replaces)} | {_cell(p.because)} |" for p in ordered]
         return "\n".join(rows)
     blocks = []
     for kind in Kind:
@@ -69,10 +63,17 @@ def describe(*, markdown: bool = False) -> str:
         if patches:
             lines = [f"{kind}:"]
             for patch in patches:
-                when = "" if patch.by_default else " (on demand)"
-                lines += [f"  {patch.name}{when}", f"    replaces {patch.replaces}", f"    because  {patch.because}"]
+                lines += [
+                    f"  {patch.name}{_when(patch)}",
+                    f"    replaces {patch.replaces}",
+                    f"    because  {patch.because}",
+                ]
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _when(patch: Patch) -> str:
+    return "" if patch.by_default else " (on demand)"
 
 
 def _cell(text: str) -> str:

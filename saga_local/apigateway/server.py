@@ -549,7 +549,10 @@ def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 3000) -> Se
     server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
     # A short poll: shutdown() waits for the loop to notice it (0.5 s by default).
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"apigw:{server.server_port}", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"apigateway:{server.server_port}",
+        daemon=True,
     )
     thread.start()
     return ServerHandle(server, thread)

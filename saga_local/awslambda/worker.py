@@ -1,6 +1,6 @@
 """The inside of one Lambda execution environment, run by saga_local.awslambda.runtime as its own process:
 
-    python -P -u lambda_worker.py <fd>
+    python -P -u saga_local/awslambda/worker.py <fd>
 
 It imports the handler named by `_HANDLER` (the init phase), then serves one invocation at a time
 over the connection on `<fd>`, as the Python runtime interface client serves the Runtime API. Only the

@@ -409,10 +409,6 @@ def _json(text: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
 class _Handler(logging.Handler):
     def __init__(self, sink: Callable[[str], None]) -> None:
         super().__init__(logging.INFO)

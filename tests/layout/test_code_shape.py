@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIRS = ("functions", "saga_local", "reliability", "loadtest", "benchmarks")
+SOURCE_DIRS = ("functions", "statemachine", "saga_local", "reliability", "loadtest", "benchmarks")
 MAX_FUNCTION_LINES = 60
 MAX_LOCAL_MODULE_LINES = 600
 

@@ -38,7 +38,7 @@ def runtime(tmp_path: Path, rules_file: Path) -> Iterator[LambdaRuntime]:
 
 def test_the_original_rule_format_still_means_an_error_or_a_latency() -> None:
     error, latency = parse_rules({"faults": [
-        {"function": "PaymentsFunction", "match": {"action": "refund"}, "error": "PaymentProviderUnavailable"},
+        {"function": "PaymentsFunction", "match": {"action": "RefundPayment"}, "error": "PaymentProviderUnavailable"},
         {"function": "PaymentsFunction", "latencyMs": 200, "rate": 0.5},
     ]})  # fmt: skip
     assert (error.kind, error.error, error.rate) == ("error", "PaymentProviderUnavailable", 1.0)
@@ -71,13 +71,13 @@ def test_a_bad_rules_file_injects_nothing(rules_file: Path) -> None:
 def test_rate_match_and_counts(rules_file: Path) -> None:
     write_rules(
         rules_file,
-        {"function": "F", "match": {"action": "charge"}, "error": "Boom"},
+        {"function": "F", "match": {"action": "ChargePayment"}, "error": "Boom"},
         {"function": "F", "fault": "crash", "rate": 0},
     )
     injector = FaultInjector()
-    assert injector.for_invocation(("F",), {"action": "refund"}) is None
-    assert injector.for_invocation(("G",), {"action": "charge"}) is None
-    fault = injector.for_invocation(("Logical", "F"), {"action": "charge"})
+    assert injector.for_invocation(("F",), {"action": "RefundPayment"}) is None
+    assert injector.for_invocation(("G",), {"action": "ChargePayment"}) is None
+    fault = injector.for_invocation(("Logical", "F"), {"action": "ChargePayment"})
     assert fault is not None
     assert (fault.kind, fault.error) == ("error", "Boom")
     assert injector.injected == {"lambda.error": 1}

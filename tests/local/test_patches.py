@@ -76,7 +76,7 @@ def test_python_m_saga_local_patches_lists_every_patch() -> None:
     ).stdout  # fmt: skip
     for patch in patches.REGISTRY:
         assert patch.name in listed
-        assert f"| `{patch.name}` | {patch.kind} |" in table
+        assert f"| `{patch.name}` | {patch.kind}" in table
     assert listed.index("moto gap:") < listed.index("local setting:") < listed.index("speed-up:")
 
 

@@ -1,6 +1,7 @@
 """tools/find-python: the interpreter `make install` builds the venv from (PATH, then pyenv, then uv)."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,15 +18,21 @@ def _executable(path: Path, body: str) -> Path:
 
 
 def _find(bin_dir: Path) -> subprocess.CompletedProcess[str]:
-    # Only the fake tools and the basics the script itself uses (grep, sort, tail) are reachable.
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    env = {"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run([str(SCRIPT), "3.13"], env=env, capture_output=True, text=True, timeout=10, check=False)
 
 
 @pytest.fixture
 def bin_dir(tmp_path: Path) -> Path:
-    (tmp_path / "bin").mkdir()
-    return tmp_path / "bin"
+    """The only folder on PATH: the fakes a test adds, and links to what the script itself runs (a machine whose
+    /usr/bin has a python3.13 must not answer for the fakes)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for tool in ("bash", "env", "grep", "sort", "tail"):
+        found = shutil.which(tool)
+        assert found, tool
+        (folder / tool).symlink_to(found)
+    return folder
 
 
 def test_a_python_on_path_wins(bin_dir: Path) -> None:

@@ -238,7 +238,7 @@ def test_a_traced_execution_shows_under_the_api_with_its_tasks_and_functions(dae
                 name="OrderSaga", roleArn=role, type="EXPRESS",
                 definition=json.dumps({"StartAt": "ReserveInventory", "States": {
                     "ReserveInventory": {"Type": "Task", "Resource": function, "Next": "Fail"},
-                    "Fail": {"Type": "Fail", "Error": "OrderNotCreated", "Cause": "no stock"}}}),
+                    "Fail": {"Type": "Fail", "Error": "OutOfStock", "Cause": "no stock"}}}),
             )["stateMachineArn"]  # fmt: skip
             result = sfn.start_sync_execution(
                 stateMachineArn=machine, input="{}", traceHeader=format_trace_header(trace_id, api_segment_id)
@@ -257,5 +257,5 @@ def test_a_traced_execution_shows_under_the_api_with_its_tasks_and_functions(dae
         (2, "ReserveInventory", False),
         (3, "inventory", False),
     ]
-    assert rows[1].cause == "OrderNotCreated: no stock"
+    assert rows[1].cause == "OutOfStock: no stock"
     assert "OrderSaga" in render_timeline(rows)
