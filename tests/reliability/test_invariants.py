@@ -240,7 +240,7 @@ def _dead_lettered_by_relay(number: str, order_id: str) -> DeadLetter:
 
 
 def _given_up_by_mapping(first: str, last: str, size: int, invocations: int = 6) -> DeadLetter:
-    """The mapping's on-failure record (saga_local.awslambda.streams, as Lambda documents it): it names the batch only."""
+    """The mapping's on-failure record (saga_local.awslambda.streams, as Lambda documents it): names the batch only."""
     return DeadLetter({
         "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": invocations},
         "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
