@@ -5,8 +5,10 @@
 Starts the local stack in this process (free ports, its own state folder) with a meter on it
 (saga_local.cost), places orders one at a time, path by path, waits after each until the stack is
 quiet (the outbox relay and the SNS->SQS audit path included), and takes the meter's counts for that
-order. Per path, the median of the runs is priced at the list prices of one dated file. Prints a table
-and writes reports/cost.json.
+order. Per path, the median of the runs is priced at the list prices of one dated file, twice: DynamoDB
+on-demand, and DynamoDB on provisioned capacity with auto scaling at 70 % utilisation (steady load). The
+application's own SQS requests are the SNS deliveries into the audit queue; the example consumer's receive and
+delete are priced on a line of their own, outside the totals. Prints a table and writes reports/cost.json.
 """
 
 import argparse
@@ -28,7 +30,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from saga_local.cost.meter import Meter  # noqa: E402
-from saga_local.cost.prices import GIB, cost_per_million, load_prices, unit_price, usage_total  # noqa: E402
+from saga_local.cost.prices import (  # noqa: E402
+    CONSUMER_ITEM,
+    GIB,
+    LINE_ITEMS,
+    PROVISIONED_ITEMS,
+    TARGET_UTILISATION,
+    consumer_cost_per_million,
+    consumer_requests,
+    cost_per_million,
+    load_prices,
+    provisioned_cost,
+    provisioned_per_million_units,
+    unit_price,
+    usage_total,
+)
 from saga_local.launch import free_port  # noqa: E402
 
 PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
@@ -112,7 +128,9 @@ def summary(counts: dict[str, float]) -> dict[str, Any]:
         "dynamodb_rcu": by("dynamodb.", ".rcu"),
         "sns_publishes": counts.get("sns.requests", 0),
         "sqs_messages_delivered": counts.get("sqs.messages_in_queues", 0),
-        "sqs_direct_requests": counts.get("sqs.requests", 0),
+        "sqs_delivery_requests": counts.get("sqs.delivery_requests", 0),
+        "sqs_application_requests": counts.get("sqs.application.requests", 0),
+        "sqs_consumer_requests": consumer_requests(counts)[0],
         "log_bytes_shipped": by("logs.", ".shipped_bytes"),
         "xray_traces_before_sampling": counts.get("xray.traces", 0),
     }
@@ -186,7 +204,7 @@ def _write_levers(order: _PerOrder) -> list[dict[str, Any]]:
     write_unit = order.per_million("dynamodb_on_demand_write_unit")
     wcu = order.total(r"dynamodb\.[^.]+\.wcu")
     # One provisioned WCU-hour at 70 % utilisation (auto scaling's usual target) serves 0.7 * 3600 writes.
-    provisioned_per_million_wcu = order.per_million("dynamodb_provisioned_wcu_hour") / (0.7 * 3600)
+    provisioned_per_million_wcu = provisioned_per_million_units(order.prices, "dynamodb_provisioned_wcu_hour")
     return [
         {
             "lever": "Every item written under 1 KB",
@@ -321,11 +339,10 @@ def measure_paths(paths: list[str], runs: int, prices: dict[str, Any], sampling:
             client.place(body, f"warm-{uuid.uuid4()}")
         for path in paths:
             results[path] = measure_path(client, meter, faults_file, path, runs, prices, sampling)
-            print(
-                f"{path}: HTTP {results[path]['http_status']}, "
-                f"${results[path]['total_usd_per_million_orders']:.2f} per million",
-                flush=True,
-            )
+            result = results[path]
+            on_demand, provisioned = result["total_usd_per_million_orders"], result["provisioned"]
+            print(f"{path}: HTTP {result['http_status']}, ${on_demand:.2f} per million on-demand, "
+                  f"${provisioned['total_usd_per_million_orders']:.2f} provisioned", flush=True)  # fmt: skip
         meter.close()
     finally:
         local.stop()
@@ -353,16 +370,37 @@ def measure_path(
         usages.append(usage)
         statuses.append(status)
     _set_faults(faults_file, [])
-    counts = median_counts(usages)
+    return {"http_status": statuses, **priced(median_counts(usages), prices, sampling)}
+
+
+def priced(counts: dict[str, float], prices: dict[str, Any], sampling: float) -> dict[str, Any]:
+    """One order's counts priced per million orders: on-demand, then with DynamoDB provisioned at 70 %
+    utilisation; the example audit consumer's requests apart, in neither total."""
     cost = cost_per_million(counts, prices, xray_sampling=sampling)
+    provisioned = provisioned_cost(counts, prices, cost)
+    consumer, basis = consumer_requests(counts)
     return {
-        "http_status": statuses,
         "per_order": summary(counts),
         "counts": counts,
         "usd_per_million_orders": cost,
-        "total_usd_per_million_orders": round(sum(cost.values()), 2),
-        "total_without_durations": round(sum(v for k, v in cost.items() if not k.endswith("duration")), 2),
+        "total_usd_per_million_orders": _total(cost),
+        "total_without_durations": _total(cost, durations=False),
+        "provisioned": {
+            "usd_per_million_orders": {item: provisioned[item] for item in PROVISIONED_ITEMS},
+            "total_usd_per_million_orders": _total(provisioned),
+            "total_without_durations": _total(provisioned, durations=False),
+        },
+        "example_consumer_not_shipped": {
+            "item": CONSUMER_ITEM,
+            "sqs_requests_per_order": consumer,
+            "basis": basis,
+            "usd_per_million_orders": consumer_cost_per_million(counts, prices),
+        },
     }
+
+
+def _total(cost: dict[str, float], *, durations: bool = True) -> float:
+    return round(sum(v for k, v in cost.items() if durations or not k.endswith("duration")), 2)
 
 
 def print_summary(results: dict[str, Any], report: dict[str, Any]) -> None:
@@ -402,10 +440,21 @@ def _report(
         },
         "assumptions": {
             "xray_sampling": f"{sampling:.0%} of traces recorded (the default rule at scale)",
-            "audit_consumer": "2 SQS requests per audit message (receive and delete, unbatched); not in this app",
+            "audit_consumer": "the audit queue's consumer is an example this application does not ship: its"
+            " requests (measured if one ran, else a receive and a delete per message, unbatched) are priced under"
+            " example_consumer_not_shipped and left out of every total",
+            "provisioned": f"DynamoDB on provisioned capacity with auto scaling at {TARGET_UTILISATION:.0%} target"
+            " utilisation: a unit-hour serves 0.7 x 3600 units; assumes steady load (a burst above the provisioned"
+            " rate is throttled until auto scaling raises it); everything else as on-demand",
             "local_durations": "Lambda and Express durations are this shared 2-core machine's, with every call going"
             " through moto: an upper bound, not what AWS would bill; see total_without_durations",
             "not_per_order": "fixed monthly costs (alarms, custom metrics, KMS key, storage) are left out",
+        },
+        "line_items": {
+            **LINE_ITEMS,
+            "provisioned DynamoDB writes / reads": "the same units at the provisioned WCU-/RCU-hour price divided by"
+            f" {TARGET_UTILISATION} x 3600 units an hour",
+            CONSUMER_ITEM: "SQS FIFO requests of a consumer receiving and deleting each audit message: not in a total",
         },
         "paths": results,
     }
@@ -425,19 +474,7 @@ def markdown(report: dict[str, Any]) -> str:
     """The README's tables: USD per million orders by line item and path, then the per-order counts."""
     paths = report["paths"]
     names = list(paths)
-    items = list(next(iter(paths.values()))["usd_per_million_orders"])
-    rows = ["| line item | " + " | ".join(n.replace("_", " ") for n in names) + " |",
-            "|---|" + "---:|" * len(names)]  # fmt: skip
-    for item in items:
-        rows.append(
-            f"| {item} | " + " | ".join(f"{paths[n]['usd_per_million_orders'][item]:.2f}" for n in names) + " |"
-        )
-    rows.append(
-        "| **total** | " + " | ".join(f"**{paths[n]['total_usd_per_million_orders']:.2f}**" for n in names) + " |"
-    )
-    rows.append(
-        "| total without durations | " + " | ".join(f"{paths[n]['total_without_durations']:.2f}" for n in names) + " |"
-    )
+    rows = _cost_rows(paths, names)
     rows += [
         "",
         "| per order | " + " | ".join(n.replace("_", " ") for n in names) + " |",
@@ -463,10 +500,39 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _cost_rows(paths: dict[str, Any], names: list[str]) -> list[str]:
+    """USD per million orders by line item: on-demand and its totals, the provisioned DynamoDB lines and their
+    totals, then the example consumer's line (in no total)."""
+
+    def row(label: str, *keys: str, bold: bool = False) -> str:
+        mark = "**" if bold else ""
+        values = []
+        for name in names:
+            value: Any = paths[name]
+            for key in keys:
+                value = value[key]
+            values.append(f"{mark}{value:.2f}{mark}")
+        return f"| {mark}{label}{mark} | " + " | ".join(values) + " |"
+
+    rows = ["| line item | " + " | ".join(n.replace("_", " ") for n in names) + " |", "|---|" + "---:|" * len(names)]
+    for item in next(iter(paths.values()))["usd_per_million_orders"]:
+        label = f"{item} (on-demand)" if item in PROVISIONED_ITEMS else item
+        rows.append(row(label, "usd_per_million_orders", item))
+    rows.append(row("total, on-demand", "total_usd_per_million_orders", bold=True))
+    rows.append(row("total without durations", "total_without_durations"))
+    for item in PROVISIONED_ITEMS:
+        rows.append(row(f"{item}, provisioned at 70 %", "provisioned", "usd_per_million_orders", item))
+    rows.append(row("total, provisioned", "provisioned", "total_usd_per_million_orders", bold=True))
+    rows.append(row("total without durations, provisioned", "provisioned", "total_without_durations"))
+    consumer = "example_consumer_not_shipped"
+    rows.append(row(f"{CONSUMER_ITEM}, in no total", consumer, "usd_per_million_orders"))
+    return rows
+
+
 def _table(results: dict[str, Any]) -> str:
     paths = list(results)
     items = list(next(iter(results.values()))["usd_per_million_orders"]) if results else []
-    width = max(len(i) for i in [*items, "X-Ray traces (before sampling)"]) + 2
+    width = max(len(i) for i in [*items, "X-Ray traces (before sampling)", "example consumer, not shipped"]) + 2
     head = "USD per million orders".ljust(width) + "".join(f"{p[:14]:>16}" for p in paths)
     lines = [head, "-" * len(head)]
     for item in items:
@@ -474,6 +540,10 @@ def _table(results: dict[str, Any]) -> str:
     lines.append("total".ljust(width) + "".join(f"{results[p]['total_usd_per_million_orders']:>16.2f}" for p in paths))
     lines.append("total without durations".ljust(width)
                  + "".join(f"{results[p]['total_without_durations']:>16.2f}" for p in paths))  # fmt: skip
+    lines.append("total, DynamoDB provisioned".ljust(width) + "".join(
+        f"{results[p]['provisioned']['total_usd_per_million_orders']:>16.2f}" for p in paths))  # fmt: skip
+    lines.append("example consumer, not shipped".ljust(width) + "".join(
+        f"{results[p]['example_consumer_not_shipped']['usd_per_million_orders']:>16.2f}" for p in paths))  # fmt: skip
     lines.append("")
     counts = [
         ("API requests", "api_requests"),

@@ -17,7 +17,9 @@ Sources, one per thing AWS bills:
 - Step Functions Express: StartSyncExecution requests and their billingDetails; state transitions and the
   bytes the state machine's log level would log, from the execution's history.
 - API Gateway requests and access-log bytes (the template's Format, rendered for each request).
-- SNS publishes (64 KB chunks), SQS requests (64 KB chunks), SNS->SQS deliveries (messages that landed).
+- SNS publishes (64 KB chunks); SNS->SQS deliveries (messages that landed in a queue, and the SQS requests
+  they are billed as: one per 64 KB chunk of the message); SQS calls served, per owner
+  (units.sqs_request_owner: a consumer's receive and delete apart from the application's own requests).
 - X-Ray traces: distinct trace ids the stack recorded (the caller applies the sampling rate).
 Stream reads (GetRecords by a Lambda event source mapping) are free on AWS and not counted.
 """
@@ -45,6 +47,7 @@ from saga_local.cost.units import (
     read_units,
     render_access_log,
     shipped_bytes,
+    sqs_request_owner,
     write_units,
 )
 from saga_local.stepfunctions.sync_execution import add_finished_listener
@@ -204,18 +207,22 @@ class Meter:
             )  # fmt: skip
             self.add("logs.StateMachine.shipped_bytes", len(to_json_str(log).encode("utf-8")))
 
-    # -- SNS -> SQS deliveries: the messages that landed in queues
+    # -- SNS -> SQS deliveries: the messages that landed in queues (SNS hands them to moto's SQS backend
+    # directly, not through a call the listener sees). A gauge: a consumer deleting messages would lower it,
+    # and the stack runs none.
     def _count_deliveries(self) -> None:
         from moto.sqs.models import sqs_backends
 
-        landed = 0
+        landed = chunks = 0
         for account in list(sqs_backends.keys()):
             for region in sqs_backends[account].regions:
-                backend = sqs_backends[account][region]
-                landed += sum(q.approximate_number_of_messages + q.approximate_number_of_messages_not_visible
-                              for q in list(backend.queues.values()))  # fmt: skip
+                for queue in list(sqs_backends[account][region].queues.values()):
+                    for message in list(queue._messages):
+                        landed += 1
+                        chunks += chunked_requests(len(str(message.body).encode("utf-8")))
         with self._lock:
             self.counts["sqs.messages_in_queues"] = landed
+            self.counts["sqs.delivery_requests"] = chunks
 
     # -- every AWS call moto serves
     def _before_call(self, call: aws_calls.AwsCall) -> None:
@@ -318,7 +325,7 @@ class Meter:
         if reply[0] >= 400:
             return
         size = len(str(call.handler.body or "").encode("utf-8")) if call.operation.startswith("SendMessage") else 0
-        self.add("sqs.requests", chunked_requests(size))
+        self.add(f"sqs.{sqs_request_owner(call.operation)}.requests", chunked_requests(size))
         self.add(f"sqs.{call.operation}", 1)
 
     def _stepfunctions(self, call: aws_calls.AwsCall, reply: aws_calls.Reply) -> None:

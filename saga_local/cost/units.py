@@ -86,6 +86,19 @@ def chunked_requests(payload_bytes: int) -> int:
     return max(1, math.ceil(payload_bytes / CHUNK_BYTES))
 
 
+# The SQS requests a queue's reader makes: receiving, deleting, hiding a message again. They are the
+# consumer's, not the producer's: the audit queue's consumer is an example this application does not ship.
+SQS_CONSUMER_OPERATIONS = frozenset(
+    {"ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
+)
+
+
+def sqs_request_owner(operation: str) -> str:
+    """Whose bill an SQS request is on, per order: "consumer" for a reader's receive, delete or visibility
+    change; "application" for anything else (a send by one of its producers, a queue lookup)."""
+    return "consumer" if operation in SQS_CONSUMER_OPERATIONS else "application"
+
+
 def gb_seconds(billed_ms: float, memory_mb: float) -> float:
     """Lambda and Express duration: billed milliseconds at the billed memory, in GB-seconds."""
     return billed_ms / 1000 * memory_mb / 1024

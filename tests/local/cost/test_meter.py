@@ -79,3 +79,50 @@ def test_the_meter_counts_reads_on_the_full_item_and_transactions_double(dynamod
     usage = _usage(meter, transact)
     assert usage["dynamodb.Items.wcu"] == 2.0 + 2 * 5  # a small put, a check on a 5 KB item
     assert usage["dynamodb.Items.transact_wcu"] == usage["dynamodb.Items.wcu"]
+
+
+# ---------------------------------------------------------------- the meter on moto's SNS -> SQS
+
+
+@pytest.fixture
+def sqs_meter(tmp_path: Path) -> Any:
+    from moto.server import ThreadedMotoServer
+
+    from saga_local.launch import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    options = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
+               "aws_access_key_id": "x", "aws_secret_access_key": "x"}  # fmt: skip
+    sqs, sns = boto3.client("sqs", **options), boto3.client("sns", **options)
+    name = f"q-{uuid.uuid4().hex}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = sns.create_topic(Name=f"t-{uuid.uuid4().hex}")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    meter = Meter(tables={}, functions={}, log_dir=tmp_path)
+    meter.install()
+    try:
+        yield sqs, sns, meter, queue_url, topic
+    finally:
+        meter.close()
+        server.stop()
+
+
+def test_a_delivery_is_billed_per_64kb_chunk_and_a_consumers_calls_apart(sqs_meter: Any) -> None:
+    sqs, sns, meter, queue_url, topic = sqs_meter
+    publish = lambda: sns.publish(TopicArn=topic, Message="m" * 100_000)  # noqa: E731
+    delivered = _usage(meter, publish)
+    assert delivered["sns.requests"] == 2  # 100 KB: two 64 KB chunks
+    assert delivered["sqs.messages_in_queues"] == 1
+    assert delivered["sqs.delivery_requests"] == 2  # the SendMessage SNS makes, billed per chunk too
+    assert not any(key.startswith(("sqs.application", "sqs.consumer")) for key in delivered)
+
+    def consume() -> None:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    consumed = _usage(meter, consume)
+    assert consumed["sqs.consumer.requests"] == 2  # a receive and a delete
+    assert "sqs.application.requests" not in consumed

@@ -15,6 +15,7 @@ from saga_local.cost.units import (
     read_units,
     render_access_log,
     shipped_bytes,
+    sqs_request_owner,
     value_size,
     write_units,
 )
@@ -155,3 +156,25 @@ def test_access_log_renders_the_stage_format() -> None:
     line = render_access_log('{"id":"$context.requestId","status":"$context.status","e":"$context.error.message"}',
                              {"requestId": "r1", "status": 201, "error": None})  # fmt: skip
     assert line == '{"id":"r1","status":"201","e":"-"}'
+
+
+# ---------------------------------------------------------------- SQS requests: whose are they
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "ReceiveMessage",
+        "DeleteMessage",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibility",
+        "ChangeMessageVisibilityBatch",
+    ],
+)
+def test_a_readers_requests_are_the_consumers(operation: str) -> None:
+    assert sqs_request_owner(operation) == "consumer"
+
+
+@pytest.mark.parametrize("operation", ["SendMessage", "SendMessageBatch", "GetQueueUrl", "GetQueueAttributes"])
+def test_a_send_or_a_lookup_is_the_applications(operation: str) -> None:
+    assert sqs_request_owner(operation) == "application"
