@@ -1,4 +1,4 @@
-"""What the inventory tests share: a crash between a step's write and its answer, and the DynamoDB calls a step makes."""
+"""What the inventory tests share: a crash between a write and its answer, and the DynamoDB calls a step makes."""
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager

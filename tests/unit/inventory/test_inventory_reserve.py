@@ -136,7 +136,7 @@ def test_a_retry_after_a_crash_between_the_write_and_the_answer_gets_the_answer_
     """The transaction committed, then the invocation died (a timeout): the caller never got the answer."""
     items = [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
     recover = crash_after_write("reserve")
-    with pytest.raises(Exception, match="died after repository.reserve"):
+    with pytest.raises(Exception, match=r"died after repository\.reserve"):
         reserve(lambda_context, items)
     assert stock(catalog, "SKU-1") == (8, 2)  # the write happened
     recover()
