@@ -3,6 +3,13 @@
 Prices always come from the catalog, never from the client. ReserveInventory is one DynamoDB transaction
 (every line's `available >= quantity` plus the reservation's `attribute_not_exists`), so an order gets
 all of its items or none, and concurrent orders never oversell.
+
+Both steps are idempotent by their own conditional writes, without Powertools idempotency (whose record
+would cost two more writes per call): the reservation item `RESERVATION#<orderId>` is written at most
+once, by the transaction that takes the stock, and a replay, a retry after a lost answer or a duplicate
+delivery finds it (the failed condition hands it back) and answers from it. Release moves it from
+RESERVED to RELEASED under a condition, or fences an order that has none. docs/saga-steps.md lists the
+tests that prove each case.
 """
 
 from collections.abc import Iterable, Mapping
@@ -10,7 +17,7 @@ from typing import Any
 
 from saga_common.commands import currency, objects, positive_int, required
 from saga_common.errors import ConcurrentUpdate, InvalidCommand
-from saga_common.idempotency import Command, idempotent_step
+from saga_common.idempotency import Command
 from saga_common.observability import logger
 
 from inventory import repository
@@ -31,15 +38,21 @@ MAX_DISTINCT_SKUS = 99
 _RELEASE_ROUNDS = 3
 
 
-@idempotent_step(validate="items")
 def reserve_inventory(*, command: Command) -> dict[str, Any]:
     order_id = required(command, "orderId", str)
     lines = _requested_lines(command)
-    reservation = price(order_id, lines, repository.get_catalog(line.sku for line in lines))
+    try:
+        reservation = price(order_id, lines, repository.get_catalog(line.sku for line in lines))
+    except (UnknownSku, InvalidOrder):
+        # The catalog may have changed since this order was reserved: a replay still answers its reservation.
+        stored = repository.get_reservation(order_id)
+        if stored is None:
+            raise
+        return _replay(stored, lines)
     try:
         repository.reserve(reservation)
     except ReservationExists as exists:
-        return _replay(exists.reservation)
+        return _replay(exists.reservation, lines)
     except InsufficientStock as short:
         requested = reservation.quantities()
         raise OutOfStock(
@@ -83,17 +96,23 @@ def price(order_id: str, lines: list[RequestedLine], catalog: Mapping[str, Catal
     )
 
 
-def _replay(stored: Reservation) -> dict[str, Any]:
-    """The order already has a reservation: a replay after its idempotency record expired."""
+def _replay(stored: Reservation, lines: list[RequestedLine]) -> dict[str, Any]:
+    """The order already has a reservation: a replay, a retry whose first answer was lost, or a duplicate
+    delivery. It answers what the first call answered, or refuses without touching the stock."""
     if stored.status is not ReservationStatus.RESERVED:
         # Released (or fenced) by the saga's compensation: reserving now would hold stock forever.
         raise ReservationReleased(f"the stock of order {stored.order_id} was already released; nothing reserved")
+    if [(line.sku, line.quantity) for line in stored.items] != [(line.sku, line.quantity) for line in lines]:
+        # An order id reserves one list of items (orders refuses a reused Idempotency-Key with another
+        # body first); the stored reservation belongs to the first command and is left as it is.
+        raise InvalidOrder(f"order {stored.order_id} is already reserved with other items; nothing more reserved")
     logger.info("reservation already stored", extra={"reservationId": stored.reservation_id})
     return stored.to_dict()
 
 
-@idempotent_step(validate="orderId")
 def release_inventory(*, command: Command) -> dict[str, Any]:
+    """Give the order's stock back once: each round reads the reservation and makes one conditional write
+    (RESERVED -> RELEASED, or the fence where there is none); a replay only reads what the first call left."""
     order_id = required(command, "orderId", str)
     for _ in range(_RELEASE_ROUNDS):
         reservation = repository.get_reservation(order_id)

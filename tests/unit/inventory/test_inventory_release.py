@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from inventory import handler, service
+from inventory.errors import ReservationReleased
 
 from tests.conftest import LocalAws, read_event
 
@@ -34,13 +35,6 @@ def reservation(aws: LocalAws, order_id: str = ORDER) -> dict[str, Any] | None:
     return aws.table("InventoryTable").get_item(Key={"pk": f"RESERVATION#{order_id}"}).get("Item")
 
 
-def forget_idempotency_records(aws: LocalAws) -> None:
-    """What the idempotency table's TTL does an hour later: only the service's own table remembers."""
-    table = aws.table("IdempotencyTable")
-    for record in table.scan()["Items"]:
-        table.delete_item(Key={"id": record["id"]})
-
-
 def test_release_after_reserve_gives_every_unit_back(catalog: LocalAws, lambda_context: Any) -> None:
     items = [{"sku": "SKU-1", "quantity": 4}, {"sku": "SKU-2", "quantity": 3}, {"sku": "SKU-1", "quantity": 1}]
     invoke(lambda_context, "ReserveInventory", items=items)
@@ -53,26 +47,82 @@ def test_release_after_reserve_gives_every_unit_back(catalog: LocalAws, lambda_c
     assert (reservation(catalog) or {})["status"] == "RELEASED"
 
 
-def test_releasing_twice_gives_the_stock_back_once(catalog: LocalAws, lambda_context: Any) -> None:
+def test_a_release_replayed_after_success_answers_released_and_gives_the_stock_back_once(
+    catalog: LocalAws, lambda_context: Any
+) -> None:
     invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 4}])
     invoke(lambda_context, "ReleaseInventory")
+    inventory = catalog.table("InventoryTable").scan(ConsistentRead=True)["Items"]
 
     assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
-    assert stock(catalog, "SKU-1") == (10, 0)
-
-    forget_idempotency_records(catalog)
     assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
+
     assert stock(catalog, "SKU-1") == (10, 0)
+    assert catalog.table("InventoryTable").scan(ConsistentRead=True)["Items"] == inventory
+    assert catalog.table("IdempotencyTable").scan()["Items"] == []  # no Powertools record
 
 
-def test_release_without_a_reservation_has_nothing_to_release(catalog: LocalAws, lambda_context: Any) -> None:
+def test_release_without_a_reservation_leaves_a_fence_and_a_replay_has_nothing_to_release(
+    catalog: LocalAws, lambda_context: Any
+) -> None:
     assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
 
     assert stock(catalog, "SKU-1") == (10, 0)
     fence = reservation(catalog) or {}
     assert (fence["status"], fence["items"]) == ("RELEASED", [])  # keeps a late reserve out
-    forget_idempotency_records(catalog)
     assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
+    assert reservation(catalog) == fence
+
+
+def test_a_retry_after_a_crash_between_the_release_and_the_answer_answers_released_and_gives_back_once(
+    catalog: LocalAws, lambda_context: Any, crash_after_write: Any
+) -> None:
+    invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 4}, {"sku": "SKU-2", "quantity": 1}])
+    recover = crash_after_write("release")
+    with pytest.raises(Exception, match=r"died after repository\.release"):
+        invoke(lambda_context, "ReleaseInventory")
+    assert stock(catalog, "SKU-1") == (10, 0)  # the write happened
+    recover()
+
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "RELEASED"}
+
+    assert stock(catalog, "SKU-1") == (10, 0)
+    assert stock(catalog, "SKU-2") == (3, 0)
+
+
+def test_a_retry_after_a_crash_between_the_fence_and_the_answer_has_nothing_to_release(
+    catalog: LocalAws, lambda_context: Any, crash_after_write: Any
+) -> None:
+    recover = crash_after_write("fence")
+    with pytest.raises(Exception, match=r"died after repository\.fence"):
+        invoke(lambda_context, "ReleaseInventory")
+    recover()
+
+    assert invoke(lambda_context, "ReleaseInventory") == {"service": "inventory", "status": "NOTHING_TO_RELEASE"}
+
+    fence = reservation(catalog) or {}
+    assert (fence["status"], fence["items"]) == ("RELEASED", [])
+    with pytest.raises(ReservationReleased):  # the fence still holds
+        invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 1}])
+    assert stock(catalog, "SKU-1") == (10, 0)
+
+
+def test_a_release_is_one_read_and_one_write_and_its_replay_only_reads(
+    catalog: LocalAws, lambda_context: Any, dynamodb_calls: Any
+) -> None:
+    """No idempotency record: Powertools added a conditional put and an update to every release."""
+    invoke(lambda_context, "ReserveInventory", items=[{"sku": "SKU-1", "quantity": 1}])
+    with dynamodb_calls() as calls:
+        invoke(lambda_context, "ReleaseInventory")
+    assert calls == ["GetItem", "TransactWriteItems"]
+
+    with dynamodb_calls() as calls:
+        invoke(lambda_context, "ReleaseInventory")
+    assert calls == ["GetItem"]
+
+    with dynamodb_calls() as calls:
+        invoke(lambda_context, "ReleaseInventory", order_id="ord_00000000000000000000000099")
+    assert calls == ["GetItem", "PutItem"]  # the fence
 
 
 def test_releasing_one_order_leaves_the_others_reserved(catalog: LocalAws, lambda_context: Any) -> None:

@@ -3,7 +3,6 @@
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from inventory import handler, service
 from inventory.errors import InvalidOrder, OutOfStock, ReservationReleased, UnknownSku
 from saga_common.errors import InvalidCommand
@@ -116,42 +115,100 @@ def test_a_malformed_command_is_refused(catalog: LocalAws, lambda_context: Any, 
     assert stock(catalog, "SKU-1") == (10, 0)
 
 
-def test_a_replayed_reserve_returns_the_same_answer_and_takes_nothing_more(
-    catalog: LocalAws, lambda_context: Any
-) -> None:
-    items = [{"sku": "SKU-1", "quantity": 3}]
-    first = reserve(lambda_context, items)
-    inventory, records = contents(catalog, "InventoryTable"), contents(catalog, "IdempotencyTable")
-
-    assert reserve(lambda_context, items) == first
-
-    assert contents(catalog, "InventoryTable") == inventory
-    assert contents(catalog, "IdempotencyTable") == records
-    assert stock(catalog, "SKU-1") == (7, 3)
-
-
-def test_a_replay_after_the_idempotency_record_expired_finds_the_stored_reservation(
+def test_a_reserve_replayed_after_success_answers_the_same_and_takes_the_stock_once(
     catalog: LocalAws, lambda_context: Any
 ) -> None:
     items = [{"sku": "SKU-1", "quantity": 3}, {"sku": "SKU-2", "quantity": 1}]
     first = reserve(lambda_context, items)
-    for record in contents(catalog, "IdempotencyTable"):  # what TTL does after an hour
-        catalog.table("IdempotencyTable").delete_item(Key={"id": record["id"]})
     inventory = contents(catalog, "InventoryTable")
 
     assert reserve(lambda_context, items) == first
 
-    assert contents(catalog, "InventoryTable") == inventory
+    assert contents(catalog, "InventoryTable") == inventory  # the reservation's condition failed: nothing written
     assert stock(catalog, "SKU-1") == (7, 3)
+    assert stock(catalog, "SKU-2") == (2, 1)
+    assert contents(catalog, "IdempotencyTable") == []  # no Powertools record: the reservation item is the record
 
 
-def test_the_same_order_with_other_items_is_refused(catalog: LocalAws, lambda_context: Any) -> None:
-    reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}])
+def test_a_retry_after_a_crash_between_the_write_and_the_answer_gets_the_answer_and_takes_the_stock_once(
+    catalog: LocalAws, lambda_context: Any, crash_after_write: Any
+) -> None:
+    """The transaction committed, then the invocation died (a timeout): the caller never got the answer."""
+    items = [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
+    recover = crash_after_write("reserve")
+    with pytest.raises(Exception, match=r"died after repository\.reserve"):
+        reserve(lambda_context, items)
+    assert stock(catalog, "SKU-1") == (8, 2)  # the write happened
+    recover()
 
-    with pytest.raises(IdempotencyValidationError):
-        reserve(lambda_context, [{"sku": "SKU-1", "quantity": 5}])
+    answer = reserve(lambda_context, items)
+
+    assert answer == {
+        "reservationId": answer["reservationId"],
+        "items": [
+            {"sku": "SKU-1", "name": "Espresso beans", "quantity": 2, "unitPrice": 1999, "lineTotal": 3998},
+            {"sku": "SKU-2", "name": "Dripper", "quantity": 1, "unitPrice": 500, "lineTotal": 500},
+        ],
+        "total": 4498,
+        "currency": "USD",
+    }
+    assert answer["reservationId"].startswith("res_")
+    assert stock(catalog, "SKU-1") == (8, 2)
+    assert stock(catalog, "SKU-2") == (2, 1)
+    assert reserve(lambda_context, items) == answer
+
+
+def test_a_replay_answers_the_stored_reservation_even_after_the_catalog_changed(
+    catalog: LocalAws, lambda_context: Any
+) -> None:
+    items = [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-2", "quantity": 1}]
+    first = reserve(lambda_context, items)
+    # SKU-2 repriced in EUR: the order could not be priced again as one order, but it was reserved already.
+    service.seed_catalog([{**CATALOG[1], "unitPrice": 450, "currency": "EUR"}])
+
+    assert reserve(lambda_context, items) == first
 
     assert stock(catalog, "SKU-1") == (9, 1)
+    assert stock(catalog, "SKU-2") == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "other_items",
+    [
+        [{"sku": "SKU-1", "quantity": 5}],  # another quantity
+        [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-2", "quantity": 1}],  # another line
+        [{"sku": "SKU-2", "quantity": 1}],  # another SKU
+        [{"sku": "SKU-9", "quantity": 1}],  # a SKU the catalog does not have
+    ],
+)
+def test_a_reused_order_id_with_other_items_is_an_invalid_order_and_reserves_nothing_more(
+    catalog: LocalAws, lambda_context: Any, other_items: list[dict[str, Any]]
+) -> None:
+    """What Powertools' payload validation refused (IdempotencyValidationError) is a business error now:
+    InvalidOrder, final in the ASL and caught to NothingToUndo, so the first command's stock stays held."""
+    first = reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}])
+    inventory = contents(catalog, "InventoryTable")
+
+    with pytest.raises(InvalidOrder, match=f"^order {ORDER} is already reserved with other items"):
+        reserve(lambda_context, other_items)
+
+    assert contents(catalog, "InventoryTable") == inventory
+    assert stock(catalog, "SKU-1") == (9, 1)
+    assert reserve(lambda_context, [{"sku": "SKU-1", "quantity": 1}]) == first
+
+
+def test_a_reserve_is_one_catalog_read_and_one_transaction(
+    catalog: LocalAws, lambda_context: Any, dynamodb_calls: Any
+) -> None:
+    """No idempotency record: 2 DynamoDB calls, where Powertools added a conditional put and an update."""
+    items = [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-2", "quantity": 1}]
+    with dynamodb_calls() as calls:
+        first = reserve(lambda_context, items)
+    assert calls == ["BatchGetItem", "TransactWriteItems"]
+
+    with dynamodb_calls() as calls:
+        assert reserve(lambda_context, items) == first
+    assert calls == ["BatchGetItem", "TransactWriteItems (cancelled)"]  # the replay: its condition found the item
 
 
 def test_a_reserve_arriving_after_its_release_takes_nothing(catalog: LocalAws, lambda_context: Any) -> None:
