@@ -37,7 +37,7 @@ def test_every_function_gets_its_template_environment_resolved_and_the_endpoint(
         assert all(isinstance(value, str) and "{" not in value for value in variables.values()), variables
         assert variables["AWS_ENDPOINT_URL"] == ENDPOINT
     assert env_vars["OrdersFunction"]["ORDERS_TABLE"] == stack.refs["OrdersTable"]
-    assert env_vars["InventoryFunction"]["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
+    assert env_vars["PaymentsFunction"]["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
 
 
 def test_no_credential_is_written(stack: Stack) -> None:

@@ -48,7 +48,8 @@ def test_functions_get_their_code_handler_layers_and_resolved_environment(stack:
     assert [d.name for d in orders.layer_dirs] == ["shared"]
     assert (orders.timeout_seconds, orders.memory_mb, orders.runtime) == (3, 512, "python3.13")
     assert orders.environment["ORDERS_TABLE"] == stack.refs["OrdersTable"]  # the function's own
-    assert orders.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]  # from Globals
+    assert orders.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
+    assert orders.environment["POWERTOOLS_METRICS_NAMESPACE"] == "OrderSaga"  # from Globals
     assert orders.tracing_active
 
 
