@@ -234,7 +234,7 @@ def _billing_levers(order: _PerOrder) -> list[dict[str, Any]]:
             "saving_usd_per_million": round(max(0.0, transaction_wcu - 1) * p("dynamodb_on_demand_write_unit"), 4),
         },
         {
-            "lever": "CreateInvoice + WriteLedgerEntry in one invocation: one idempotency record (2 WCU) less",
+            "lever": "BillOrder, not CreateInvoice + WriteLedgerEntry: an invocation and 2 WCU of idempotency less",
             "kind": "ASL + code change",
             "saving_usd_per_million": round(
                 2 * p("dynamodb_on_demand_write_unit")

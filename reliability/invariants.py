@@ -162,10 +162,12 @@ class _Checker:
                 self.charges[item["idempotencyKey"]].append(item)
         self.stream_records = {record.sequence_number: record for record in snapshot.stream}
         self.billing: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for item in snapshot.billing:
-            if item.get("fence") and item["sk"] == "LEDGER#SALE":
-                continue  # a void took the sale's key so that no sale comes later: not a sale
-            self.billing[item["orderId"]][item["sk"]] = item
+        for item in snapshot.billing:  # one item per order: the invoice, carrying its sale and reversal entries
+            records = self.billing[item["orderId"]]
+            records[item["sk"]] = item
+            for entry, name in (("sale", "LEDGER#SALE"), ("reversal", "LEDGER#REVERSAL")):
+                if item.get(entry):
+                    records[name] = item[entry]
 
     def fail(self, kind: str, detail: str, *order_ids: str) -> None:
         self.violations.append(Violation(kind, detail, tuple(order_ids)))

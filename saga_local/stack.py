@@ -142,8 +142,7 @@ class LocalAws:
         for spec in self.stack.functions:
             runtime.register(spec)
         # A cold worker would eat most of a Task's 1 s timeout. One per function before "ready", a second
-        # after, in the background: a Parallel state's branches (CreateInvoice and WriteLedgerEntry)
-        # invoke BillingFunction twice at once.
+        # after, in the background: two orders at once invoke a function twice at once.
         runtime.warm_up()
         threading.Thread(target=runtime.warm_up, kwargs={"workers": 2}, name="warm-up", daemon=True).start()
         invoke_hook.run_lambdas_with(runtime.runner)

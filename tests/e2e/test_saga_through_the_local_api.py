@@ -37,6 +37,11 @@ def _payments(stack: LocalStackHandle, order_id: str) -> list[dict[str, Any]]:
     return [i for i in items if i["pk"] == f"PAYMENT#{order_id}"]
 
 
+def _billing(stack: LocalStackHandle, order_id: str) -> list[dict[str, Any]]:
+    items = stack.table("BillingTable").scan(ConsistentRead=True)["Items"]
+    return [i for i in items if i["pk"] == f"ORDER#{order_id}"]
+
+
 def test_a_confirmed_order_is_priced_from_the_catalog_and_readable(local_stack: LocalStackHandle) -> None:
     available_before, _ = _stock(local_stack, "SKU-1")
     response, _ = local_stack.place_order(("SKU-1", 2), ("SKU-3", 1))
@@ -53,6 +58,10 @@ def test_a_confirmed_order_is_priced_from_the_catalog_and_readable(local_stack: 
     assert order["invoiceId"]
     assert _order(local_stack, order["orderId"]) == order
     assert _stock(local_stack, "SKU-1")[0] == available_before - 2
+    [billing] = _billing(local_stack, order["orderId"])  # one item: the invoice and its sale, written by BillOrder
+    assert (billing["invoiceId"], billing["status"], billing["total"]) == (order["invoiceId"], "ISSUED", order["total"])
+    total = order["total"]
+    assert [(p["debit"], p["credit"]) for p in billing["sale"]["postings"]] == [(total, 0), (0, total)]
 
 
 def test_out_of_stock_is_409_and_takes_nothing(local_stack: LocalStackHandle) -> None:
@@ -96,7 +105,7 @@ def test_a_failing_compensation_is_500_and_leaves_the_order_visibly_failed(
     local_stack: LocalStackHandle, faults: Any
 ) -> None:
     faults([
-        {"function": "BillingFunction", "match": {"action": "CreateInvoice"}, "error": "BillingUnavailable"},
+        {"function": "BillingFunction", "match": {"action": "BillOrder"}, "error": "BillingUnavailable"},
         {"function": "PaymentsFunction", "match": {"action": "RefundPayment"}, "error": "PaymentProviderUnavailable"},
     ])  # fmt: skip
     response, _ = local_stack.place_order(("SKU-5", 1))
@@ -105,6 +114,7 @@ def test_a_failing_compensation_is_500_and_leaves_the_order_visibly_failed(
     order = _order(local_stack, problem["orderId"])
     assert order["status"] == "COMPENSATION_FAILED"
     assert [c["service"] for c in order["failedCompensations"]] == ["payments"]
+    assert [b["status"] for b in _billing(local_stack, problem["orderId"])] == ["VOID"]  # the void's fence
     log = (local_stack.state_dir / "logs" / f"{local_stack.state['functions']['OrdersFunction']}.log").read_text()
     metrics = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"_aws"' in line]
     assert any(m.get("CompensationFailures") == [1.0] or m.get("CompensationFailures") == 1 for m in metrics)

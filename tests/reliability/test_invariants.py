@@ -34,10 +34,11 @@ def _event(view: dict[str, Any], kind: str) -> Event:
 
 
 def _sale(order_id: str, kind: str = "SALE") -> dict[str, Any]:
+    """A ledger entry as its invoice's item carries it (`sale`, `reversal`)."""
     debit, credit = (TOTAL, 0) if kind == "SALE" else (0, TOTAL)
     postings = [{"account": "cash", "debit": debit, "credit": credit},
                 {"account": "revenue", "debit": credit, "credit": debit}]  # fmt: skip
-    return {"pk": f"ORDER#{order_id}", "sk": f"LEDGER#{kind}", "orderId": order_id, "kind": kind, "postings": postings}
+    return {"orderId": order_id, "kind": kind, "postings": postings}
 
 
 def consistent() -> Snapshot:
@@ -80,8 +81,8 @@ def consistent() -> Snapshot:
                 "invoiceId": "inv_1",
                 "status": "ISSUED",
                 "total": TOTAL,
+                "sale": _sale(OK),
             },
-            _sale(OK),
         ],
         events=[
             _event(placed_ok, "order.placed"),
@@ -145,25 +146,32 @@ def test_a_cancelled_order_still_charged_and_holding_stock_is_reported() -> None
     assert len(violations) == 2  # the charge, the stock
 
 
-def test_a_confirmed_order_without_its_invoice_or_with_an_unbalanced_ledger_is_reported() -> None:
+def test_a_confirmed_order_with_a_wrong_invoice_or_an_unbalanced_ledger_is_reported() -> None:
     world = consistent()
-    world.billing = [item for item in world.billing if item["sk"] != "INVOICE"]
-    world.billing[0]["postings"][0]["debit"] = TOTAL + 1
+    world.billing[0]["total"] = TOTAL + 1
+    world.billing[0]["sale"]["postings"][0]["debit"] = TOTAL + 1
     details = [v.detail for v in check(world)[0] if v.kind == "confirmed_incomplete"]
     assert any(detail.startswith("invoice") for detail in details)
     assert any(detail.startswith("sale entry") for detail in details)
 
 
-def test_the_fence_a_void_leaves_on_the_sale_key_is_not_a_sale() -> None:
-    """A void that found no sale takes the sale's key, so a late one cannot be posted: billing undone."""
+def test_a_confirmed_order_never_billed_is_reported() -> None:
     world = consistent()
-    world.billing += [
-        {"pk": f"ORDER#{CANCELLED}", "sk": "INVOICE", "orderId": CANCELLED, "status": "VOID"},
-        {"pk": f"ORDER#{CANCELLED}", "sk": "LEDGER#SALE", "orderId": CANCELLED, "fence": True},
-    ]
+    world.billing = []
+    details = [v.detail for v in check(world)[0] if v.kind == "confirmed_incomplete"]
+    assert any(detail.startswith("invoice") for detail in details)
+    assert any(detail.startswith("sale entry") for detail in details)
+
+
+def test_the_fence_a_void_leaves_is_not_a_sale_and_a_sale_must_be_reversed() -> None:
+    """A void that found nothing billed takes the order's billing key, so a late bill cannot be posted: undone."""
+    world = consistent()
+    world.billing.append({"pk": f"ORDER#{CANCELLED}", "sk": "INVOICE", "orderId": CANCELLED, "status": "VOID"})
     assert check(world)[0] == []
-    world.billing[-1] = _sale(CANCELLED)  # a real sale, never reversed
+    world.billing[-1]["sale"] = _sale(CANCELLED)  # a real sale, never reversed
     assert kinds(check(world)[0])["not_undone"] == {CANCELLED}
+    world.billing[-1]["reversal"] = _sale(CANCELLED, "REVERSAL")
+    assert check(world)[0] == []
 
 
 def test_an_order_left_pending_is_reported() -> None:

@@ -22,8 +22,7 @@ FORWARD_STEPS = [
     "CreateOrder",
     "ReserveInventory",
     "ChargePayment",
-    "CreateInvoice",
-    "WriteLedgerEntry",
+    "BillOrder",
     "ConfirmOrder",
 ]
 COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
@@ -120,7 +119,7 @@ def _reachable(definition: dict[str, Any], start: str) -> set[str]:
         ("ReserveInventory", "States.Timeout", {"inventory": True, "payments": False, "billing": False}),
         ("ChargePayment", "PaymentDeclined", {"inventory": True, "payments": False, "billing": False}),
         ("ChargePayment", "States.Timeout", {"inventory": True, "payments": True, "billing": False}),
-        ("Bill", "States.Timeout", {"inventory": True, "payments": True, "billing": True}),
+        ("BillOrder", "States.Timeout", {"inventory": True, "payments": True, "billing": True}),
         ("ConfirmOrder", "States.Timeout", {"inventory": True, "payments": True, "billing": True}),
     ],
 )

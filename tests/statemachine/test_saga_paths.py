@@ -110,7 +110,7 @@ class StateRun:
     """One state as the history shows it: entered, its attempts (a Task's), the errors they failed with, exited."""
 
     name: str
-    scope: str  # "" at the top level, "Bill[0]/" in the first branch of Bill (asl.walk's scopes)
+    scope: str  # "" at the top level, "Compensate[0]/" in the first branch of Compensate (asl.walk's scopes)
     entered: int  # the id of its StateEntered event
     previous: int  # the event it follows: its predecessor's StateExited, or its Parallel's start
     exited: int | None = None
@@ -378,8 +378,8 @@ def api_answer(response: dict[str, Any]) -> Answer:
 # ---------------------------------------------------------------------------------------------- expectations
 
 CREATE = ("CreateOrder", "RouteByOrderStatus")
-TO_BILL = (*CREATE, "ReserveInventory", "ChargePayment", "Bill")
-FORWARD = (*TO_BILL, "CreateInvoice", "WriteLedgerEntry", "ConfirmOrder")
+TO_BILL = (*CREATE, "ReserveInventory", "ChargePayment", "BillOrder")
+FORWARD = (*TO_BILL, "ConfirmOrder")
 CONFIRMED = (*FORWARD, "OrderConfirmed")
 REJECTED = ("DescribeOutcome", "OrderRejected")
 UNAVAILABLE = ("DescribeOutcome", "DescribeServiceUnavailable", "ServiceUnavailable")
@@ -478,16 +478,15 @@ EXPECTED: dict[str, Expected] = {
     "PaymentDeclined": rejected((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *REJECTED), 402,
                                 "PAYMENT_DECLINED", DECLINED_DETAIL),
     "PaymentCancelled": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *UNAVAILABLE)),
-    "InvoiceVoided": unavailable((*TO_BILL, "CreateInvoice", *UNDO_BILLING, *UNAVAILABLE)),
-    "LedgerEntryVoided": unavailable((*TO_BILL, "WriteLedgerEntry", *UNDO_BILLING, *UNAVAILABLE)),
+    "BillOrderVoided": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE)),
     # OrderNotPending is a business error: not retried.
     "ConfirmationOvertakenByClose": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE)),
     # ------------------------------------------------------------------ technical failures, retried, then succeeding
     "CreateOrderRetried": confirmed(CreateOrder=1),
     "ReserveInventoryRetried": confirmed(ReserveInventory=1),
     "ChargePaymentRetried": confirmed(ChargePayment=1),
-    "CreateInvoiceRetried": confirmed(CreateInvoice=1),
-    "WriteLedgerEntryRetriedAfterTimeout": confirmed(WriteLedgerEntry=1),
+    "BillOrderRetried": confirmed(BillOrder=1),
+    "BillOrderRetriedAfterTimeout": confirmed(BillOrder=1),
     "ConfirmOrderRetried": confirmed(ConfirmOrder=1),
     # ------------------------------------------------------------------ retries exhausted: every compensation route
     # CreateOrder may have written before failing: whatever the key created is closed, never left PENDING.
@@ -509,9 +508,8 @@ EXPECTED: dict[str, Expected] = {
                                              *UNAVAILABLE), ChargePayment=1),
     "ChargePaymentTimedOut": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE),
                                          ChargePayment=1),
-    "CreateInvoiceUnavailable": unavailable((*TO_BILL, "CreateInvoice", *UNDO_BILLING, *UNAVAILABLE), CreateInvoice=1),
-    "WriteLedgerEntryUnavailable": unavailable((*TO_BILL, "WriteLedgerEntry", *UNDO_BILLING, *UNAVAILABLE),
-                                               WriteLedgerEntry=1),
+    "BillOrderUnavailable": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE), BillOrder=1),
+    "BillOrderThrottled": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE), BillOrder=1),
     "ConfirmOrderUnavailable": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1),
     # ------------------------------------------------------------------ each compensation failing once, then done
     "VoidInvoiceRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, VoidInvoice=1),

@@ -2,11 +2,18 @@
 
 from saga_common.errors import BusinessError
 
+from billing.model import Invoice
+
 
 class InvoiceVoided(BusinessError):
     """The order's billing was already voided by the saga's compensation: nothing is issued or posted."""
 
 
 # ---------------------------------------------------------------- the repository's answer to the service
-class BillingVoided(Exception):
-    """The order's invoice is VOID: nothing more is written for it (the service answers InvoiceVoided)."""
+class BillingChanged(Exception):
+    """A void's conditional write found the order's invoice no longer as it was read: nothing was written.
+    `found` is what is there now (from the failed write's ALL_OLD), None if nothing."""
+
+    def __init__(self, found: Invoice | None) -> None:
+        super().__init__(found.order_id if found else "the invoice is gone")
+        self.found = found

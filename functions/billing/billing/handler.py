@@ -6,8 +6,7 @@ from billing import service
 from billing.errors import InvoiceVoided
 
 STEPS = {
-    "CreateInvoice": Step(service.create_invoice, (InvoiceVoided,)),
-    "WriteLedgerEntry": Step(service.write_ledger_entry, (InvoiceVoided,)),
+    "BillOrder": Step(service.bill_order, (InvoiceVoided,)),
     "VoidInvoice": Step(service.void_invoice),
 }
 

@@ -48,57 +48,6 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
-class Invoice:
-    """An order's invoice. A VOID invoice without a payment is a fence: the order was voided before
-    anything was issued, and a late CreateInvoice or WriteLedgerEntry must not bill it."""
-
-    order_id: str
-    status: InvoiceStatus
-    customer_id: str | None = None
-    lines: tuple[InvoiceLine, ...] = ()
-    total: int = 0
-    currency: str | None = None
-    payment_id: str | None = None
-
-    @property
-    def invoice_id(self) -> str:
-        return derived_id("inv", self.order_id)
-
-    @property
-    def is_fence(self) -> bool:
-        return self.payment_id is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The CreateInvoice step's answer (docs/saga-steps.md)."""
-        return {"invoiceId": self.invoice_id, "status": self.status.value}
-
-    def to_item(self) -> Item:
-        """The invoice's attributes in the billing table (the repository adds the key and times)."""
-        return {
-            "orderId": self.order_id,
-            "invoiceId": self.invoice_id,
-            "status": self.status.value,
-            "customerId": self.customer_id,
-            "lines": [line.to_dict() for line in self.lines],
-            "total": self.total,
-            "currency": self.currency,
-            "paymentId": self.payment_id,
-        }
-
-    @classmethod
-    def from_item(cls, item: Item) -> "Invoice":
-        return cls(
-            order_id=item["orderId"],
-            status=InvoiceStatus(item["status"]),
-            customer_id=item.get("customerId"),
-            lines=tuple(InvoiceLine.from_dict(line) for line in item.get("lines", [])),
-            total=item.get("total", 0),
-            currency=item.get("currency"),
-            payment_id=item.get("paymentId"),
-        )
-
-
-@dataclass(frozen=True)
 class Posting:
     account: str
     debit: int
@@ -144,11 +93,11 @@ class LedgerEntry:
         return LedgerEntry(self.order_id, EntryKind.REVERSAL, opposite, self.currency, self.payment_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """The WriteLedgerEntry step's answer (docs/saga-steps.md)."""
+        """The entry's part of the BillOrder step's answer (docs/saga-steps.md)."""
         return {"entryId": self.entry_id, "postings": [p.to_dict() for p in self.postings]}
 
     def to_item(self) -> Item:
-        """The entry's attributes in the billing table (the repository adds the key and times)."""
+        """The entry's attributes, a map in its invoice's item (the repository adds when it was posted)."""
         return {
             "orderId": self.order_id,
             "entryId": self.entry_id,
@@ -166,4 +115,73 @@ class LedgerEntry:
             postings=tuple(Posting.from_dict(p) for p in item["postings"]),
             currency=item["currency"],
             payment_id=item["paymentId"],
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An order's invoice with its ledger entries: the sale posted with it, and the reversal its void posts.
+
+    Issued with its sale in one write, so neither exists without the other. A VOID invoice without a payment
+    is a fence: the order was voided before anything was issued, and a late BillOrder must not bill it."""
+
+    order_id: str
+    status: InvoiceStatus
+    customer_id: str | None = None
+    lines: tuple[InvoiceLine, ...] = ()
+    total: int = 0
+    currency: str | None = None
+    payment_id: str | None = None
+    sale: LedgerEntry | None = None
+    reversal: LedgerEntry | None = None
+
+    @classmethod
+    def issue(
+        cls, order_id: str, customer_id: str, lines: tuple[InvoiceLine, ...], total: int, currency: str, payment_id: str
+    ) -> "Invoice":
+        """An ISSUED invoice and the sale of its total to the ledger."""
+        sale = LedgerEntry.sale(order_id, total, currency, payment_id)
+        return cls(order_id, InvoiceStatus.ISSUED, customer_id, lines, total, currency, payment_id, sale)
+
+    @property
+    def invoice_id(self) -> str:
+        return derived_id("inv", self.order_id)
+
+    @property
+    def is_fence(self) -> bool:
+        return self.payment_id is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The BillOrder step's answer (docs/saga-steps.md): the invoice and its sale entry."""
+        sale = self.sale.to_dict() if self.sale else {}
+        return {"invoiceId": self.invoice_id, "status": self.status.value, **sale}
+
+    def to_item(self) -> Item:
+        """The invoice's attributes in the billing table, its entries as maps (the repository adds the key and
+        times)."""
+        return {
+            "orderId": self.order_id,
+            "invoiceId": self.invoice_id,
+            "status": self.status.value,
+            "customerId": self.customer_id,
+            "lines": [line.to_dict() for line in self.lines],
+            "total": self.total,
+            "currency": self.currency,
+            "paymentId": self.payment_id,
+            **({"sale": self.sale.to_item()} if self.sale else {}),
+            **({"reversal": self.reversal.to_item()} if self.reversal else {}),
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> "Invoice":
+        return cls(
+            order_id=item["orderId"],
+            status=InvoiceStatus(item["status"]),
+            customer_id=item.get("customerId"),
+            lines=tuple(InvoiceLine.from_dict(line) for line in item.get("lines", [])),
+            total=item.get("total", 0),
+            currency=item.get("currency"),
+            payment_id=item.get("paymentId"),
+            sale=LedgerEntry.from_item(item["sale"]) if item.get("sale") else None,
+            reversal=LedgerEntry.from_item(item["reversal"]) if item.get("reversal") else None,
         )

@@ -1,70 +1,59 @@
-"""The billing table: under `pk = ORDER#<orderId>`, `sk = INVOICE`, `LEDGER#SALE` and `LEDGER#REVERSAL`.
+"""The billing table: one item per order, `pk = ORDER#<orderId>`, `sk = INVOICE`.
 
-Every write is conditional, so each record is written once. Voiding is one transaction: the invoice
-becomes VOID (or a VOID fence when none was issued, see `Invoice`), and the sale gets its reversing entry
-or, when none was posted, a fence on the sale's own key. So a late invoice or sale finds its key taken and
-each is one conditional put (a transaction checking the invoice too would cost four write units, not one).
+The item is the invoice with its ledger entries as maps: `sale`, written with the invoice, and `reversal`,
+written by its void. So billing an order is one conditional put (the invoice and its sale exist together or not
+at all), and voiding it is one conditional write: the invoice becomes VOID with the reversing entry, or, when
+nothing was billed, a VOID fence takes the key so that a late BillOrder finds it and bills nothing.
+Every write asks for ReturnValuesOnConditionCheckFailure=ALL_OLD: a write that finds the key taken says what
+is there without another read, which is what makes each step idempotent.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from saga_common.aws import table
 from saga_common.clock import now
-from saga_common.dynamodb import Item, cancellation_reasons, found_item, is_condition_failure, plain, transact_write
+from saga_common.dynamodb import Item, found_item, is_condition_failure, plain
 
-from billing.errors import BillingVoided
-from billing.model import EntryKind, Invoice, InvoiceStatus, LedgerEntry
+from billing.errors import BillingChanged
+from billing.model import Invoice, InvoiceStatus, LedgerEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 INVOICE = "INVOICE"
-SALE_FENCE = "fence"  # on the sale's key, written by a void that found no sale: no sale may be posted
 
 
 def _table() -> "Table":
     return table("BILLING_TABLE")
 
 
-def _pk(order_id: str) -> str:
-    return f"ORDER#{order_id}"
+def _key(order_id: str) -> Item:
+    return {"pk": f"ORDER#{order_id}", "sk": INVOICE}
 
 
-def _ledger_sk(kind: EntryKind) -> str:
-    return f"LEDGER#{kind.value}"
+def _entry(entry: LedgerEntry, at: str) -> Item:
+    return {**entry.to_item(), "postedAt": at}
 
 
-def get_billing(order_id: str) -> tuple[Invoice | None, LedgerEntry | None, LedgerEntry | None]:
-    """The order's invoice, sale entry and reversal entry, each None when not written."""
-    response = _table().query(KeyConditionExpression=Key("pk").eq(_pk(order_id)), ConsistentRead=True)
-    items = {item["sk"]: plain(item) for item in response["Items"]}  # at most three: one page
-    invoice = items.get(INVOICE)
-    sale, reversal = items.get(_ledger_sk(EntryKind.SALE)), items.get(_ledger_sk(EntryKind.REVERSAL))
-    return (
-        Invoice.from_item(invoice) if invoice else None,
-        LedgerEntry.from_item(sale) if sale and not sale.get(SALE_FENCE) else None,
-        LedgerEntry.from_item(reversal) if reversal else None,
-    )
-
-
-def _invoice_item(invoice: Invoice) -> Item:
-    return {"pk": _pk(invoice.order_id), "sk": INVOICE, **invoice.to_item(), "issuedAt": now()}
-
-
-def _entry_item(entry: LedgerEntry) -> Item:
-    return {"pk": _pk(entry.order_id), "sk": _ledger_sk(entry.kind), **entry.to_item(), "postedAt": now()}
+def get_invoice(order_id: str) -> Invoice | None:
+    """The order's invoice with its entries (a VOID fence if voided before billing); None when not written."""
+    item = _table().get_item(Key=_key(order_id), ConsistentRead=True).get("Item")
+    return Invoice.from_item(plain(item)) if item else None
 
 
 def put_invoice(invoice: Invoice) -> Invoice | None:
-    """Write the order's invoice once. None when written; otherwise the invoice already there."""
+    """Write the order's invoice and its sale entry once, in one conditional put.
+
+    None when written; otherwise the invoice already there (issued, voided, or a void's fence).
+    """
+    issued = now()
+    item = {**_key(invoice.order_id), **invoice.to_item(), "issuedAt": issued}
+    if invoice.sale is not None:
+        item["sale"] = _entry(invoice.sale, issued)
     try:
         _table().put_item(
-            Item=_invoice_item(invoice),
-            ConditionExpression="attribute_not_exists(pk)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            Item=item, ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD"
         )
     except ClientError as error:
         if is_condition_failure(error) and (stored := found_item(error)):
@@ -73,83 +62,42 @@ def put_invoice(invoice: Invoice) -> Invoice | None:
     return None
 
 
-def post_sale(entry: LedgerEntry) -> LedgerEntry | None:
-    """Write the order's sale entry once, unless its billing was voided (raises BillingVoided).
-
-    None when written; otherwise the sale entry already there.
-    """
+def void(order_id: str, invoice: Invoice | None) -> None:
+    """One conditional write: the ISSUED `invoice` becomes VOID with its sale's reversing entry, or, when `invoice`
+    is None, a VOID fence takes the order's key. Raises BillingChanged, with what is there now, when the item is no
+    longer what was read: nothing was written."""
     try:
-        _table().put_item(
-            Item=_entry_item(entry),
-            ConditionExpression="attribute_not_exists(pk)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        if invoice is None:
+            _put_fence(order_id)
+        else:
+            _void_issued(invoice)
     except ClientError as error:
-        if is_condition_failure(error) and (stored := found_item(error)):
-            if stored.get(SALE_FENCE):
-                raise BillingVoided(entry.order_id) from None
-            return LedgerEntry.from_item(stored)
+        if is_condition_failure(error):
+            stored = found_item(error)
+            raise BillingChanged(Invoice.from_item(stored) if stored else None) from None
         raise
-    return None
 
 
-def void(order_id: str, invoice: Invoice | None, sale: LedgerEntry | None) -> bool:
-    """In one transaction: the invoice becomes VOID (a fence if none was issued) and the sale, if
-    any, gets its reversing entry. False when the records changed since they were read: nothing
-    was written, read them again."""
-    name = _table().name
-    key = {"pk": _pk(order_id), "sk": INVOICE}
-    void_invoice: TransactWriteItemTypeDef
-    if invoice is None:
-        void_invoice = {
-            "Put": {
-                "TableName": name,
-                "Item": {**key, "orderId": order_id, "status": InvoiceStatus.VOID.value, "voidedAt": now()},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-    else:
-        void_invoice = {
-            "Update": {
-                "TableName": name,
-                "Key": key,
-                "UpdateExpression": "SET #status = :void, voidedAt = :now",
-                "ConditionExpression": "#status = :issued",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":void": InvoiceStatus.VOID.value,
-                    ":issued": InvoiceStatus.ISSUED.value,
-                    ":now": now(),
-                },
-            }
-        }
-    reverse_sale: TransactWriteItemTypeDef
-    if sale is None:  # a sale posted after the read makes this fail (not go unreversed); the fence keeps out later ones
-        reverse_sale = {
-            "Put": {
-                "TableName": name,
-                "Item": {
-                    "pk": _pk(order_id),
-                    "sk": _ledger_sk(EntryKind.SALE),
-                    "orderId": order_id,
-                    SALE_FENCE: True,
-                    "voidedAt": now(),
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-    else:
-        reverse_sale = {
-            "Put": {
-                "TableName": name,
-                "Item": _entry_item(sale.reversal()),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-    try:
-        transact_write(_table().meta.client, [void_invoice, reverse_sale])
-    except ClientError as error:
-        if any(reason.condition_failed for reason in cancellation_reasons(error) or []):
-            return False
-        raise
-    return True
+def _put_fence(order_id: str) -> None:
+    _table().put_item(
+        Item={**_key(order_id), "orderId": order_id, "status": InvoiceStatus.VOID.value, "voidedAt": now()},
+        ConditionExpression="attribute_not_exists(pk)",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+
+
+def _void_issued(invoice: Invoice) -> None:
+    voided = now()
+    values: dict[str, Any] = {":void": InvoiceStatus.VOID.value, ":issued": InvoiceStatus.ISSUED.value, ":now": voided}
+    update = "SET #status = :void, voidedAt = :now"
+    if invoice.sale is not None:  # always: the sale is written with the invoice
+        update += ", reversal = :reversal"
+        values[":reversal"] = _entry(invoice.sale.reversal(), voided)
+    _table().update_item(
+        Key=_key(invoice.order_id),
+        UpdateExpression=update,
+        ConditionExpression="#status = :issued",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=values,
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )

@@ -1,32 +1,32 @@
-"""Billing's steps: issue the order's invoice, post its sale to the ledger, and void both.
+"""Billing's steps: bill the order (its invoice and the sale of its total to the ledger), and void that.
 
-Ids derive from the order id and every write is conditional, so a retried or replayed step finds
-what it wrote and answers the same.
+Ids derive from the order id and each step is one conditional write of the order's one billing item, which
+makes it idempotent without an idempotency record: a retried, replayed or duplicated step finds what the first
+wrote (the failed write hands it back) and answers the same, or refuses a command that disagrees with it.
 """
 
 from typing import Any
 
 from saga_common import commands
 from saga_common.errors import ConcurrentUpdate, InvalidCommand
-from saga_common.idempotency import Command, idempotent_step
+from saga_common.idempotency import Command
 from saga_common.observability import logger
 
 from billing import repository
-from billing.errors import BillingVoided, InvoiceVoided
-from billing.model import Invoice, InvoiceLine, InvoiceStatus, LedgerEntry
+from billing.errors import BillingChanged, InvoiceVoided
+from billing.model import Invoice, InvoiceLine, InvoiceStatus
 
-# Rounds of read-then-transaction in VoidInvoice; each lost round means a late write finished
-# first, so the next read sees it.
+# Conditional writes VoidInvoice tries; each lost one means a concurrent write (a late BillOrder, another void)
+# finished first, and its failed condition says what that left.
 _VOID_ROUNDS = 3
 
 
-@idempotent_step(validate="[items, total, paymentId]")
-def create_invoice(*, command: Command) -> dict[str, Any]:
+def bill_order(*, command: Command) -> dict[str, Any]:
+    """Issue the order's invoice and post its sale, in one conditional write."""
     order_id = commands.required(command, "orderId", str)
     lines = _invoice_lines(command)
-    invoice = Invoice(
+    invoice = Invoice.issue(
         order_id=order_id,
-        status=InvoiceStatus.ISSUED,
         customer_id=commands.required(command, "customerId", str),
         lines=lines,
         total=_total(command, lines),
@@ -35,10 +35,12 @@ def create_invoice(*, command: Command) -> dict[str, Any]:
     )
     stored = repository.put_invoice(invoice)
     if stored is None:
-        logger.info("invoice issued", extra={"invoiceId": invoice.invoice_id, "total": invoice.total})
+        logger.info("order billed", extra={"invoiceId": invoice.invoice_id, "total": invoice.total})
         return invoice.to_dict()
     if stored.status is InvoiceStatus.VOID:
-        raise InvoiceVoided(f"the billing of order {order_id} was already voided; no invoice issued")
+        raise InvoiceVoided(f"the billing of order {order_id} was already voided; nothing issued or posted")
+    if stored != invoice:  # the same order billed with other lines, total, currency, payment or customer
+        raise InvalidCommand(f"order {order_id} was already billed differently; its invoice stands as issued")
     return stored.to_dict()
 
 
@@ -65,35 +67,20 @@ def _total(command: Command, lines: tuple[InvoiceLine, ...]) -> int:
     return total
 
 
-@idempotent_step(validate="[amount, paymentId]")
-def write_ledger_entry(*, command: Command) -> dict[str, Any]:
-    entry = LedgerEntry.sale(
-        order_id=commands.required(command, "orderId", str),
-        amount=commands.positive_int(command, "amount"),
-        currency=commands.currency(command),
-        payment_id=commands.required(command, "paymentId", str),
-    )
-    try:
-        stored = repository.post_sale(entry)
-    except BillingVoided:
-        raise InvoiceVoided(f"the billing of order {entry.order_id} was already voided; nothing posted") from None
-    if stored is None:
-        logger.info("sale posted", extra={"entryId": entry.entry_id})
-        return entry.to_dict()
-    return stored.to_dict()
-
-
-@idempotent_step(validate="orderId")
 def void_invoice(*, command: Command) -> dict[str, Any]:
+    """Void the order's invoice and reverse its sale; with nothing billed, fence the order so nothing will be."""
     order_id = commands.required(command, "orderId", str)
+    invoice = repository.get_invoice(order_id)
     for _ in range(_VOID_ROUNDS):
-        invoice, sale, reversal = repository.get_billing(order_id)
         if invoice is not None and invoice.status is InvoiceStatus.VOID:
-            return _voided("VOIDED" if not invoice.is_fence or reversal else "NOTHING_TO_VOID")
-        # Void even when nothing was written: the VOID invoice keeps a late write from billing the order.
-        if repository.void(order_id, invoice, sale):
-            logger.info("billing voided", extra={"invoiced": invoice is not None, "reversed": sale is not None})
-            return _voided("NOTHING_TO_VOID" if invoice is None and sale is None else "VOIDED")
+            return _voided("NOTHING_TO_VOID" if invoice.is_fence else "VOIDED")
+        try:
+            repository.void(order_id, invoice)
+        except BillingChanged as changed:
+            invoice = changed.found
+            continue
+        logger.info("billing voided", extra={"invoiced": invoice is not None})
+        return _voided("NOTHING_TO_VOID" if invoice is None else "VOIDED")
     raise ConcurrentUpdate(f"the billing of order {order_id} kept changing while being voided")
 
 
