@@ -72,7 +72,7 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint
 
-typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks
+typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks, tests
 	$(BIN)/mypy
 
 .PHONY: asl-errors

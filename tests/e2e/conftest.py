@@ -45,7 +45,7 @@ class LocalStackHandle:
     environment: dict[str, str]
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]  # dynamic service name: boto3-stubs type literal names only
             service,
             endpoint_url=self.endpoint_url,
             region_name="us-east-1",

@@ -5,7 +5,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal, cast
 
 import boto3
 import pytest
@@ -37,6 +37,9 @@ class Behaviour:
             return None, lambda_error(exc)
 
 
+MachineType = Literal["EXPRESS", "STANDARD"]  # what create_state_machine takes as `type`
+
+
 class Local:
     """moto with its Step Functions interpreter: clients, a role, and helpers to add functions and machines."""
 
@@ -56,7 +59,7 @@ class Local:
             Code={"ZipFile": buffer.getvalue()}, Timeout=7, MemorySize=256,
         )["FunctionArn"]  # fmt: skip
 
-    def machine(self, states: dict[str, Any], machine_type: str = "EXPRESS", **top: Any) -> str:
+    def machine(self, states: dict[str, Any], machine_type: MachineType = "EXPRESS", **top: Any) -> str:
         definition = {"StartAt": next(iter(states)), "States": states, **top}
         return self.sfn.create_state_machine(
             name=f"m{len(self.sfn.list_state_machines()['stateMachines'])}", definition=json.dumps(definition),
@@ -64,7 +67,8 @@ class Local:
         )["stateMachineArn"]  # fmt: skip
 
     def run(self, machine_arn: str, execution_input: Any = None) -> dict[str, Any]:
-        return self.sfn.start_sync_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))
+        result = self.sfn.start_sync_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))
+        return cast(dict[str, Any], result)  # the TypedDict, read as the plain dict the tests index
 
 
 @pytest.fixture
@@ -102,8 +106,9 @@ def server() -> Iterator[str]:
 
 
 def client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="k",
-                        aws_secret_access_key="s")  # fmt: skip
+    return boto3.client(  # type: ignore[call-overload]  # dynamic service name: boto3-stubs type literal names only
+        service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s"
+    )
 
 
 def streamed_table(endpoint: str, name: str) -> tuple[Any, str]:

@@ -160,7 +160,8 @@ def _client(service: str, monkeypatch: pytest.MonkeyPatch, *, in_lambda: bool, a
     else:
         monkeypatch.delenv("AWS_EXECUTION_ENV", raising=False)
     config = Config(retries={"max_attempts": attempts, "mode": "standard"})
-    return boto3.session.Session().client(service, region_name=REGION, config=config)  # a new User-Agent
+    session = boto3.session.Session()  # a new User-Agent
+    return session.client(service, region_name=REGION, config=config)  # type: ignore[call-overload]  # dynamic service name
 
 
 def test_a_throttled_dynamodb_call_is_retried_by_the_client_then_fails_with_the_aws_error(

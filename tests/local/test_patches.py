@@ -54,7 +54,7 @@ def test_undo_restores_a_method_to_the_class_that_had_it() -> None:
     patched = ExecutionWorker._get_evaluation_entrypoint
     PARSE_DEFINITIONS_ONCE.undo()
     try:
-        assert ExecutionWorker._get_evaluation_entrypoint is patched.__wrapped__  # type: ignore[attr-defined]
+        assert ExecutionWorker._get_evaluation_entrypoint is patched.__wrapped__  # type: ignore[attr-defined]  # set by functools.wraps; not in the function type
     finally:
         PARSE_DEFINITIONS_ONCE.apply()
 

@@ -73,7 +73,10 @@ def main(files: list[str]) -> int:
     service.session.mount("https://pypi.org/pypi/", fallback)
     source = RequirementSource([Path(f) for f in files], no_deps=True, disable_pip=True)
 
-    audited, not_audited, found, ignored = 0, [], [], []
+    audited = 0
+    not_audited: list[str] = []
+    found: list[str] = []
+    ignored: list[str] = []
     for dependency, vulnerabilities in Auditor(service).audit(source):
         if not isinstance(dependency, ResolvedDependency):
             not_audited.append(dependency.name)

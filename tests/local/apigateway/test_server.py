@@ -34,7 +34,7 @@ VALUES = {
 API_KEY = "local-key-0123456789"
 IDEMPOTENCY_KEY = "6a0c1b9e-3f47-4f1e-9d7a-2c5e8b1f0a93"
 ORDER_ID = "ord_62fcf1ea2535e70382feef0260"
-ORDER_REQUEST = {
+ORDER_REQUEST: dict[str, Any] = {
     "customerId": "cust-1042",
     "items": [{"sku": "SKU-MUG", "quantity": 2}],
     "payment": {"token": "tok_visa"},
@@ -187,6 +187,7 @@ def test_the_saga_is_started_with_the_request_as_its_input(
     body = {**ORDER_REQUEST, "customerId": 'O\'Brien "Zoë" ☃ \\ / 😀 </script>'}
     response = place(gateway(), body)
     assert response.status_code == 201
+    assert response.json is not None
     assert response.json["customerId"] == body["customerId"]
     sent = aws.last
     assert sent.target == "AWSStepFunctions.StartSyncExecution"
@@ -424,6 +425,7 @@ def test_a_changed_gateway_response_changes_the_answer(gateway: Gateway, documen
     response = gateway().get("/dev/nothing")
     # No longer customised: DEFAULT_4XX's body with the type's own status, as API Gateway does.
     assert response.status_code == 403
+    assert response.json is not None
     assert response.json["code"] == "REQUEST_REJECTED"
     assert response.json["detail"] == "Missing Authentication Token"
     del document["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]

@@ -17,7 +17,10 @@ ENDPOINT = "http://127.0.0.1:4566"
 
 @pytest.fixture
 def stack(aws: Any) -> Stack:  # `aws` starts moto
-    return provision(lambda s: boto3.client(s, region_name="us-east-1"), stack_name="p")
+    return provision(
+        lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
+        stack_name="p",
+    )
 
 
 def _declared(function: dict[str, Any], sam: dict[str, Any]) -> set[str]:

@@ -91,7 +91,7 @@ class Stream:
         self.pollers: list[StreamPoller] = []
 
     def put(self, pk: str, **attributes: Any) -> None:
-        item = {"pk": {"S": pk}}
+        item: dict[str, dict[str, Any]] = {"pk": {"S": pk}}
         for name, value in attributes.items():
             item[name] = {"BOOL": value} if isinstance(value, bool) else {"S": str(value)}
         self.dynamodb.put_item(TableName="orders", Item=item)

@@ -12,7 +12,11 @@ from saga_local.cloudformation.provision import Stack, provision
 
 
 def _provision(sam_template: dict[str, Any] | None = None) -> Stack:
-    return provision(lambda s: boto3.client(s, region_name="us-east-1"), stack_name="p", sam_template=sam_template)
+    return provision(
+        lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
+        stack_name="p",
+        sam_template=sam_template,
+    )
 
 
 @pytest.fixture

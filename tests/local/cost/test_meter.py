@@ -93,9 +93,9 @@ def sqs_meter(tmp_path: Path) -> Any:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    options = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
-               "aws_access_key_id": "x", "aws_secret_access_key": "x"}  # fmt: skip
-    sqs, sns = boto3.client("sqs", **options), boto3.client("sns", **options)
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    endpoint_url = f"http://127.0.0.1:{port}"
+    sqs, sns = session.client("sqs", endpoint_url=endpoint_url), session.client("sns", endpoint_url=endpoint_url)
     name = f"q-{uuid.uuid4().hex}"
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -7,7 +7,7 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -37,7 +37,8 @@ def thrown(error: str, cause: str | None = None) -> dict[str, Any]:
     return {"Throw": {"Error": error, **({"Cause": cause} if cause is not None else {})}}
 
 
-def config(test_cases: dict[str, dict[str, str]], responses: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def config(test_cases: dict[str, dict[str, Any]], responses: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A mock config document (test cases map state names to response names; the invalid ones, to anything)."""
     return {"StateMachines": {MACHINE: {"TestCases": test_cases}}, "MockedResponses": responses}
 
 
@@ -71,7 +72,8 @@ class Local:
                 "Parameters": {"FunctionName": self.function_arn, "Payload.$": "$"}, **state}  # fmt: skip
 
     def run(self, machine_arn: str, execution_input: Any = None) -> dict[str, Any]:
-        return self.sfn.start_sync_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))
+        result = self.sfn.start_sync_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))
+        return cast(dict[str, Any], result)  # the TypedDict, read as the plain dict the tests index
 
 
 @pytest.fixture
@@ -241,8 +243,8 @@ def test_a_mocked_timeout_is_states_timeout(local: Local) -> None:
 
 def test_a_task_the_test_case_does_not_mock_fails_the_execution_naming_it(local: Local, calls: list[Any]) -> None:
     """Even through Retry and Catch on States.ALL (Step Functions never matches States.Runtime with it)."""
-    all_errors = {"Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
-                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Compensate"}]}  # fmt: skip
+    all_errors: dict[str, Any] = {"Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+                                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Compensate"}]}  # fmt: skip
     machine = local.machine({
         "Reserve": local.task(Next="Charge", **all_errors),
         "Charge": local.task(End=True, **all_errors),

@@ -53,7 +53,12 @@ def test_task_timeouts_are_scaled_by_saga_local_timeout_scale(
 ) -> None:
     """A 1 s Task timeout that a 1.5 s invocation exceeds, unless the timeout scale gives it 3 s."""
     arn = local.function("slow")
-    behaviour.functions["slow"] = lambda event: time.sleep(1.5) or "done"
+
+    def slow(event: Any) -> str:
+        time.sleep(1.5)
+        return "done"
+
+    behaviour.functions["slow"] = slow
     machine = local.machine({"Slow": lambda_task(arn, "function ARN", End=True, TimeoutSeconds=1)})
     monkeypatch.delenv(timing.TIMEOUT_SCALE_ENV, raising=False)
     assert local.run(machine)["error"] == "States.Timeout"

@@ -69,7 +69,8 @@ def test_daemon_keeps_a_segment_the_sdk_sends_with_its_nested_subsegments(daemon
     )  # fmt: skip
     assert 0 <= rows[0].start_ms <= rows[1].start_ms <= call_row.start_ms
     assert call_row.duration_ms is not None
-    assert call_row.duration_ms <= rows[0].duration_ms  # type: ignore[operator]
+    assert rows[0].duration_ms is not None
+    assert call_row.duration_ms <= rows[0].duration_ms
 
 
 def _send_saga_segments(trace_id: str, start: float) -> dict[str, str]:
@@ -135,7 +136,9 @@ def test_timeline_joins_segments_and_subsegments_sent_on_their_own(
     assert by_name["OrderSaga"].kind == "AWS::StepFunctions::StateMachine"
     assert by_name["OrderSaga"].error
     assert by_name["ReserveInventory"].cause == "OutOfStock: sku-1: 0 available"
-    assert 185 <= by_name["ReserveInventory"].duration_ms <= 195  # type: ignore[operator]
+    reserve_ms = by_name["ReserveInventory"].duration_ms
+    assert reserve_ms is not None
+    assert 185 <= reserve_ms <= 195
     assert by_name["## lambda_handler"].fault
     assert by_name["## lambda_handler"].cause == "LookupError: sku-1: 0 available"
     assert (by_name["DynamoDB"].operation, by_name["DynamoDB"].http_status, by_name["DynamoDB"].error) == (
@@ -145,7 +148,8 @@ def test_timeline_joins_segments_and_subsegments_sent_on_their_own(
 
     # Kept on disk: another process (the `trace` command) sees the same trace, after the daemon stops too.
     daemon.stop()
-    assert TraceStore.load(daemon.store.directory).timeline(trace_id) == rows  # type: ignore[arg-type]
+    assert daemon.store.directory is not None
+    assert TraceStore.load(daemon.store.directory).timeline(trace_id) == rows
 
 
 def test_daemon_drops_what_is_not_the_protocol_and_keeps_the_finished_document(daemon: XRayDaemon) -> None:

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -64,12 +65,13 @@ class _CurrentStdout:
 def stdout_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
     """The service's logs, at DEBUG, on the stdout capsys reads (the log handler was bound at import)."""
     handler = logger.registered_handler
-    stream, level = handler.stream, logger.log_level  # type: ignore[attr-defined]
-    handler.stream = _CurrentStdout()  # type: ignore[attr-defined]
+    assert isinstance(handler, logging.StreamHandler)  # Powertools logs to a stream (stdout)
+    stream, level = handler.stream, logger.log_level
+    handler.stream = _CurrentStdout()
     logger.setLevel("DEBUG")
     yield
     logger.setLevel(level)
-    handler.stream = stream  # type: ignore[attr-defined]
+    handler.stream = stream
 
 
 def charge(context: Any, token: str = "tok_visa", amount: int = 5000, order_id: str = ORDER) -> dict[str, Any]:
