@@ -435,6 +435,10 @@ def rejected(path: States, http: int, code: str, detail: str, *, order: bool = T
 
 def failed(path: States, http: int, error: str, detail: str, *, order: bool = True, **retries: int) -> Expected:
     """A Fail state: the execution fails with `error` and the cause {code: error, detail, orderId?}."""
+    return _failed(path, http, error, detail, order, retries)
+
+
+def _failed(path: States, http: int, error: str, detail: str, order: bool, retries: dict[str, int]) -> Expected:
     return Expected(path, http, "FAILED", error, _problem(error, detail, order), retries)
 
 
@@ -443,13 +447,13 @@ def _problem(code: str, detail: str, order: bool) -> dict[str, str]:
 
 
 def unavailable(path: States, **retries: int) -> Expected:
-    return failed(path, 503, "SERVICE_UNAVAILABLE", UNAVAILABLE_DETAIL, **retries)
+    return _failed(path, 503, "SERVICE_UNAVAILABLE", UNAVAILABLE_DETAIL, True, retries)
 
 
 def compensation_failed(path: States, cause: str = UNAVAILABLE_DETAIL, **retries: int) -> Expected:
     """The 500 says the order needs manual action, then why it was being undone (the original failure)."""
     detail = f"The order could not be fully undone and needs manual action. It failed because: {cause}"
-    return failed(path, 500, "COMPENSATION_FAILED", detail, **retries)
+    return _failed(path, 500, "COMPENSATION_FAILED", detail, True, retries)
 
 
 # One row per test case of statemachine/order_saga.mock.json, in the file's order.

@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from billing import handler, service
+from billing import handler
 from billing.errors import InvoiceVoided
 from billing.model import EntryKind, LedgerEntry, Posting, UnbalancedEntryError
 from saga_common import aws as saga_aws
 from saga_common.errors import InvalidCommand
 from saga_common.ids import derived_id
+from saga_common.observability import logger
 
 from tests.conftest import LocalAws, read_event
 
@@ -121,7 +122,7 @@ def test_a_replay_after_a_crash_between_the_write_and_the_reply_answers_the_same
         raise RuntimeError("crashed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(service.logger, "info", crash)
+        patch.setattr(logger, "info", crash)  # the same object as billing.service.logger
         with pytest.raises(RuntimeError, match="crashed"):
             bill_order(lambda_context)
     billed = contents(aws, "BillingTable")

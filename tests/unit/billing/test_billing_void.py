@@ -11,8 +11,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from billing import handler, repository, service
+from billing import handler, repository
 from billing.errors import InvoiceVoided
+from saga_common.observability import logger
 
 from tests.conftest import LocalAws, read_event
 
@@ -109,7 +110,7 @@ def test_a_void_replayed_after_a_crash_between_the_write_and_the_reply_answers_t
         raise RuntimeError("crashed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(service.logger, "info", crash)
+        patch.setattr(logger, "info", crash)  # the same object as billing.service.logger
         with pytest.raises(RuntimeError, match="crashed"):
             void(lambda_context)
     after_crash = records(aws)
