@@ -163,7 +163,6 @@ def levers(counts: dict[str, float], prices: dict[str, Any], sampling: float) ->
         *_log_levers(order),
         _xray_lever(order, sampling),
         *_write_levers(order),
-        *_billing_levers(order),
         *_costs_kept(order),
     ]
 
@@ -221,34 +220,6 @@ def _write_levers(order: _PerOrder) -> list[dict[str, Any]]:
     ]
 
 
-def _billing_levers(order: _PerOrder) -> list[dict[str, Any]]:
-    counts, p = order.counts, order.per_million
-    billing_calls = counts.get("lambda.BillingFunction.invocations", 0)
-    billing_ms = counts.get("lambda.BillingFunction.billed_ms", 0) / billing_calls if billing_calls else 0.0
-    transaction_wcu = counts.get("dynamodb.BillingTable.transact_wcu", 0)
-    return [
-        {
-            "lever": "Billing's ledger entry as a plain conditional put, not a transaction with a check on the invoice",
-            "kind": "code change (billing repository)",
-            "transaction_wcu_per_order": transaction_wcu,
-            "saving_usd_per_million": round(max(0.0, transaction_wcu - 1) * p("dynamodb_on_demand_write_unit"), 4),
-        },
-        {
-            "lever": "BillOrder, not CreateInvoice + WriteLedgerEntry: an invocation and 2 WCU of idempotency less",
-            "kind": "ASL + code change",
-            "saving_usd_per_million": round(
-                2 * p("dynamodb_on_demand_write_unit")
-                + p("lambda_request")
-                + billing_ms * 0.5 / 1000 * p("lambda_gb_second_arm64"),
-                4,
-            )
-            if billing_calls
-            else 0.0,
-            "note": "the duration part is this machine's mean billed time of a billing invocation",
-        },
-    ]
-
-
 def _costs_kept(order: _PerOrder) -> list[dict[str, Any]]:
     """What a part costs rather than what a change saves: fixed by the requirements, or an architecture change."""
     counts, p = order.counts, order.per_million
@@ -259,8 +230,9 @@ def _costs_kept(order: _PerOrder) -> list[dict[str, Any]]:
     )
     return [
         {
-            "lever": "Idempotency records: the idempotency table's share of the writes (fixed by the requirements)",
-            "kind": "fixed: Powertools idempotency on every step",
+            "lever": "Idempotency records: the idempotency table's share of the writes",
+            "kind": "kept where a condition cannot give idempotency (the payment provider call); the orders steps "
+            "keep theirs until the orchestrator writes the order record itself",
             "wcu_per_order": counts.get("dynamodb.IdempotencyTable.wcu", 0),
             "cost_usd_per_million": round(
                 counts.get("dynamodb.IdempotencyTable.wcu", 0) * p("dynamodb_on_demand_write_unit"), 4
