@@ -294,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
     rules = fault_rules(args.fault_scale)
     poison = {f"poison-{run_id}"}
     started = time.perf_counter()
-    with launched_stack(env) as stack:
+    with launched_stack(env, keep=True) as stack:
+        print(f"stack state (logs, traces): {stack.state_dir}", flush=True)
         local = Local.connect(stack)
         seed_file = folder / "catalog.json"
         seed_file.write_text(json.dumps(items))

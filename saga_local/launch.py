@@ -37,7 +37,11 @@ class Launched:
 
 
 @contextlib.contextmanager
-def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[Launched]:
+def launched_stack(
+    extra_env: dict[str, str] | None = None, timeout: float = 120, *, keep: bool = False
+) -> Iterator[Launched]:
+    """A stack in its own process, on free ports, with its state in a temporary folder: removed afterwards unless
+    `keep` (a chaos run keeps the logs and traces its report points at) or something failed."""
     folder = Path(tempfile.mkdtemp(prefix="saga-local-"))
     ports = {name: str(free_port()) for name in ("LOCAL_AWS_PORT", "LOCAL_API_PORT", "LOCAL_XRAY_PORT")}
     env = {**os.environ, **ports, "LOCAL_STATE_DIR": str(folder / "state"), **(extra_env or {})}
@@ -60,4 +64,5 @@ def launched_stack(extra_env: dict[str, str] | None = None, timeout: float = 120
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-    shutil.rmtree(folder, ignore_errors=True)  # only when all went well: a failure keeps the folder and its log
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)  # only when all went well: a failure keeps the folder and its log
