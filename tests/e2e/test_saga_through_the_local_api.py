@@ -1,10 +1,12 @@
 """Every path of the saga through the local HTTP API: the same handlers, ASL file and OpenAPI document as on AWS."""
 
 import json
+import threading
 import time
 from decimal import Decimal
 from typing import Any
 
+from reliability.invariants import order_id_for
 from tests.e2e.conftest import LocalStackHandle
 
 PROBLEM_JSON = "application/problem+json"
@@ -244,3 +246,39 @@ def test_concurrent_orders_never_oversell(local_stack: LocalStackHandle, tmp_pat
     assert statuses.count(201) == 5, statuses
     assert statuses.count(409) == 45, statuses
     assert _stock(local_stack, "SKU-RACE") == (0, 5)
+
+
+def test_a_charge_killed_after_the_provider_captured_is_refunded_by_the_compensation(
+    local_stack: LocalStackHandle, faults: Any
+) -> None:
+    """The chaos run's not_undone order, made to happen: ChargePayment's worker is killed (Lambda's 3 s timeout)
+    after the provider captured and before PAYMENT#<order> is written; its retry fails; the compensation's
+    RefundPayment finds no payment record. It must still give the money back."""
+    key = f"key-{time.time_ns()}"
+    order_id = order_id_for(key)
+    payments = local_stack.table("PaymentsTable")
+    # Only the payments repository's conditional puts ask for ALL_OLD back (the simulator's capture does not):
+    # the charge's record is held past the function's 3 s timeout, so the worker dies before writing it.
+    faults([{"service": "dynamodb", "operation": "PutItem", "latencyMs": 5000,
+             "match": {"TableName": "*-PaymentsTable", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])  # fmt: skip
+    answer: list[Any] = []
+    placing = threading.Thread(target=lambda: answer.append(local_stack.place_order(("SKU-7", 1), key=key)[0]))
+    placing.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        captured = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == order_id]
+        if captured:
+            break
+        time.sleep(0.05)
+    assert captured, "the provider never captured"
+    # The retry fails; the refund's fence is no longer slowed.
+    faults([{"function": "PaymentsFunction", "match": {"action": "ChargePayment"}, "error": "ServiceException"}])
+    placing.join(60)
+
+    problem = _assert_problem(answer[0], 503, "SERVICE_UNAVAILABLE")
+    assert problem["orderId"] == order_id
+    assert _order(local_stack, order_id)["status"] == "CANCELLED"
+    time.sleep(3)  # the held record write lands after the fence, and is refused by it
+    [charge] = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == order_id]
+    assert (charge["status"], charge.get("refundedAmount")) == ("REFUNDED", charge["amount"])
+    assert [p["status"] for p in _payments(local_stack, order_id)] == ["CANCELLED"]

@@ -5,8 +5,17 @@ exception message.
 """
 
 import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A charge as the provider knows it."""
+
+    charge_id: str
+    amount: int  # minor units
 
 
 class PaymentProvider(Protocol):
@@ -21,6 +30,13 @@ class PaymentProvider(Protocol):
 
     def refund(self, charge_id: str, amount: int) -> None:
         """Give `amount` of the charge back. Refunding an already refunded charge changes nothing."""
+        ...
+
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The charge made under `idempotency_key`, refunded or not; None when there is none.
+
+        For a caller that lost the charge's answer (its invocation died between the provider and its own
+        write): providers offer this as a lookup by the merchant's reference (or a cancel by reference)."""
         ...
 
 

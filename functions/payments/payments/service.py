@@ -73,7 +73,9 @@ def refund_payment(*, command: Command) -> dict[str, Any]:
         if payment is None:
             # Fence the order first: a charge still in flight must refund itself instead of capturing.
             if repository.record(Payment(order_id, PaymentStatus.CANCELLED, 0, None)) is None:
-                return _refunded("NOTHING_TO_REFUND")
+                return _refunded(_refund_unrecorded_charge(order_id))
+        elif payment.status is PaymentStatus.CANCELLED:  # fenced before: this is a retry, perhaps of a refund that died
+            return _refunded(_refund_unrecorded_charge(order_id))
         elif payment.status is PaymentStatus.CAPTURED:
             assert payment.charge_id is not None, "a CAPTURED payment always has its charge id"
             payment_provider().refund(payment.charge_id, payment.amount)  # idempotent per charge
@@ -83,6 +85,20 @@ def refund_payment(*, command: Command) -> dict[str, Any]:
         else:
             return _refunded("REFUNDED" if payment.status is PaymentStatus.REFUNDED else "NOTHING_TO_REFUND")
     raise ConcurrentUpdate(f"the payment of order {order_id} kept changing while being refunded")
+
+
+def _refund_unrecorded_charge(order_id: str) -> str:
+    """No payment was recorded, yet the provider may hold a charge: ChargePayment's invocation can die (a Lambda
+    timeout, a crash) or fail (its write throttled) between the provider's capture and PAYMENT#<orderId>, and its
+    retries can run out before one records it. The fence is written first, so no charge records itself from
+    now on; ask the provider for a charge under the order's key and give it back (idempotent per charge)."""
+    provider = payment_provider()
+    charge = provider.find_charge(order_id)
+    if charge is None:
+        return "NOTHING_TO_REFUND"
+    provider.refund(charge.charge_id, charge.amount)
+    logger.warning("refunded a charge the payments table never recorded", extra={"chargeId": charge.charge_id})
+    return "REFUNDED"
 
 
 def _refunded(status: str) -> dict[str, Any]:

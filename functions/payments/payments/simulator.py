@@ -21,6 +21,7 @@ from saga_common.dynamodb import is_condition_failure
 from saga_common.ids import derived_id
 
 from payments.errors import PaymentDeclined, PaymentProviderUnavailable
+from payments.provider import Charge
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -57,6 +58,12 @@ class SimulatedProvider:
             if is_condition_failure(error):
                 raise ValueError(f"charge {charge_id} does not exist or is smaller than {amount}") from None
             raise
+
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        item = _table().get_item(Key=_charge_key(derived_id("ch", idempotency_key)), ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return Charge(charge_id=str(item["chargeId"]), amount=int(cast(Decimal, item["amount"])))
 
 
 def _table() -> "Table":

@@ -137,3 +137,82 @@ def test_the_sample_refund_event_refunds_the_sample_charge(aws: LocalAws, lambda
         "service": "payments",
         "status": "REFUNDED",
     }
+
+
+class Killed(BaseException):
+    """The invocation's process killed mid-handler (a Lambda timeout, an out-of-memory kill): a BaseException,
+    so that nothing in the handler, Powertools included, gets to clean up. Its idempotency record stays
+    IN_PROGRESS, as after a real kill."""
+
+
+def provider_charges(aws: LocalAws) -> list[tuple[str, Any]]:
+    """(status, refunded amount) of every charge the simulated provider holds."""
+    items = aws.table("PaymentsTable").scan(ConsistentRead=True)["Items"]
+    return [(i["status"], i.get("refundedAmount")) for i in items if i["pk"].startswith("SIMULATOR#CHARGE#")]
+
+
+def charge_dying_before_its_record(context: Any, monkeypatch: pytest.MonkeyPatch, death: BaseException) -> None:
+    """ChargePayment captures at the provider, then `death` strikes before PAYMENT#<order> is written."""
+    record = repository.record
+
+    def dying(payment: Any) -> Any:
+        if payment.status == "CAPTURED":
+            raise death
+        return record(payment)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(repository, "record", dying)
+        with pytest.raises(type(death)):
+            charge(context)
+
+
+def test_a_charge_killed_between_the_provider_and_its_record_is_refunded(
+    aws: LocalAws, provider_calls: list[str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chaos run's not_undone order: ChargePayment's invocation captured at the provider, then died before
+    writing PAYMENT#<order>; its retry did not write it either; the saga compensated with RefundPayment, which
+    found no payment record, answered NOTHING_TO_REFUND and left the customer charged."""
+    charge_dying_before_its_record(lambda_context, monkeypatch, Killed())
+    assert payment(aws) == {}  # the provider charged; the payments table never heard of it
+
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
+
+    assert provider_charges(aws) == [("REFUNDED", 4200)]
+    assert payment(aws)["status"] == "CANCELLED"  # the fence
+    assert provider_calls == ["charge", "refund"]
+    forget_idempotency_records(aws)  # the dead charge's IN_PROGRESS record expired with its invocation
+    with pytest.raises(PaymentCancelled):  # a charge retried late cannot capture again
+        charge(lambda_context)
+    assert provider_calls == ["charge", "refund"]
+
+
+def test_a_charge_failing_to_record_after_the_provider_is_refunded(
+    aws: LocalAws, provider_calls: list[str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same hole without a kill: the payment record's write raises (say DynamoDB throttled past the SDK's
+    retries), Powertools deletes its record, the saga's retries run out and it compensates."""
+    charge_dying_before_its_record(lambda_context, monkeypatch, TimeoutError("throttled"))
+
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
+    assert provider_charges(aws) == [("REFUNDED", 4200)]
+
+
+def test_a_refund_retried_after_dying_between_its_fence_and_the_providers_refund_refunds(
+    aws: LocalAws, provider_calls: list[str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RefundPayment wrote the fence, then died before giving the unrecorded charge back: its retry finds the
+    fence (CANCELLED) and must still ask the provider."""
+    charge_dying_before_its_record(lambda_context, monkeypatch, Killed())
+
+    def killed(self: SimulatedProvider, charge_id: str, amount: int) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SimulatedProvider, "refund", killed)
+        with pytest.raises(Killed):
+            invoke(lambda_context, "RefundPayment")
+    assert payment(aws)["status"] == "CANCELLED"
+    forget_idempotency_records(aws)  # the dead invocation's IN_PROGRESS record expired
+
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
+    assert provider_charges(aws) == [("REFUNDED", 4200)]
