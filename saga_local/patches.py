@@ -10,6 +10,7 @@ from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
 from saga_local.patching import Kind, Patch
 from saga_local.routing import ROUTE_CACHE
+from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
 from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.mock_config import MOCK_CONFIG
@@ -31,6 +32,7 @@ REGISTRY: tuple[Patch, ...] = (
     ROUTE_CACHE,
     COPY_ONLY_TRANSACTED_ITEMS,
     PARALLEL_BRANCH_ERROR_NAMES,
+    STATE_ENTERED_TIME,
     MOCK_CONFIG,
     AWS_CALL_HOOK,
     FINISHED_EXECUTION_HOOK,

@@ -264,10 +264,10 @@ def test_order_id_path_parameter_pattern_is_the_one_the_templates_enforce(docume
     operation = _operation(document, "/orders/{orderId}", "get")
     parameter = next(p for p in operation["parameters"] if p["in"] == "path")
     assert parameter == {**parameter, "name": "orderId", "required": True}
-    assert parameter["schema"]["pattern"] == "^ord_[0-9a-f]{26}$"
+    assert parameter["schema"]["pattern"] == "^ord_[0-9a-f]{64}$"
     integration = operation["x-amazon-apigateway-integration"]
-    assert "matches('ord_[0-9a-f]{26}')" in integration["requestTemplates"]["application/json"]["Fn::Sub"]
-    assert "matches('ord_[0-9a-f]{26}')" in integration["responses"]["default"]["responseTemplates"]["application/json"]
+    assert "matches('ord_[0-9a-f]{64}')" in integration["requestTemplates"]["application/json"]["Fn::Sub"]
+    assert "matches('ord_[0-9a-f]{64}')" in integration["responses"]["default"]["responseTemplates"]["application/json"]
 
 
 # ---------------------------------------------------------------------------------------------- gateway responses

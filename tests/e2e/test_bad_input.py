@@ -131,10 +131,12 @@ def test_an_unknown_sku_is_422_and_the_order_is_closed(local_stack: LocalStackHa
 
 
 def test_the_same_sku_twice_is_400_and_reserves_nothing(local_stack: LocalStackHandle) -> None:
+    """The API's model cannot say "unique by sku": inventory refuses it, and the order is recorded as refused."""
     before = _stock(local_stack, "SKU-1")
     body = {**VALID, "items": [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-1", "quantity": 2}]}
     problem = _problem(_post(local_stack, body), 400, "INVALID_REQUEST", "items[1].sku", "SKU-1", "more than once")
-    assert "orderId" not in problem
+    order = local_stack.request("GET", f"/orders/{problem['orderId']}").json()
+    assert (order["status"], order["failureReason"]["code"]) == ("CANCELLED", "INVALID_REQUEST")
     assert _stock(local_stack, "SKU-1") == before
 
 

@@ -90,7 +90,7 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
         sizes = now
         time.sleep(1)
     assert all(o in traces for o in order_ids), "the traces never showed these orders"
-    assert len(function_logs) >= 5, function_logs  # one per function
+    assert len(function_logs) >= 4, function_logs  # one per function
     assert all("REPORT RequestId" in text for text in function_logs.values()), "a function never logged a run"
 
     secrets = {

@@ -67,7 +67,12 @@ def _requested_lines(command: Command) -> list[RequestedLine]:
         RequestedLine(required(item, "sku", str, at=at), positive_int(item, "quantity", at=at))
         for at, item in objects(command, "items", what="an object with sku and quantity")
     ]
-    if len({line.sku for line in lines}) > MAX_DISTINCT_SKUS:
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.sku in seen:  # API Gateway's model cannot say "unique by sku"
+            raise InvalidOrder(f"items[{index}].sku: {line.sku} appears more than once; send one line per SKU")
+        seen.add(line.sku)
+    if len(seen) > MAX_DISTINCT_SKUS:
         raise InvalidOrder(f"an order can hold at most {MAX_DISTINCT_SKUS} different SKUs")
     return lines
 

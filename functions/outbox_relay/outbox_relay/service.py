@@ -57,6 +57,13 @@ def relay_record(
         raise
     metrics.add_metric(name="OrderEventsPublished", unit=MetricUnit.Count, value=1)
     logger.info("order event published", extra={"orderId": event.order_id, "type": event.type, "eventId": event.id})
+    if event.status == "COMPENSATION_FAILED":
+        # The state machine writes the order itself: the relay is the code that sees it, and an alarm watches this.
+        metrics.add_metric(name="CompensationFailures", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "compensation failed; the order needs manual action",
+            extra={"orderId": event.order_id, "failedCompensations": event.data.get("failedCompensations")},
+        )
     return event.id
 
 

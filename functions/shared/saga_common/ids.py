@@ -4,7 +4,7 @@ import hashlib
 
 
 def derived_id(prefix: str, *parts: str) -> str:
-    """`<prefix>_` + 26 hex chars of the SHA-256 of `parts` (the order id's own shape).
+    """`<prefix>_` + 26 hex chars of the SHA-256 of `parts`.
 
     A step that writes "the invoice of order X" names it from X: a retry, a replay after the
     idempotency record expired, or a concurrent duplicate all land on the same item.
