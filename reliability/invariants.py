@@ -128,7 +128,7 @@ class Violation:
 
 def order_id_for(key: str) -> str:
     """The order id the API derives from an Idempotency-Key (docs/saga-steps.md), computed independently."""
-    return "ord_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:26]
+    return "ord_" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def expected_answer(order: dict[str, Any] | None) -> tuple[int, str | None] | None:

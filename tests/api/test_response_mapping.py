@@ -30,7 +30,7 @@ VALUES = {
     "OrdersTable": "test-orders",
 }
 KEY = "6a0c1b9e-3f47-4f1e-9d7a-2c5e8b1f0a93"
-ORDER_ID = "ord_62fcf1ea2535e70382feef0260"
+ORDER_ID = "ord_62fcf1ea2535e70382feef0260147a023e21dde897bc1cf2d989a35c12a31466"
 AWKWARD = 'O\'Brien "Zoë" ☃ \\ / \n\t 😀 </script>'  # apostrophe, quotes, backslash, slash, controls, non-BMP
 
 
@@ -303,7 +303,7 @@ def test_missing_order_is_404(get: Integration) -> None:
     assert assert_problem(headers, body, 404, "ORDER_NOT_FOUND")["orderId"] == ORDER_ID
 
 
-@pytest.mark.parametrize("order_id", ["ord_123", "ORD_62FCF1EA2535E70382FEEF0260", ORDER_ID + "0", 'ord_"quoted"'])
+@pytest.mark.parametrize("order_id", ["ord_123", ORDER_ID.upper(), ORDER_ID + "0", ORDER_ID[:30], 'ord_"quoted"'])
 def test_malformed_order_id_is_400(get: Integration, order_id: str) -> None:
     status, headers, body = respond(get, 200, {}, order_id=order_id)
     assert status == 400

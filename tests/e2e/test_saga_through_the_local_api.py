@@ -154,7 +154,7 @@ def test_the_same_key_with_another_body_is_422(local_stack: LocalStackHandle) ->
 
 
 def test_an_unknown_order_is_404(local_stack: LocalStackHandle) -> None:
-    _assert_problem(local_stack.request("GET", "/orders/ord_00000000000000000000000000"), 404, "ORDER_NOT_FOUND")
+    _assert_problem(local_stack.request("GET", "/orders/ord_" + "0" * 64), 404, "ORDER_NOT_FOUND")
 
 
 def _audit_events(stack: LocalStackHandle, until: Any, timeout: float = 20) -> list[dict[str, Any]]:
@@ -192,7 +192,7 @@ def test_every_order_change_is_published_once_and_in_order(local_stack: LocalSta
 
 def test_a_poison_stream_record_is_dead_lettered_whole_and_the_rest_goes_through(local_stack: LocalStackHandle) -> None:
     orders = local_stack.table("OrdersTable")
-    poison_id = "ord_" + "f" * 26
+    poison_id = "ord_" + "f" * 64
     orders.put_item(Item={"orderId": poison_id, "status": "PENDING", "version": Decimal(1), "document": "{not json"})
     response, _ = local_stack.place_order(("SKU-3", 1))
     good_id = response.json()["orderId"]

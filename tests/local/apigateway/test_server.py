@@ -33,7 +33,7 @@ VALUES = {
 }
 API_KEY = "local-key-0123456789"
 IDEMPOTENCY_KEY = "6a0c1b9e-3f47-4f1e-9d7a-2c5e8b1f0a93"
-ORDER_ID = "ord_62fcf1ea2535e70382feef0260"
+ORDER_ID = "ord_62fcf1ea2535e70382feef0260147a023e21dde897bc1cf2d989a35c12a31466"
 ORDER_REQUEST: dict[str, Any] = {
     "customerId": "cust-1042",
     "items": [{"sku": "SKU-MUG", "quantity": 2}],

@@ -14,11 +14,13 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from boto3.dynamodb.types import TypeSerializer
 from jsonschema import Draft202012Validator
-from orders.handler import lambda_handler as orders_handler
 from outbox_relay import repository
 from outbox_relay.handler import lambda_handler
 from outbox_relay.model import EVENT_ID_NAMESPACE, OrderEvent
 from outbox_relay.service import event_for
+
+from saga_local.stepfunctions.inprocess import deploy_in_process
+from saga_local.stepfunctions.timing import RETRY_SCALE_ENV
 
 from tests.conftest import ROOT, LocalAws, read_event
 
@@ -26,7 +28,7 @@ SCHEMA = json.loads(Path(ROOT, "schemas", "order-event.schema.json").read_text(e
 envelope_schema = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 SAMPLE = read_event("outbox-relay-stream.json")
-ORDER = "ord_62fcf1ea2535e70382feef0260"
+ORDER = "ord_62fcf1ea2535e70382feef0260147a023e21dde897bc1cf2d989a35c12a31466"
 PENDING = json.loads(SAMPLE["Records"][0]["dynamodb"]["NewImage"]["document"]["S"])
 CONFIRMED = json.loads(SAMPLE["Records"][1]["dynamodb"]["NewImage"]["document"]["S"])
 CANCELLED = PENDING | {
@@ -105,10 +107,10 @@ def audit_messages(aws: LocalAws) -> list[dict[str, Any]]:
     return messages
 
 
-def orders_stream_batch(aws: LocalAws) -> dict[str, Any]:
+def orders_stream_batch(aws: LocalAws, table_name: str) -> dict[str, Any]:
     """The orders table's stream so far, as the Lambda event source mapping would deliver it."""
     streams = boto3.client("dynamodbstreams", region_name="us-east-1")
-    arn = aws.dynamodb.meta.client.describe_table(TableName=aws.table("OrdersTable").name)["Table"]["LatestStreamArn"]
+    arn = aws.dynamodb.meta.client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
     [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
@@ -184,16 +186,33 @@ def test_a_failed_order_is_published_with_its_reason(
     assert message["Attributes"]["MessageDeduplicationId"] == f"{ORDER}:{view['status']}"
 
 
-def test_what_the_orders_service_writes_is_what_the_relay_publishes(aws: LocalAws, lambda_context: Any) -> None:
-    placed = orders_handler(read_event("orders-create.json"), lambda_context)
-    confirmed = orders_handler(read_event("orders-confirm.json"), lambda_context)
+def test_what_the_state_machine_writes_is_what_the_relay_publishes(
+    aws: LocalAws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orchestrator writes the order itself (ASL DynamoDB integrations): its documents must be events."""
+    monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")
+    saga = deploy_in_process()
+    try:
+        saga.table("InventoryTable").put_item(
+            Item={"pk": "SKU#sku-mug", "sku": "sku-mug", "name": "Mug", "unitPrice": 1299, "currency": "EUR",
+                  "available": 10, "reserved": 0}  # fmt: skip
+        )
+        request = {"customerId": "cus_1", "items": [{"sku": "sku-mug", "quantity": 2}], "payment": {"token": "tok_visa"}}
+        response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "request": request})
+        orders_table = saga.table("OrdersTable").name
+    finally:
+        saga.close()
+    assert response["status"] == "SUCCEEDED", response
+    confirmed = json.loads(response["output"])
 
-    response = lambda_handler(orders_stream_batch(aws), lambda_context)
+    relayed = lambda_handler(orders_stream_batch(aws, orders_table), lambda_context)
 
-    assert response == {"batchItemFailures": []}
+    assert relayed == {"batchItemFailures": []}
     envelopes = [json.loads(message["Body"]) for message in audit_messages(aws)]
     for envelope in envelopes:
         envelope_schema.validate(envelope)
+    placed = {**confirmed, "status": "PENDING", "items": request["items"], "total": None, "currency": None,
+              "paymentId": None, "invoiceId": None, "updatedAt": confirmed["createdAt"]}  # fmt: skip
     assert [(envelope["type"], envelope["data"]) for envelope in envelopes] == [
         ("order.placed", placed),
         ("order.confirmed", confirmed),
@@ -225,7 +244,7 @@ def test_a_record_that_changes_no_status_is_skipped_not_failed(
 
 # ---------------------------------------------------------------- failures keep the order
 def test_a_failed_publish_fails_its_record_and_every_later_one(aws: LocalAws, lambda_context: Any) -> None:
-    other = PENDING | {"orderId": "ord_" + "1" * 26}
+    other = PENDING | {"orderId": "ord_" + "1" * 64}
     publisher = RecordingPublisher(refuse=other["orderId"])
     records = [
         record("INSERT", PENDING, seq=1),
