@@ -109,7 +109,7 @@ def test_no_statement_grants_wildcard_actions_or_resources_beyond_the_allowlist(
 def test_a_planted_wildcard_is_caught(resources: dict[str, Any]) -> None:
     """Guards the guard: a star action, a star resource, an unbound '*' principal are each reported."""
     planted = copy.deepcopy(resources)
-    role = planted["OrdersFunctionRole"]["Properties"]
+    role = planted["InventoryFunctionRole"]["Properties"]
     role["Policies"] = [{"PolicyName": "p", "PolicyDocument": {"Statement": [
         {"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": ["OrdersTable", "Arn"]}},
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"},
@@ -117,8 +117,8 @@ def test_a_planted_wildcard_is_caught(resources: dict[str, Any]) -> None:
     planted["AuditQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].pop("Condition")
     planted["AuditQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Principal"] = "*"
     found = violations(planted)
-    assert any(p.startswith("wildcard action: OrdersFunctionRole") for p in found), found
-    assert "Resource '*' for ['sns:Publish']: OrdersFunctionRole" in found
+    assert any(p.startswith("wildcard action: InventoryFunctionRole") for p in found), found
+    assert "Resource '*' for ['sns:Publish']: InventoryFunctionRole" in found
     assert any(p.startswith("principal '*' not bound to this account: AuditQueuePolicy") for p in found), found
 
 

@@ -30,7 +30,7 @@ def translated_with_skips(sam: dict[str, Any]) -> dict[str, Any]:
         if not sam_resource["Type"].startswith("AWS::Serverless::") or not skips:
             continue
         # What SAM generated from sam_id: the resource of the same id (the function, the RestApi) and the
-        # new ones named after it (OrdersApiStage, OrdersFunctionRole, ...).
+        # new ones named after it (OrdersApiStage, InventoryFunctionRole, ...).
         generated = [
             rid for rid in resources if rid == sam_id or (rid.startswith(sam_id) and rid not in sam["Resources"])
         ]

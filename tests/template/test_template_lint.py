@@ -43,6 +43,9 @@ def translated() -> dict:
 
 
 def _lint(template: dict) -> list[str]:
+    # SAM inlines the ASL as an Fn::Join of its ~900 lines, and cfn-lint validates a Join's list recursively,
+    # one frame per element: past Python's default limit it reports E1022 "maximum recursion depth exceeded".
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
     return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in cfnlint.api.lint(json.dumps(template))]
 
 

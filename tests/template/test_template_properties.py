@@ -9,7 +9,7 @@ import pytest
 from saga_local.cloudformation import template as cfn
 
 ROOT = Path(__file__).resolve().parents[2]
-SAGA_FUNCTIONS = ["OrdersFunction", "InventoryFunction", "PaymentsFunction", "BillingFunction"]
+SAGA_FUNCTIONS = ["InventoryFunction", "PaymentsFunction", "BillingFunction"]
 ALL_FUNCTIONS = [*SAGA_FUNCTIONS, "OutboxRelayFunction"]
 # Actions AWS offers no resource-level permission for (documented per service).
 STAR_RESOURCE_ACTIONS = {
@@ -73,19 +73,21 @@ def test_each_function_has_a_log_group_with_retention(sam: dict[str, Any], funct
 
 def test_each_service_reaches_only_its_own_table(resources: dict[str, Any]) -> None:
     """Each service owns its database: its role names its table, and the idempotency table where a step keeps
-    Powertools idempotency records (not inventory and billing: their conditional writes are their idempotency)."""
-    own = {"OrdersFunction": {"OrdersTable", "IdempotencyTable"}, "InventoryFunction": {"InventoryTable"},
+    Powertools idempotency records (payments only: the other steps' conditional writes are their idempotency).
+    The orchestrator owns the order record: only the state machine reaches the orders table."""
+    own = {"OrderSagaStateMachine": {"OrdersTable"}, "InventoryFunction": {"InventoryTable"},
            "PaymentsFunction": {"PaymentsTable", "IdempotencyTable"}, "BillingFunction": {"BillingTable"}}  # fmt: skip
     tables = set(_of_type(resources, "AWS::DynamoDB::Table"))
     policies = _of_type(resources, "AWS::IAM::ManagedPolicy") | _of_type(resources, "AWS::IAM::Policy")
-    for function, table in own.items():
+    for owner, table in own.items():
         reached: set[str] = set()
-        role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        props = resources[owner]["Properties"]
+        role = (props.get("Role") or props["RoleArn"])["Fn::GetAtt"][0]
         for policy in policies.values():
             attached = policy["Properties"].get("Roles", [])
             if {"Ref": role} in attached:
                 reached |= {t for t in tables if f'"{t}"' in json.dumps(policy["Properties"]["PolicyDocument"])}
-        assert reached == table, function
+        assert reached == table, owner
 
 
 def _statements(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -39,7 +39,7 @@ def test_every_function_gets_its_template_environment_resolved_and_the_endpoint(
         assert _declared(function, sam) <= set(variables), logical_id
         assert all(isinstance(value, str) and "{" not in value for value in variables.values()), variables
         assert variables["AWS_ENDPOINT_URL"] == ENDPOINT
-    assert env_vars["OrdersFunction"]["ORDERS_TABLE"] == stack.refs["OrdersTable"]
+    assert env_vars["InventoryFunction"]["INVENTORY_TABLE"] == stack.refs["InventoryTable"]
     assert env_vars["PaymentsFunction"]["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
 
 

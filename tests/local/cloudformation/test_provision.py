@@ -46,15 +46,15 @@ def test_tables_have_the_templates_keys_stream_and_ttl(stack: Stack) -> None:
 def test_functions_get_their_code_handler_layers_and_resolved_environment(stack: Stack) -> None:
     functions = {f.logical_id: f for f in stack.functions}
     assert set(functions) == set(cfn.resources_of_type(cfn.load(), "AWS::Serverless::Function"))
-    orders = functions["OrdersFunction"]
-    assert orders.code_dir == cfn.ROOT / "functions" / "orders"
-    assert orders.handler == "orders.handler.lambda_handler"
-    assert [d.name for d in orders.layer_dirs] == ["shared"]
-    assert (orders.timeout_seconds, orders.memory_mb, orders.runtime) == (3, 512, "python3.13")
-    assert orders.environment["ORDERS_TABLE"] == stack.refs["OrdersTable"]  # the function's own
-    assert orders.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
-    assert orders.environment["POWERTOOLS_METRICS_NAMESPACE"] == "OrderSaga"  # from Globals
-    assert orders.tracing_active
+    payments = functions["PaymentsFunction"]
+    assert payments.code_dir == cfn.ROOT / "functions" / "payments"
+    assert payments.handler == "payments.handler.lambda_handler"
+    assert [d.name for d in payments.layer_dirs] == ["shared"]
+    assert (payments.timeout_seconds, payments.memory_mb, payments.runtime) == (3, 512, "python3.13")
+    assert payments.environment["PAYMENTS_TABLE"] == stack.refs["PaymentsTable"]  # the function's own
+    assert payments.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
+    assert payments.environment["POWERTOOLS_METRICS_NAMESPACE"] == "OrderSaga"  # from Globals
+    assert payments.tracing_active
 
 
 def test_the_state_machine_runs_the_asl_file_with_the_functions_arns(stack: Stack) -> None:
@@ -62,9 +62,11 @@ def test_the_state_machine_runs_the_asl_file_with_the_functions_arns(stack: Stac
     machine = sfn.describe_state_machine(stateMachineArn=stack.refs["OrderSagaStateMachine"])
     assert machine["type"] == "EXPRESS"
     assert "${" not in machine["definition"]
-    assert {f.arn for f in stack.functions if f.logical_id != "OutboxRelayFunction"} <= {
-        state["Resource"] for state in _tasks(json.loads(machine["definition"]))
-    }
+    resources = {state["Resource"] for state in _tasks(json.loads(machine["definition"]))}
+    assert {f.arn for f in stack.functions if f.logical_id != "OutboxRelayFunction"} <= resources
+    # The orchestrator writes the order itself, to the orders table named in the definition.
+    assert {"arn:aws:states:::dynamodb:putItem", "arn:aws:states:::dynamodb:updateItem"} <= resources
+    assert f'"TableName": "{stack.refs["OrdersTable"]}"' in machine["definition"]
 
 
 def _tasks(definition: dict[str, Any]) -> list[dict[str, Any]]:

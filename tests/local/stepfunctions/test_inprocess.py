@@ -212,4 +212,7 @@ def test_duplicate_sku_is_an_invalid_request_naming_the_field(saga: LocalSaga) -
     outcome = output_of(saga.start_sync(order_input(("sku-mug", 1), ("sku-mug", 2))))
     assert outcome["code"] == "INVALID_REQUEST"
     assert "items[1].sku" in outcome["detail"]
-    assert saga.table("OrdersTable").scan()["Items"] == []
+    # Inventory refuses it (the API's model cannot say "unique by sku"): the order is recorded as refused.
+    [order] = saga.table("OrdersTable").scan()["Items"]
+    assert (order["orderId"], order["status"]) == (outcome["orderId"], "CANCELLED")
+    assert stock(saga, "sku-mug") == (10, 0)

@@ -202,7 +202,8 @@ def test_daemon_forwards_finished_documents_to_x_ray(tmp_path: Path, monkeypatch
             send_segment({**segment(name="running", trace_id=trace_id, start=start, end=0), "in_progress": True})
             send_segment(document)
             _received(daemon, 2)
-            deadline = time.monotonic() + 2
+            # Generous: the first forward builds the client's first request, which takes seconds on a loaded machine.
+            deadline = time.monotonic() + 15
             while not (traces := xray.batch_get_traces(TraceIds=[trace_id])["Traces"]) and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
