@@ -194,7 +194,8 @@ def test_what_the_state_machine_writes_is_what_the_relay_publishes(
     try:
         mug = {"sku": "sku-mug", "name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10, "reserved": 0}
         saga.table("InventoryTable").put_item(Item={"pk": "SKU#sku-mug", **mug})
-        request = {"customerId": "cus_1", "items": [{"sku": "sku-mug", "quantity": 2}], "payment": {"token": "tok"}}
+        lines = [{"sku": "sku-mug", "quantity": 2}]
+        request = {"customerId": "cus_1", "items": lines, "payment": {"token": "tok_visa"}}
         response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "request": request})
         orders_table = saga.table("OrdersTable").name
     finally:
