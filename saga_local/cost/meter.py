@@ -53,6 +53,7 @@ from saga_local.cost.units import (
 from saga_local.stepfunctions.sync_execution import add_finished_listener
 
 _BILLED = re.compile(r"Billed Duration: (\d+) ms")  # in a REPORT line
+SIMULATOR_KEY_PREFIX = "SIMULATOR#"  # functions/payments/payments/simulator.py: the provider's items
 # ---------------------------------------------------------------- the meter
 
 
@@ -252,6 +253,12 @@ class Meter:
     def _table(self, name: str) -> str:
         return self.tables.get(name.rsplit("/", 1)[-1], name)
 
+    def _owner(self, table: str, key: Mapping[str, Any] | None) -> str:
+        """`dynamodb.<Table>`, or `provider.simulator` for the payment simulator's own records: it stands in
+        for an external provider (billed per charge, not in this account's DynamoDB), so its units are apart."""
+        pk = ((key or {}).get("pk") or {}).get("S", "")
+        return "provider.simulator" if str(pk).startswith(SIMULATOR_KEY_PREFIX) else f"dynamodb.{self._table(table)}"
+
     def _stored_size(self, call: aws_calls.AwsCall, table: str, key: Mapping[str, Any] | None) -> int:
         """The size of the item stored under `key` now (0 if none), read from moto's backend."""
         if key is None:
@@ -277,21 +284,21 @@ class Meter:
                 old = before[index] if index < len(before) else 0
                 new = 0 if error or kind in ("delete", "check") else self._stored_size(call, table, key)
                 units = write_units(max(old, new), transactional=transactional)
-                name = self._table(table)
-                self.add(f"dynamodb.{name}.wcu", units)
-                self.add(f"dynamodb.{name}.writes", 1)
+                owner = self._owner(table, key)
+                self.add(f"{owner}.wcu", units)
+                self.add(f"{owner}.writes", 1)
                 if transactional:
-                    self.add(f"dynamodb.{name}.transact_wcu", units)
+                    self.add(f"{owner}.transact_wcu", units)
                 if max(old, new) > WRITE_UNIT_BYTES:
-                    self.add(f"dynamodb.{name}.writes_over_1kb", 1)
-                    self.add(f"dynamodb.{name}.wcu_over_1kb", units - write_units(0, transactional=transactional))
+                    self.add(f"{owner}.writes_over_1kb", 1)
+                    self.add(f"{owner}.wcu_over_1kb", units - write_units(0, transactional=transactional))
             return
         if operation in ("GetItem", "TransactGetItems", "BatchGetItem"):
             for table, key, consistent in _read_items(operation, body):
                 units = read_units(self._stored_size(call, table, key), consistent=consistent,
                                    transactional=operation == "TransactGetItems")  # fmt: skip
-                self.add(f"dynamodb.{self._table(table)}.rcu", units)
-                self.add(f"dynamodb.{self._table(table)}.reads", 1)
+                self.add(f"{self._owner(table, key)}.rcu", units)
+                self.add(f"{self._owner(table, key)}.reads", 1)
             return
         if operation in ("Query", "Scan"):
             table = body["TableName"]

@@ -18,8 +18,8 @@ def _changes() -> Sequence[Change]:
 
     state_data = state.StateData
 
-    def aws_state_data(*, EnteredTime: str, Name: str) -> Any:  # noqa: N803 (moto's TypedDict fields)
-        return state_data(EnteredTime=aws_timestamp(EnteredTime), Name=Name)
+    def aws_state_data(*, EnteredTime: str, **fields: Any) -> Any:  # noqa: N803 (moto's TypedDict fields)
+        return state_data(EnteredTime=aws_timestamp(EnteredTime), **fields)
 
     return [Replace(state, "StateData", aws_state_data)]
 
