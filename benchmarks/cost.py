@@ -53,7 +53,7 @@ PROVIDER_ITEM = "DynamoDB units of the payment provider simulator (a real provid
 REPORT = ROOT / "reports" / "cost.json"
 TARGET_USD_PER_MILLION = 15.0  # a confirmed order, on-demand (issue 11)
 PROVISIONED_GOAL_USD_PER_MILLION = 10.0
-BURST = 20  # orders placed at once by the burst path: the outbox relay batches what arrives together
+BURST = 8  # orders placed at once by the burst path: the outbox relay batches what arrives together
 QUIET_SECONDS = 2.0  # longer than the relay's batching window (1 s) plus a stream poll
 SETTLE_LIMIT_SECONDS = 20.0
 
