@@ -10,6 +10,7 @@ from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
 from saga_local.patching import Kind, Patch
 from saga_local.routing import ROUTE_CACHE
+from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
 from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
@@ -31,6 +32,7 @@ REGISTRY: tuple[Patch, ...] = (
     PARSE_DEFINITIONS_ONCE,
     ROUTE_CACHE,
     COPY_ONLY_TRANSACTED_ITEMS,
+    APPROXIMATE_COUNTS_ONE_CLOCK,
     PARALLEL_BRANCH_ERROR_NAMES,
     STATE_ENTERED_TIME,
     MOCK_CONFIG,
