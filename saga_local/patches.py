@@ -11,6 +11,7 @@ from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
 from saga_local.patching import Kind, Patch
 from saga_local.routing import ROUTE_CACHE
 from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
+from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
 from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
@@ -28,6 +29,7 @@ REGISTRY: tuple[Patch, ...] = (
     SCALE_RETRY_WAITS,
     SCALE_TIMEOUTS,
     DEFINITE_JSON_PATHS,
+    IN_PROCESS_CLIENTS,
     PROPAGATE_TRACES,
     PARSE_DEFINITIONS_ONCE,
     ROUTE_CACHE,
