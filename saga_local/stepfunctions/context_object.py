@@ -19,7 +19,7 @@ def _changes() -> Sequence[Change]:
     state_data = state.StateData
 
     def aws_state_data(*, EnteredTime: str, Name: str) -> Any:  # noqa: N803 (moto's TypedDict fields)
-        return state_data(EnteredTime=aws_timestamp(EnteredTime), Name=Name)
+        return state_data(EnteredTime=aws_timestamp(EnteredTime), Name=Name)  # type: ignore[call-arg]  # as moto builds it
 
     return [Replace(state, "StateData", aws_state_data)]
 
