@@ -1,9 +1,14 @@
 """The state machine's Tasks against the functions' handler tables: the code is the source of truth.
 
 Each Lambda Task passes `"action": "<its own state name>"` to the function its Resource names
-(`${OrdersFunctionArn}` -> OrdersFunction in template.yaml -> `orders.handler.STEPS`). Its first Retrier
+(`${InventoryFunctionArn}` -> InventoryFunction in template.yaml -> `inventory.handler.STEPS`). Its first Retrier
 lists the errors that are final (MaxAttempts 0: straight to Catch, never retried); that list is the
 step's `Step.no_retry` (saga_common.handler), i.e. the business errors the step declares, then InvalidCommand.
+
+The other Tasks are DynamoDB integrations on the orders table (`arn:aws:states:::dynamodb:<action>`): no handler
+table, and one final error. A conditional write's no-retry list is `DynamoDB.ConditionalCheckFailedException` (a
+failed condition is an answer: the item is not in the state the write expects), a read has none. Any other Task is
+reported: it is neither.
 
     python -m statemachine.steps            # what disagrees (exit 1), or nothing
     python -m statemachine.steps --write    # rewrite the ASL's no-retry lists from the code (make asl-errors)
@@ -29,6 +34,14 @@ ASL_PATH = ROOT / "statemachine" / "order_saga.asl.json"
 TEMPLATE_PATH = ROOT / "template.yaml"
 STATE_MACHINE = "OrderSagaStateMachine"
 _SUBSTITUTION = re.compile(r"^\$\{(\w+)\}$")
+DYNAMODB_INTEGRATION = "arn:aws:states:::dynamodb:"
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
+
+
+def _no_retry(state: Mapping[str, Any]) -> list[str] | None:
+    """The ErrorEquals of a Task's no-retry Retrier (its first, with MaxAttempts 0), None without one."""
+    retry = state.get("Retry") or [{}]
+    return list(retry[0]["ErrorEquals"]) if retry[0].get("MaxAttempts") == 0 else None
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,28 @@ class Task:
     @property
     def no_retry(self) -> list[str] | None:
         """The ErrorEquals of the Task's no-retry Retrier (its first, with MaxAttempts 0), None without one."""
-        retry = self.state.get("Retry") or [{}]
-        return list(retry[0]["ErrorEquals"]) if retry[0].get("MaxAttempts") == 0 else None
+        return _no_retry(self.state)
+
+
+@dataclass(frozen=True)
+class DynamoDBTask:
+    """A DynamoDB integration Task of the ASL (`arn:aws:states:::dynamodb:putItem`...), anywhere in it."""
+
+    name: str
+    state: dict[str, Any]
+
+    @property
+    def action(self) -> str:
+        return str(self.state["Resource"]).removeprefix(DYNAMODB_INTEGRATION)
+
+    @property
+    def no_retry(self) -> list[str] | None:
+        return _no_retry(self.state)
+
+    @property
+    def expected_no_retry(self) -> list[str] | None:
+        """A conditional write never retries its failed condition; a Task without a condition has nothing final."""
+        return [CONDITION_FAILED] if "ConditionExpression" in self.state.get("Parameters", {}) else None
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -82,14 +115,28 @@ def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
     return loaded
 
 
-def tasks(definition: Mapping[str, Any], functions: Mapping[str, str]) -> Iterator[Task]:
-    """Every Task whose Resource is one of the template's functions, in Parallel branches too."""
+def all_tasks(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Task state (name, state), in Parallel branches too."""
     for name, state in definition["States"].items():
         for branch in state.get("Branches", []):
-            yield from tasks(branch, functions)
+            yield from all_tasks(branch)
+        if state["Type"] == "Task":
+            yield name, state
+
+
+def tasks(definition: Mapping[str, Any], functions: Mapping[str, str]) -> Iterator[Task]:
+    """Every Task whose Resource is one of the template's functions, in Parallel branches too."""
+    for name, state in all_tasks(definition):
         resource = _SUBSTITUTION.match(str(state.get("Resource", "")))
-        if state["Type"] == "Task" and resource and resource.group(1) in functions:
+        if resource and resource.group(1) in functions:
             yield Task(name, state, functions[resource.group(1)])
+
+
+def dynamodb_tasks(definition: Mapping[str, Any]) -> Iterator[DynamoDBTask]:
+    """Every DynamoDB integration Task, in Parallel branches too."""
+    for name, state in all_tasks(definition):
+        if str(state.get("Resource", "")).startswith(DYNAMODB_INTEGRATION):
+            yield DynamoDBTask(name, state)
 
 
 def handler_steps(resources: Mapping[str, Any], function: str) -> "Mapping[str, Step]":
@@ -108,6 +155,20 @@ def disagreements(definition: Mapping[str, Any], resources: Mapping[str, Any]) -
     """Where the ASL and the handler tables disagree, each with how to fix it; empty when they agree."""
     functions = function_of_substitution(resources)
     problems = []
+    known = {task.name for task in tasks(definition, functions)} | {task.name for task in dynamodb_tasks(definition)}
+    for name, state in all_tasks(definition):
+        if name not in known:
+            problems.append(
+                f"{name}: its Resource {state.get('Resource')!r} is neither a function of template.yaml "
+                "(a `${...}` DefinitionSubstitution of one's Arn) nor a DynamoDB integration"
+            )
+    for dynamodb in dynamodb_tasks(definition):
+        if dynamodb.no_retry != dynamodb.expected_no_retry:
+            problems.append(
+                f"{dynamodb.name}: the no-retry list is {dynamodb.no_retry}, a DynamoDB {dynamodb.action}'s is "
+                f"{dynamodb.expected_no_retry} (a failed condition is final; a Task without one has none): "
+                "run `make asl-errors`"
+            )
     for task in tasks(definition, functions):
         steps = handler_steps(resources, task.function)
         if task.action != task.name:
@@ -123,8 +184,20 @@ def disagreements(definition: Mapping[str, Any], resources: Mapping[str, Any]) -
 
 
 def rewrite_no_retry_lists(definition: dict[str, Any], resources: Mapping[str, Any]) -> int:
-    """Set every Task's no-retry list to its step's; how many changed. A Task without one gets one."""
+    """Set every Task's no-retry list to its step's (a DynamoDB Task's: its condition's); how many changed. A Task
+    without one gets one; a DynamoDB Task without a condition loses its."""
     changed = 0
+    for dynamodb in dynamodb_tasks(definition):
+        if dynamodb.no_retry == dynamodb.expected_no_retry:
+            continue
+        retry = dynamodb.state.setdefault("Retry", [])
+        if dynamodb.no_retry is not None:
+            retry.pop(0)
+        if dynamodb.expected_no_retry is not None:
+            retry.insert(0, {"ErrorEquals": dynamodb.expected_no_retry, "MaxAttempts": 0})
+        if not retry:
+            del dynamodb.state["Retry"]
+        changed += 1
     for task in tasks(definition, function_of_substitution(resources)):
         steps = handler_steps(resources, task.function)
         if task.name not in steps or task.no_retry == steps[task.name].no_retry:

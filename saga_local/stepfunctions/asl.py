@@ -73,10 +73,18 @@ def worst_case_task_seconds(state: dict[str, Any]) -> float:
 
 def worst_case_seconds(definition: dict[str, Any]) -> float:
     """The longest the machine can run, following every path (Parallel: its slowest branch)."""
-    states = definition["States"]
-    memo: dict[str, float] = {}
+    return worst_case(definition)[0]
 
-    def from_state(name: str, visiting: frozenset[str]) -> float:
+
+def worst_case(definition: dict[str, Any]) -> tuple[float, tuple[str, ...]]:
+    """The longest the machine can run, and the path that takes it: the states entered in its top-level scope (a
+    Parallel state counts as its slowest branch). Every transition is followed: Next, each Choice rule and Default,
+    each Catch, so a failure's recovery (a Catch into a state that reads what was stored, then back into the forward
+    steps) is a path like any other. Of paths as long, the one through the first successor listed is named."""
+    states = definition["States"]
+    memo: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    def from_state(name: str, visiting: frozenset[str]) -> tuple[float, tuple[str, ...]]:
         if name in visiting:
             raise ValueError(f"cycle through {name}: the worst case is unbounded")
         if name not in memo:
@@ -88,8 +96,12 @@ def worst_case_seconds(definition: dict[str, Any]) -> float:
                 own = max(worst_case_seconds(branch) for branch in state["Branches"])
             elif state["Type"] == "Wait":
                 own = float(state.get("Seconds", 0))
-            after = [from_state(target, visiting | {name}) for target in successors(state)]
-            memo[name] = own + max(after, default=0.0)
+            seconds, rest = 0.0, tuple[str, ...]()
+            for target in successors(state):
+                after = from_state(target, visiting | {name})
+                if after[0] > seconds or not rest:
+                    seconds, rest = after
+            memo[name] = (own + seconds, (name, *rest))
         return memo[name]
 
     return from_state(definition["StartAt"], frozenset())

@@ -350,9 +350,30 @@ def _not_catching_runtime_errors(eval_body: Callable[[Any, Any], None]) -> Calla
     return _eval_body
 
 
+def _passing_failure_events_on(
+    from_error: Callable[[Any, Any, Exception], Any],
+) -> Callable[[Any, Any, Exception], Any]:
+    """moto's DynamoDB integration turns every exception that is not a ClientError into
+    `DynamoDB.AmazonDynamoDBException`, a mocked Throw and the States.Runtime of an unmocked Task too (the other
+    integrations pass such a failure on as it is, through ExecutionState._from_error): pass it on as they do."""
+
+    @wraps(from_error)
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+
+        if isinstance(ex, FailureEventException):
+            return ex.failure_event
+        return from_error(self, env, ex)
+
+    return _from_error
+
+
 def _changes() -> Sequence[Change]:
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+        StateTaskServiceDynamoDB,
+    )
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.mocking import mock_config
@@ -367,6 +388,9 @@ def _changes() -> Sequence[Change]:
         Replace(ExecutionWorker, "__init__", _with_selected_test_case(ExecutionWorker.__init__)),
         Replace(Environment, "is_mocked_mode", _failing_unmocked_tasks(Environment.is_mocked_mode)),
         Replace(ErrorEqualsDecl, "_eval_body", _not_catching_runtime_errors(ErrorEqualsDecl._eval_body)),
+        Replace(
+            StateTaskServiceDynamoDB, "_from_error", _passing_failure_events_on(StateTaskServiceDynamoDB._from_error)
+        ),
     ]
 
 

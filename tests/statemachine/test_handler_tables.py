@@ -2,7 +2,8 @@
 
 Every Task calls an action its function has, named after the Task state; its no-retry list is built from
 the business errors the code declares for that step; and every business error a service defines is
-declared by one of its steps, so none can be retried by mistake.
+declared by one of its steps, so none can be retried by mistake. The other Tasks are DynamoDB integrations on the
+orders table: a conditional write never retries its failed condition, a read has no final error.
 """
 
 import copy
@@ -47,12 +48,39 @@ def tables(resources: dict[str, Any], tasks: list[asl_steps.Task]) -> dict[str, 
 
 def test_every_function_arn_substitution_names_a_saga_function(resources: dict[str, Any]) -> None:
     functions = asl_steps.function_of_substitution(resources)
-    assert set(functions.values()) == {"OrdersFunction", "InventoryFunction", "PaymentsFunction", "BillingFunction"}
+    assert set(functions.values()) == {"InventoryFunction", "PaymentsFunction", "BillingFunction"}
 
 
 def test_tasks_are_found_in_parallel_branches_too(tasks: list[asl_steps.Task]) -> None:
     assert {"VoidInvoice", "RefundPayment", "ReleaseInventory"} <= {task.name for task in tasks}
-    assert len(tasks) == 10
+    assert len(tasks) == 6
+
+
+def test_every_task_is_a_lambda_task_or_a_dynamodb_integration(
+    definition: dict[str, Any], tasks: list[asl_steps.Task]
+) -> None:
+    dynamodb = {task.name: task.action for task in asl_steps.dynamodb_tasks(definition)}
+    assert dynamodb == {
+        "CreateOrder": "putItem",
+        "FindExistingOrder": "getItem",
+        "ConfirmOrder": "updateItem",
+        "FindUnconfirmedOrder": "getItem",
+        "CloseOrder": "updateItem",
+        "FindClosedOrder": "getItem",
+    }
+    assert not dynamodb.keys() & {task.name for task in tasks}, "a DynamoDB Task has no handler table"
+    assert {name for name, _ in asl_steps.all_tasks(definition)} == dynamodb.keys() | {task.name for task in tasks}
+
+
+def test_a_conditional_write_never_retries_its_failed_condition(definition: dict[str, Any]) -> None:
+    for task in asl_steps.dynamodb_tasks(definition):
+        condition = task.state["Parameters"].get("ConditionExpression")
+        if task.action == "getItem":
+            assert condition is None, task.name
+            assert task.no_retry is None, f"{task.name}: a read has no final error"
+        else:
+            assert condition, f"{task.name}: an unconditional write to the order record"
+            assert task.no_retry == ["DynamoDB.ConditionalCheckFailedException"], task.name
 
 
 def test_every_task_calls_an_action_of_its_function_named_after_the_state(
@@ -103,6 +131,27 @@ def test_the_rewrite_restores_a_list_edited_by_hand(definition: dict[str, Any], 
 
     assert asl_steps.rewrite_no_retry_lists(edited, resources) == 1
     assert edited == definition
+
+
+def test_the_rewrite_restores_a_dynamodb_tasks_list(definition: dict[str, Any], resources: dict[str, Any]) -> None:
+    edited = asl_steps.load_asl()
+    edited["States"]["CloseOrder"]["Retry"].pop(0)  # a failed condition would be retried
+    edited["States"]["FindClosedOrder"]["Retry"] = [
+        {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "MaxAttempts": 0}
+    ]
+    problems = asl_steps.disagreements(edited, resources)
+    assert [problem.split(":")[0] for problem in problems] == ["CloseOrder", "FindClosedOrder"]
+    assert all("make asl-errors" in problem for problem in problems)
+
+    assert asl_steps.rewrite_no_retry_lists(edited, resources) == 2
+    assert edited == definition
+
+
+def test_the_checker_names_a_task_that_is_neither(definition: dict[str, Any], resources: dict[str, Any]) -> None:
+    edited = asl_steps.load_asl()
+    edited["States"]["CreateOrder"]["Resource"] = "${OrdersFunctionArn}"  # a function template.yaml no longer has
+    [problem] = asl_steps.disagreements(edited, resources)
+    assert problem.startswith("CreateOrder: its Resource '${OrdersFunctionArn}' is neither")
 
 
 def test_caught_errors_are_final_ones(tasks: list[asl_steps.Task], tables: dict[str, Mapping[str, Step]]) -> None:

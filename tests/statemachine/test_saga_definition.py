@@ -12,12 +12,13 @@ API_GATEWAY_INTEGRATION_TIMEOUT = 29
 # compensation's fence (ReservationReleased, PaymentCancelled, InvoiceVoided) is final too: the order is
 # already being undone.
 _RESOURCES = asl_steps.template()["Resources"]
+# A DynamoDB write's failed condition is final too (statemachine/steps.py).
 BUSINESS_ERRORS = {
     error
     for function in set(asl_steps.function_of_substitution(_RESOURCES).values())
     for step in asl_steps.handler_steps(_RESOURCES, function).values()
     for error in step.no_retry
-}
+} | {asl_steps.CONDITION_FAILED}
 FORWARD_STEPS = [
     "CreateOrder",
     "ReserveInventory",
@@ -26,6 +27,27 @@ FORWARD_STEPS = [
     "ConfirmOrder",
 ]
 COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
+# Not retried, for the time budget: each failure has its own recovery (test_a_step_without_retries_recovers).
+NOT_RETRIED = {
+    "CreateOrder": "FindExistingOrder",  # reads what the key has: nothing is a 503 the client retries with the key
+    "FindExistingOrder": "OrderUnavailable",  # nothing was done: 503, retry with the same key
+    "FindUnconfirmedOrder": "UndoBilling",  # not knowing, undo: CloseOrder closes a CONFIRMED order too
+    "FindClosedOrder": "OrderNotClosed",  # 500: someone looks
+}
+# The longest path: CreateOrder fails and its order is found PENDING, the saga resumes, ConfirmOrder finds the order
+# closed meanwhile (a concurrent replay), everything is undone, and CloseOrder finds it closed too.
+WORST_CASE_TASKS = [
+    "CreateOrder",
+    "FindExistingOrder",
+    "ReserveInventory",
+    "ChargePayment",
+    "BillOrder",
+    "ConfirmOrder",
+    "FindUnconfirmedOrder",
+    "Compensate",
+    "CloseOrder",
+    "FindClosedOrder",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +61,16 @@ def tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_worst_case_duration_fits_the_api_gateway_integration_timeout(definition: dict[str, Any]) -> None:
-    worst = asl.worst_case_seconds(definition)
-    assert worst < API_GATEWAY_INTEGRATION_TIMEOUT, f"worst case {worst}s"
-    assert worst < definition["TimeoutSeconds"] < API_GATEWAY_INTEGRATION_TIMEOUT
+    worst, path = asl.worst_case(definition)
+    assert worst < API_GATEWAY_INTEGRATION_TIMEOUT, f"worst case {worst}s: {' -> '.join(path)}"
+    assert worst < definition["TimeoutSeconds"] < API_GATEWAY_INTEGRATION_TIMEOUT, f"worst case {worst}s: {path}"
+
+
+def test_worst_case_follows_recoveries_back_into_the_saga(definition: dict[str, Any]) -> None:
+    worst, path = asl.worst_case(definition)
+    timed = [name for name in path if definition["States"][name]["Type"] in ("Task", "Parallel")]
+    assert timed == WORST_CASE_TASKS
+    assert worst == 27
 
 
 def test_worst_case_counts_every_attempt_and_backoff() -> None:
@@ -75,12 +104,44 @@ def test_every_transition_names_a_state_of_its_scope(definition: dict[str, Any])
     check(definition)
 
 
-@pytest.mark.parametrize("step", FORWARD_STEPS + COMPENSATIONS)
-def test_every_step_has_a_timeout_and_retries_technical_errors_with_capped_jittered_backoff(
+def test_worst_case_is_the_longest_path() -> None:
+    """Of two recoveries, the slower is the worst case, named with its path."""
+    task = {"Type": "Task", "TimeoutSeconds": 1}
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Read"}]
+    states = {
+        "Write": task | {"Next": "Done", "Catch": catch},
+        "Read": task | {"Next": "Choose"},
+        "Choose": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "Done"}],
+                   "Default": "Resume"},
+        "Resume": task | {"Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    }  # fmt: skip
+    assert asl.worst_case({"StartAt": "Write", "States": states}) == (3, ("Write", "Read", "Choose", "Resume", "Done"))
+
+
+def _technical(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The Retrier for technical errors (States.ALL), None when the state does not retry them."""
+    return next((retrier for retrier in state.get("Retry", []) if retrier["ErrorEquals"] == ["States.ALL"]), None)
+
+
+def test_every_task_has_a_timeout(tasks: dict[str, dict[str, Any]]) -> None:
+    for name, state in tasks.items():
+        assert 1 <= state["TimeoutSeconds"] <= 3, name
+
+
+def test_a_step_without_retries_recovers(tasks: dict[str, dict[str, Any]]) -> None:
+    """Only these Tasks leave technical errors unretried, and each catches them into its recovery."""
+    assert {name for name, state in tasks.items() if _technical(state) is None} == set(NOT_RETRIED)
+    for name, recovery in NOT_RETRIED.items():
+        catch_all = tasks[name]["Catch"][-1]
+        assert (catch_all["ErrorEquals"], catch_all["Next"]) == (["States.ALL"], recovery), name
+
+
+@pytest.mark.parametrize("step", [step for step in FORWARD_STEPS + COMPENSATIONS if step not in NOT_RETRIED])
+def test_every_step_retries_technical_errors_with_capped_jittered_backoff(
     tasks: dict[str, dict[str, Any]], step: str
 ) -> None:
     state = tasks[step]
-    assert 1 <= state["TimeoutSeconds"] <= 3
     technical = state["Retry"][-1]
     assert technical["ErrorEquals"] == ["States.ALL"]
     assert technical["MaxAttempts"] >= 1
@@ -98,8 +159,40 @@ def test_business_errors_are_never_retried(tasks: dict[str, dict[str, Any]]) -> 
 
 
 def test_compensations_are_retried_harder_than_forward_steps(tasks: dict[str, dict[str, Any]]) -> None:
-    forward = max(tasks[s]["Retry"][-1]["MaxAttempts"] for s in FORWARD_STEPS)
-    assert min(tasks[s]["Retry"][-1]["MaxAttempts"] for s in COMPENSATIONS) > forward
+    forward = max(technical["MaxAttempts"] for s in FORWARD_STEPS if (technical := _technical(tasks[s])))
+    compensations = [_technical(tasks[s]) for s in COMPENSATIONS]
+    assert all(compensations)
+    assert min(technical["MaxAttempts"] for technical in compensations if technical) > forward
+
+
+def test_the_order_records_writes_retry_within_a_second(tasks: dict[str, dict[str, Any]]) -> None:
+    """A DynamoDB call takes milliseconds: its backoff is capped at the shortest wait ASL allows."""
+    for task in asl_steps.dynamodb_tasks(asl.load()):
+        if (technical := _technical(tasks[task.name])) is not None:
+            assert (technical["IntervalSeconds"], technical["MaxDelaySeconds"]) == (1, 1), task.name
+
+
+@pytest.mark.parametrize(
+    ("step", "recovery", "result_path"),
+    [
+        ("CreateOrder", "FindExistingOrder", "$.failure"),
+        ("ConfirmOrder", "FindUnconfirmedOrder", "$.failure"),
+        ("CloseOrder", "FindClosedOrder", "$.closeFailure"),
+    ],
+)
+def test_a_failed_condition_reads_the_order_as_it_is(
+    definition: dict[str, Any], tasks: dict[str, dict[str, Any]], step: str, recovery: str, result_path: str
+) -> None:
+    """The record was not in the state the write expects: a replay, a concurrent execution, or this step's own earlier
+    attempt changed it. The step reads it (consistently) and goes on from what it finds."""
+    catcher = next(
+        c for c in tasks[step]["Catch"] if {asl_steps.CONDITION_FAILED, "States.ALL"} & set(c["ErrorEquals"])
+    )
+    assert (catcher["ResultPath"], catcher["Next"]) == (result_path, recovery)
+    assert tasks[recovery]["Resource"] == "arn:aws:states:::dynamodb:getItem"
+    assert tasks[recovery]["Parameters"]["ConsistentRead"] is True
+    if step == "CloseOrder":
+        assert result_path != "$.failure", "the failure being compensated decides the outcome"
 
 
 def _reachable(definition: dict[str, Any], start: str) -> set[str]:
@@ -144,10 +237,34 @@ def test_compensations_cover_every_service_and_never_stop_each_other(definition:
         branch_tasks.append(name)
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} failing would cancel its siblings"
     assert branch_tasks == ["VoidInvoice", "RefundPayment", "ReleaseInventory"], "reverse order of the forward steps"
-    assert compensate["Next"] == "CloseOrder"
+
+
+def test_every_path_from_the_compensations_closes_the_order(definition: dict[str, Any]) -> None:
+    """Compensate's results are classified (ClassifyFailure, AnyCompensationFailed) and the order described, then
+    CloseOrder writes it: no path from Compensate ends without going through CloseOrder."""
+    states = definition["States"]
+    seen, todo = set(), [definition["States"]["Compensate"]["Next"]]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == "CloseOrder":
+            continue
+        seen.add(name)
+        state = states[name]
+        assert state["Type"] not in ("Fail", "Succeed"), f"{name} ends before CloseOrder"
+        assert not state.get("End"), f"{name} ends before CloseOrder"
+        todo += asl.successors(state)
+    assert "CloseOrder" in _reachable(definition, "Compensate")
 
 
 def test_failures_end_distinctly(definition: dict[str, Any]) -> None:
     fails = {s["Error"] for s in definition["States"].values() if s["Type"] == "Fail"}
     assert fails == {"SERVICE_UNAVAILABLE", "COMPENSATION_FAILED"}
-    assert definition["States"]["CloseOrder"]["Catch"][0]["Next"] == "OrderNotClosed"
+    states = definition["States"]
+    assert states["CloseOrder"]["Catch"][-1] == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.closeFailure",
+        "Next": "OrderNotClosed",
+    }
+    assert states["FindClosedOrder"]["Catch"][-1]["Next"] == "OrderNotClosed"
+    assert _reachable(definition, "OrderNotClosed") == {"OrderNotClosed", "CompensationFailed"}
+    assert _reachable(definition, "OrderUnavailable") == {"OrderUnavailable", "ServiceUnavailable"}

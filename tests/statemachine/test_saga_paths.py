@@ -24,8 +24,8 @@ from typing import Any
 
 import boto3
 import pytest
-from saga_common.ids import derived_id
 
+from reliability.invariants import order_id_for
 from saga_local import patches
 from saga_local.apigateway import Integration, load_integration, load_openapi, render, select_integration_response
 from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
@@ -43,7 +43,7 @@ RETRY_SCALE = "0.001"  # SAGA_LOCAL_RETRY_SCALE: the 1-2 s backoffs of the ASL w
 
 _POST = read_event("api-post-order.json")
 KEY = _POST["headers"]["Idempotency-Key"]
-ORDER_ID = derived_id("ord", KEY)  # as the orders service names the order: the mocks answer for this one
+ORDER_ID = order_id_for(KEY)  # as IdentifyOrder names the order: the mocks answer for this one
 # The execution input the API's request template makes of events/api-post-order.json.
 EXECUTION_INPUT = {
     "idempotencyKey": KEY,
@@ -344,6 +344,11 @@ def returned(mocked_response: str) -> Any:
     return mock_config()["MockedResponses"][mocked_response]["0"]["Return"]["Payload"]
 
 
+def stored(mocked_response: str) -> Any:
+    """The order a mocked getItem response finds: the item's `document`, the order's view as JSON text."""
+    return json.loads(mock_config()["MockedResponses"][mocked_response]["0"]["Return"]["Item"]["document"]["S"])
+
+
 # ---------------------------------------------------------------------------------------------- the API's answer
 
 
@@ -377,30 +382,54 @@ def api_answer(response: dict[str, Any]) -> Answer:
 
 # ---------------------------------------------------------------------------------------------- expectations
 
-CREATE = ("CreateOrder", "RouteByOrderStatus")
-TO_BILL = (*CREATE, "ReserveInventory", "ChargePayment", "BillOrder")
-FORWARD = (*TO_BILL, "ConfirmOrder")
-CONFIRMED = (*FORWARD, "OrderConfirmed")
+States = tuple[str, ...]  # a path: the names of the states entered, in order
+
+NEW = ("IdentifyOrder", "DescribeNewOrder", "CreateOrder")  # the order stored PENDING (or CreateOrder failed)
+FOUND = (*NEW, "FindExistingOrder", "IsOrderStored", "ReadStoredOrder", "IsSameRequest")  # the key had an order
+RESUMED = (*FOUND, "ResumeOrder", "RouteByOrderStatus")  # ... stored by the same request: its saga goes on
+
+
+def forward(start: States = NEW) -> States:
+    """The forward steps up to ConfirmOrder, from a new or a resumed order."""
+    return (*start, "ReserveInventory", "ChargePayment", "BillOrder", "DescribeConfirmedOrder", "ConfirmOrder")
+
+
+TO_BILL = (*NEW, "ReserveInventory", "ChargePayment", "BillOrder")
+FORWARD = forward()
+CONFIRMED = (*FORWARD, "OrderConfirmedNow")
+NOT_PENDING = (*FORWARD, "FindUnconfirmedOrder", "ConfirmedMeanwhile")  # ConfirmOrder's condition failed
 REJECTED = ("DescribeOutcome", "OrderRejected")
 UNAVAILABLE = ("DescribeOutcome", "DescribeServiceUnavailable", "ServiceUnavailable")
 NOT_UNDONE = ("DescribeOutcome", "DescribeCompensationFailure", "CompensationFailed")
+NOT_CLOSED = ("OrderNotClosed", "CompensationFailed")
+CLOSED_MEANWHILE = ("FindClosedOrder", "ResumeClosedOrder")  # CloseOrder's condition failed: the stored outcome stands
+NOT_CREATED = ("OrderUnavailable", "ServiceUnavailable")
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 
 
-def compensation(undo: str, void: str, refund: str, release: str) -> tuple[str, ...]:
-    """The Undo* state, Compensate and its three branches (each compensation RAN, SKIPPED or FAILED), CloseOrder."""
+def compensation(undo: str, void: str, refund: str, release: str, reason: str) -> tuple[str, ...]:
+    """The Undo* state, Compensate and its three branches (each compensation RAN, SKIPPED or FAILED), the failure's
+    Reason<reason> state, the order described CANCELLED (or COMPENSATION_FAILED when one FAILED), CloseOrder."""
 
     def branch(task: str, how: str) -> tuple[str, ...]:
         return (f"Undo{task}?", *{RAN: (task,), SKIPPED: (f"{task}Skipped",), FAILED: (task, f"{task}Failed")}[how])
 
+    described = "DescribeCompensationFailedOrder" if FAILED in (void, refund, release) else "DescribeCancelledOrder"
     return (undo, "Compensate", *branch("VoidInvoice", void), *branch("RefundPayment", refund),
-            *branch("ReleaseInventory", release), "CloseOrder")  # fmt: skip
+            *branch("ReleaseInventory", release), "ClassifyFailure", f"Reason{reason}", "AnyCompensationFailed",
+            described, "CloseOrder")  # fmt: skip
 
 
-NOTHING_TO_UNDO = compensation("NothingToUndo", SKIPPED, SKIPPED, SKIPPED)
-UNDO_INVENTORY = compensation("UndoInventory", SKIPPED, SKIPPED, RAN)
-UNDO_PAYMENT = compensation("UndoPayment", SKIPPED, RAN, RAN)
-UNDO_BILLING = compensation("UndoBilling", RAN, RAN, RAN)
+def nothing_to_undo(reason: str) -> tuple[str, ...]:
+    return compensation("NothingToUndo", SKIPPED, SKIPPED, SKIPPED, reason)
+
+
+def undo_inventory(reason: str = "ServiceUnavailable") -> tuple[str, ...]:
+    return compensation("UndoInventory", SKIPPED, SKIPPED, RAN, reason)
+
+
+UNDO_PAYMENT = compensation("UndoPayment", SKIPPED, RAN, RAN, "ServiceUnavailable")
+UNDO_BILLING = compensation("UndoBilling", RAN, RAN, RAN, "ServiceUnavailable")
 
 UNAVAILABLE_DETAIL = "The order could not be completed because a service it depends on was unavailable."
 NOT_CREATED_DETAIL = "The order could not be placed right now; retry with the same Idempotency-Key."
@@ -410,7 +439,42 @@ OUT_OF_STOCK_DETAIL = "SKU-MUG: requested 2, available 1"
 DECLINED_DETAIL = "the card was declined by its issuer"
 
 
-States = tuple[str, ...]  # a path: the names of the states entered, in order
+class Timestamp:
+    """Equal to any timestamp as Step Functions writes `$$.State.EnteredTime` (`2026-12-03T20:14:03.123Z`): the
+    times the saga stamps on an order it writes are the execution's own."""
+
+    PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.PATTERN.fullmatch(other) is not None
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "<a timestamp>"
+
+
+STAMPED = Timestamp()
+
+
+def confirmed_now(created_at: object = STAMPED) -> dict[str, Any]:
+    """The order DescribeConfirmedOrder makes of the forward steps' results (their mocked responses) and ConfirmOrder
+    writes: the 201 body. A new order was created now; a resumed one keeps its stored createdAt."""
+    reservation = returned("ReserveInventoryReserved")
+    return {
+        "orderId": ORDER_ID,
+        "status": "CONFIRMED",
+        "customerId": EXECUTION_INPUT["request"]["customerId"],
+        "items": reservation["items"],
+        "total": reservation["total"],
+        "currency": reservation["currency"],
+        "paymentId": returned("ChargePaymentCaptured")["paymentId"],
+        "invoiceId": returned("BillOrderBilled")["invoiceId"],
+        "failureReason": None,
+        "failedCompensations": [],
+        "createdAt": created_at,
+        "updatedAt": STAMPED,
+    }
 
 
 @dataclass(frozen=True)
@@ -423,9 +487,9 @@ class Expected:
     retries: dict[str, int] = field(default_factory=dict)  # state -> retries it made (attempts - 1)
 
 
-def confirmed(path: States = CONFIRMED, order: str = "ConfirmOrderConfirmed", **retries: int) -> Expected:
-    """201 with the confirmed order: the output is what `order` (a mocked response) returned."""
-    return Expected(path, 201, "SUCCEEDED", None, returned(order), retries)
+def confirmed(path: States = CONFIRMED, order: Any = None, **retries: int) -> Expected:
+    """201 with the confirmed order: the one this execution confirmed (by default), or `order` as stored."""
+    return Expected(path, 201, "SUCCEEDED", None, confirmed_now() if order is None else order, retries)
 
 
 def rejected(path: States, http: int, code: str, detail: str, *, order: bool = True, **retries: int) -> Expected:
@@ -450,10 +514,19 @@ def unavailable(path: States, **retries: int) -> Expected:
     return _failed(path, 503, "SERVICE_UNAVAILABLE", UNAVAILABLE_DETAIL, True, retries)
 
 
+def not_created(path: States, **retries: int) -> Expected:
+    """503 without an order: nothing was stored (or what was could not be read), nothing was done."""
+    return _failed(path, 503, "SERVICE_UNAVAILABLE", NOT_CREATED_DETAIL, False, retries)
+
+
 def compensation_failed(path: States, cause: str = UNAVAILABLE_DETAIL, **retries: int) -> Expected:
     """The 500 says the order needs manual action, then why it was being undone (the original failure)."""
     detail = f"The order could not be fully undone and needs manual action. It failed because: {cause}"
     return _failed(path, 500, "COMPENSATION_FAILED", detail, True, retries)
+
+
+def not_closed(path: States, **retries: int) -> Expected:
+    return _failed(path, 500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL, True, retries)
 
 
 # One row per test case of statemachine/order_saga.mock.json, in the file's order.
@@ -461,86 +534,105 @@ def compensation_failed(path: States, cause: str = UNAVAILABLE_DETAIL, **retries
 EXPECTED: dict[str, Expected] = {
     # ------------------------------------------------------------------ the happy path, and replays of a known key
     "HappyPath": confirmed(),
-    "ReplayOfConfirmedOrder": confirmed((*CREATE, "OrderConfirmed"), order="CreateOrderFoundConfirmed"),
-    "ReplayOfCancelledOrder": rejected((*CREATE, *REJECTED), 409, "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
-    "ReplayOfOrderNeedingManualAction": compensation_failed((*CREATE, *NOT_UNDONE)),
+    "ReplayOfConfirmedOrder": confirmed((*RESUMED, "OrderConfirmed"), stored("FindExistingOrderConfirmed")),
+    "ReplayOfCancelledOrder": rejected((*RESUMED, *REJECTED), 409, "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
+    "ReplayOfOrderNeedingManualAction": compensation_failed((*RESUMED, *NOT_UNDONE)),
+    # A replay of an order whose saga stopped midway (its execution timed out, say): the saga goes on from it.
+    "ReplayOfPendingOrder": confirmed((*forward(RESUMED), "OrderConfirmedNow"),
+                                      confirmed_now(stored("FindExistingOrderPending")["createdAt"])),
     # ------------------------------------------------------------------ business failures: never retried
-    "InvalidRequest": rejected(("CreateOrder", "ParseInvalidOrder", "RejectInvalidOrder"), 400, "INVALID_REQUEST",
-                               "items[1].sku: SKU-MUG appears more than once; send one line per SKU", order=False),
-    "IdempotencyKeyReused": rejected(("CreateOrder", "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
+    "IdempotencyKeyReused": rejected((*FOUND, "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
                                      KEY_REUSED_DETAIL, order=False),
-    "IdempotencyPayloadMismatch": rejected(("CreateOrder", "RejectReusedIdempotencyKey"), 422,
-                                           "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False),
-    "OutOfStock": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 409, "OUT_OF_STOCK",
-                           OUT_OF_STOCK_DETAIL),
-    "UnknownSku": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 422, "UNKNOWN_SKU",
+    "OutOfStock": rejected((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *REJECTED), 409,
+                           "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
+    "UnknownSku": rejected((*NEW, "ReserveInventory", *nothing_to_undo("UnknownSku"), *REJECTED), 422, "UNKNOWN_SKU",
                            "SKU-TEE is not in the catalog"),
-    "MixedCurrencies": rejected((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *REJECTED), 400, "INVALID_REQUEST",
+    "MixedCurrencies": rejected((*NEW, "ReserveInventory", *nothing_to_undo("InvalidOrder"), *REJECTED), 400,
+                                "INVALID_REQUEST",
                                 "the SKUs are priced in different currencies (EUR, USD); an order has one"),
-    # A compensation's fence found by a late forward step: final, but the order service reports it as unavailable.
-    "ReservationAlreadyReleased": unavailable((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, *UNAVAILABLE)),
-    "PaymentDeclined": rejected((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *REJECTED), 402,
-                                "PAYMENT_DECLINED", DECLINED_DETAIL),
-    "PaymentCancelled": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_INVENTORY, *UNAVAILABLE)),
+    # A compensation's fence found by a late forward step: final, but the saga reports it as unavailable.
+    "ReservationAlreadyReleased": unavailable((*NEW, "ReserveInventory", *nothing_to_undo("ServiceUnavailable"),
+                                               *UNAVAILABLE)),
+    "PaymentDeclined": rejected((*NEW, "ReserveInventory", "ChargePayment", *undo_inventory("PaymentDeclined"),
+                                 *REJECTED), 402, "PAYMENT_DECLINED", DECLINED_DETAIL),
+    "PaymentCancelled": unavailable((*NEW, "ReserveInventory", "ChargePayment", *undo_inventory(), *UNAVAILABLE)),
     "BillOrderVoided": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE)),
-    # OrderNotPending is a business error: not retried.
-    "ConfirmationOvertakenByClose": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE)),
+    # ------------------------------------------------------------------ concurrent replays: the record's conditions
+    # A replay of the same request, running at the same time, confirmed the order first: that outcome stands.
+    "ConfirmedMeanwhile": confirmed((*NOT_PENDING, "ResumeConfirmedOrder", "OrderConfirmed"),
+                                    stored("FindUnconfirmedOrderConfirmed")),
+    # ... or closed it first: what this execution did is undone, and the stored outcome stands.
+    "ConfirmationOvertakenByClose": unavailable((*NOT_PENDING, *UNDO_BILLING, *CLOSED_MEANWHILE, *UNAVAILABLE)),
+    "ClosedMeanwhile": rejected((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *CLOSED_MEANWHILE,
+                                 *REJECTED), 409, "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
     # ------------------------------------------------------------------ technical failures, retried, then succeeding
-    "CreateOrderRetried": confirmed(CreateOrder=1),
     "ReserveInventoryRetried": confirmed(ReserveInventory=1),
     "ChargePaymentRetried": confirmed(ChargePayment=1),
     "BillOrderRetried": confirmed(BillOrder=1),
     "BillOrderRetriedAfterTimeout": confirmed(BillOrder=1),
     "ConfirmOrderRetried": confirmed(ConfirmOrder=1),
+    # The first write landed but its answer timed out: the retry's condition fails, and the order is found confirmed.
+    "ConfirmOrderRetriedAfterItsWriteLanded": confirmed((*NOT_PENDING, "ResumeConfirmedOrder", "OrderConfirmed"),
+                                                        stored("FindUnconfirmedOrderConfirmed"), ConfirmOrder=1),
+    # ------------------------------------------------------------------ CreateOrder failing: what is stored decides
+    # CreateOrder is not retried: FindExistingOrder reads what the key has, and nothing stored is a 503 to retry.
+    "CreateOrderUnavailable": not_created((*NEW, "FindExistingOrder", "IsOrderStored", *NOT_CREATED)),
+    "CreateOrderUnavailableNotReadable": not_created((*NEW, "FindExistingOrder", *NOT_CREATED)),
+    "CreateOrderUnavailableKeyReused": rejected((*FOUND, "RejectReusedIdempotencyKey"), 422,
+                                                "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False),
+    "CreateOrderUnavailableConfirmedMeanwhile": confirmed((*RESUMED, "OrderConfirmed"),
+                                                          stored("FindExistingOrderConfirmed")),
+    # The write landed but its answer timed out: the order is found PENDING and its saga goes on.
+    "CreateOrderTimedOutAfterWriting": confirmed((*forward(RESUMED), "OrderConfirmedNow"),
+                                                 confirmed_now(stored("FindExistingOrderPending")["createdAt"])),
     # ------------------------------------------------------------------ retries exhausted: every compensation route
-    # CreateOrder may have written before failing: whatever the key created is closed, never left PENDING.
-    "CreateOrderUnavailable": unavailable(("CreateOrder", "AbandonOrder", "RouteAbandonedOrder", *UNAVAILABLE),
-                                          CreateOrder=1),
-    "CreateOrderUnavailableNotAbandoned": failed(("CreateOrder", "AbandonOrder", "OrderNotAbandoned",
-                                                  "ServiceUnavailable"), 503, "SERVICE_UNAVAILABLE",
-                                                 NOT_CREATED_DETAIL, order=False, CreateOrder=1, AbandonOrder=2),
-    "CreateOrderUnavailableKeyReused": rejected(("CreateOrder", "AbandonOrder", "RejectReusedIdempotencyKey"), 422,
-                                                "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False,
-                                                CreateOrder=1),
-    # A replay of the same request, running at the same time, confirmed the order: that outcome stands.
-    "CreateOrderUnavailableConfirmedMeanwhile": confirmed(("CreateOrder", "AbandonOrder", "RouteAbandonedOrder",
-                                                           "OrderConfirmed"), order="CreateOrderFoundConfirmed",
-                                                          CreateOrder=1),
-    "ReserveInventoryUnavailable": unavailable((*CREATE, "ReserveInventory", *UNDO_INVENTORY, *UNAVAILABLE),
+    "ReserveInventoryUnavailable": unavailable((*NEW, "ReserveInventory", *undo_inventory(), *UNAVAILABLE),
                                                ReserveInventory=1),
-    "ChargePaymentUnavailable": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT,
-                                             *UNAVAILABLE), ChargePayment=1),
-    "ChargePaymentTimedOut": unavailable((*CREATE, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE),
+    "ChargePaymentUnavailable": unavailable((*NEW, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE),
+                                            ChargePayment=1),
+    "ChargePaymentTimedOut": unavailable((*NEW, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE),
                                          ChargePayment=1),
     "BillOrderUnavailable": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE), BillOrder=1),
     "BillOrderThrottled": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE), BillOrder=1),
     "ConfirmOrderUnavailable": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1),
+    # Not knowing whether the order was confirmed, the saga undoes it: CloseOrder closes a CONFIRMED order too.
+    "ConfirmOrderConflictNotReadable": unavailable((*FORWARD, "FindUnconfirmedOrder", *UNDO_BILLING, *UNAVAILABLE)),
     # ------------------------------------------------------------------ each compensation failing once, then done
     "VoidInvoiceRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, VoidInvoice=1),
     "RefundPaymentRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, RefundPayment=1),
     "ReleaseInventoryRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1,
                                            ReleaseInventory=1),
     "CloseOrderRetried": unavailable((*FORWARD, *UNDO_BILLING, *UNAVAILABLE), ConfirmOrder=1, CloseOrder=1),
+    # The first close landed but its answer timed out: the retry's condition fails, and the order is found closed.
+    "CloseOrderRetriedAfterItsWriteLanded": rejected((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"),
+                                                      *CLOSED_MEANWHILE, *REJECTED), 409, "OUT_OF_STOCK",
+                                                     OUT_OF_STOCK_DETAIL, CloseOrder=1),
     # ------------------------------------------------------------------ a compensation failing for good
     "VoidInvoiceFailed": compensation_failed(
-        (*FORWARD, *compensation("UndoBilling", FAILED, RAN, RAN), *NOT_UNDONE), ConfirmOrder=1, VoidInvoice=2
+        (*FORWARD, *compensation("UndoBilling", FAILED, RAN, RAN, "ServiceUnavailable"), *NOT_UNDONE),
+        ConfirmOrder=1, VoidInvoice=2,
     ),
     "RefundPaymentFailed": compensation_failed(
-        (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoPayment", SKIPPED, FAILED, RAN), *NOT_UNDONE),
+        (*NEW, "ReserveInventory", "ChargePayment", *compensation("UndoPayment", SKIPPED, FAILED, RAN,
+                                                                  "ServiceUnavailable"), *NOT_UNDONE),
         ChargePayment=1, RefundPayment=2,
     ),
     # The 500's detail names the original failure (the decline), not the compensation's.
     "ReleaseInventoryFailed": compensation_failed(
-        (*CREATE, "ReserveInventory", "ChargePayment", *compensation("UndoInventory", SKIPPED, SKIPPED, FAILED),
-         *NOT_UNDONE),
+        (*NEW, "ReserveInventory", "ChargePayment",
+         *compensation("UndoInventory", SKIPPED, SKIPPED, FAILED, "PaymentDeclined"), *NOT_UNDONE),
         DECLINED_DETAIL, ReleaseInventory=2,
     ),
-    "CloseOrderFailed": failed((*CREATE, "ReserveInventory", *NOTHING_TO_UNDO, "OrderNotClosed", "CompensationFailed"),
-                               500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL, CloseOrder=2),
+    "CloseOrderFailed": not_closed((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *NOT_CLOSED),
+                                   CloseOrder=2),
+    # Closed meanwhile, but the closed order cannot be read: the outcome is unknown, and someone must look.
+    "ClosedMeanwhileNotReadable": not_closed((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"),
+                                              "FindClosedOrder", *NOT_CLOSED)),
     # InvalidCommand is a bug in the workflow, not a technical failure: no step retries it.
-    "WorkflowBugNotRetried": failed((*FORWARD, *compensation("UndoBilling", FAILED, FAILED, FAILED), "OrderNotClosed",
-                                     "CompensationFailed"), 500, "COMPENSATION_FAILED", NOT_CLOSED_DETAIL,
-                                    ConfirmOrder=1),
+    "WorkflowBugNotRetried": compensation_failed(
+        (*FORWARD, *compensation("UndoBilling", FAILED, FAILED, FAILED, "ServiceUnavailable"), *NOT_UNDONE),
+        ConfirmOrder=1,
+    ),
 }
 # fmt: on
 
