@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -70,6 +71,42 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
     return own.user + own.system, workers
 
 
+def _level(pid: int, outputs: dict[str, Any], concurrency: int, orders: int) -> dict[str, Any]:
+    """`orders` confirmed orders at `concurrency`: latency, throughput, statuses and CPU per order."""
+    # Unmeasured: enough concurrent orders that each function has the workers this level needs
+    # (a worker's cold start costs about as much CPU as an order).
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(2 * concurrency)))
+    (stack_before, functions_before), began = _cpu_seconds(pid), time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        runs = list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(orders)))
+    elapsed = time.perf_counter() - began
+    stack_after, functions_after = _cpu_seconds(pid)
+    stack_ms, functions_ms = (
+        (stack_after - stack_before) * 1000 / orders,
+        (functions_after - functions_before) * 1000 / orders,
+    )
+    latencies = [ms for status, ms in runs if status == 201]
+    row = {
+        "concurrency": concurrency,
+        "orders": orders,
+        "confirmed": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(_percentile(latencies, 0.95), 1) if latencies else None,
+        "orders_per_second": round(orders / elapsed, 2),
+        "cpu_ms_per_order": round(stack_ms + functions_ms, 1),
+        "stack_cpu_ms_per_order": round(stack_ms, 1),
+        "functions_cpu_ms_per_order": round(functions_ms, 1),
+        "stack_to_functions_cpu": round(stack_ms / functions_ms, 2) if functions_ms else None,
+        "statuses": {str(s): [r[0] for r in runs].count(s) for s in sorted({r[0] for r in runs})},
+    }
+    print(f"concurrency {concurrency:>3}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
+          f"{row['orders_per_second']} orders/s, CPU per order: stack {row['stack_cpu_ms_per_order']} ms, "
+          f"functions {row['functions_cpu_ms_per_order']} ms (ratio {row['stack_to_functions_cpu']}), "
+          f"statuses {row['statuses']}", flush=True)  # fmt: skip
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=60, help="orders per concurrency level")
@@ -80,38 +117,7 @@ def main() -> int:
     with launched_stack() as stack:
         startup_s, outputs = stack.startup_seconds, stack.outputs
         print(f"start-up: {startup_s:.2f} s (process start to 'Local stack ready')")
-        results = []
-        for concurrency in args.concurrency:
-            # Unmeasured: enough concurrent orders that each function has the workers this level needs
-            # (a worker's cold start costs about as much CPU as an order).
-            with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(2 * concurrency)))
-            (stack_before, functions_before), began = _cpu_seconds(stack.pid), time.perf_counter()
-            with ThreadPoolExecutor(concurrency) as pool:
-                runs = list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(args.orders)))
-            elapsed = time.perf_counter() - began
-            stack_after, functions_after = _cpu_seconds(stack.pid)
-            stack_ms, functions_ms = ((a - b) * 1000 / args.orders for a, b in
-                                      ((stack_after, stack_before), (functions_after, functions_before)))  # fmt: skip
-            latencies = [ms for status, ms in runs if status == 201]
-            row = {
-                "concurrency": concurrency,
-                "orders": args.orders,
-                "confirmed": len(latencies),
-                "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-                "p95_ms": round(_percentile(latencies, 0.95), 1) if latencies else None,
-                "orders_per_second": round(args.orders / elapsed, 2),
-                "cpu_ms_per_order": round(stack_ms + functions_ms, 1),
-                "stack_cpu_ms_per_order": round(stack_ms, 1),
-                "functions_cpu_ms_per_order": round(functions_ms, 1),
-                "stack_to_functions_cpu": round(stack_ms / functions_ms, 2) if functions_ms else None,
-                "statuses": {str(s): [r[0] for r in runs].count(s) for s in sorted({r[0] for r in runs})},
-            }
-            results.append(row)
-            print(f"concurrency {concurrency:>3}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
-                  f"{row['orders_per_second']} orders/s, CPU per order: stack {row['stack_cpu_ms_per_order']} ms, "
-                  f"functions {row['functions_cpu_ms_per_order']} ms (ratio {row['stack_to_functions_cpu']}), "
-                  f"statuses {row['statuses']}")  # fmt: skip
+        results = [_level(stack.pid, outputs, concurrency, args.orders) for concurrency in args.concurrency]
     at_target = next((row for row in results if row["concurrency"] == TARGET_CONCURRENCY), None)
     targets = {
         "p50_ms_at_concurrency_1": {"target": TARGET_P50_MS, "measured": next(
