@@ -83,7 +83,11 @@ test: install security ## Everything CI checks: security, ruff, mypy, then every
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# pytest-xdist: one worker per core, up to 4 (each e2e module starts a local stack of its own); a test file stays on
+# one worker, so its module-scoped stack starts once. PYTEST_PARALLEL= (empty) runs everything in one process.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: security
 security: install ## checkov (template.yaml and its SAM translation), bandit, pip-audit of the pinned requirements
@@ -95,7 +99,7 @@ security: install ## checkov (template.yaml and its SAM translation), bandit, pi
 	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
 test-fast: install ## Tests without sam build / sam validate
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 build: install ## sam build (arm64, python3.13)
 	$(BIN)/sam build
