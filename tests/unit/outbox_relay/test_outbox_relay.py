@@ -21,7 +21,6 @@ from outbox_relay.service import event_for
 
 from saga_local.stepfunctions.inprocess import deploy_in_process
 from saga_local.stepfunctions.timing import RETRY_SCALE_ENV
-
 from tests.conftest import ROOT, LocalAws, read_event
 
 SCHEMA = json.loads(Path(ROOT, "schemas", "order-event.schema.json").read_text(encoding="utf-8"))
@@ -195,9 +194,11 @@ def test_what_the_state_machine_writes_is_what_the_relay_publishes(
     try:
         saga.table("InventoryTable").put_item(
             Item={"pk": "SKU#sku-mug", "sku": "sku-mug", "name": "Mug", "unitPrice": 1299, "currency": "EUR",
-                  "available": 10, "reserved": 0}  # fmt: skip
-        )
-        request = {"customerId": "cus_1", "items": [{"sku": "sku-mug", "quantity": 2}], "payment": {"token": "tok_visa"}}
+                  "available": 10, "reserved": 0}
+        )  # fmt: skip
+        request = {
+            "customerId": "cus_1", "items": [{"sku": "sku-mug", "quantity": 2}], "payment": {"token": "tok_visa"},
+        }  # fmt: skip
         response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "request": request})
         orders_table = saga.table("OrdersTable").name
     finally:
