@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
-from payments import handler, service
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from payments import handler, repository, service
 from payments.errors import PaymentCancelled, PaymentDeclined, PaymentProviderUnavailable
 from payments.simulator import SimulatedProvider
 from saga_common.errors import InvalidCommand
@@ -182,6 +185,60 @@ def test_a_replayed_charge_answers_the_same_without_charging_again(
     assert charge(lambda_context) == first  # found in the payments table this time
     assert contents(aws, "PaymentsTable") == payments
     assert provider.charges == 1
+
+
+class Killed(BaseException):
+    """The invocation's process killed mid-handler (a Lambda timeout, a crash): a BaseException, so that nothing,
+    Powertools included, cleans up. Its idempotency record stays IN_PROGRESS, as after a real kill."""
+
+
+def test_a_charge_killed_between_its_record_and_its_reply_answers_the_same_when_retried(
+    aws: LocalAws, provider: CountingProvider, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captured and recorded, then the reply was lost: the saga's retry is refused as in progress (technical,
+    retried) while the dead invocation's record lives, then answered from the payment record, never charged again."""
+    record = repository.record
+
+    def record_then_die(payment: Any) -> Any:
+        record(payment)
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(repository, "record", record_then_die)
+        with pytest.raises(Killed):
+            charge(lambda_context)
+    stored = payment(aws) or {}
+    assert stored["status"] == "CAPTURED"
+
+    with pytest.raises(IdempotencyAlreadyInProgressError):
+        charge(lambda_context)
+    forget_idempotency_records(aws)  # the IN_PROGRESS record expired with the dead invocation
+    answer = charge(lambda_context)
+
+    assert (answer["paymentId"], answer["status"], answer["amount"]) == (stored["paymentId"], "CAPTURED", 5000)
+    assert provider.charges == 1
+
+
+def test_a_duplicate_charge_delivered_while_the_first_is_in_flight_never_charges_twice(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    """The duplicate arrives while the provider is charging: refused as in progress (technical, so Step Functions
+    retries it), and its retry gets the first charge's answer."""
+
+    class DuplicatedProvider(CountingProvider):
+        def charge(self, idempotency_key: str, token: str, amount: int, currency: str) -> str:
+            with pytest.raises(IdempotencyAlreadyInProgressError):
+                charge(lambda_context)  # the module's charge() (a method body skips the class scope): the duplicate
+            return super().charge(idempotency_key, token, amount, currency)
+
+    duplicated = DuplicatedProvider()
+    monkeypatch.setattr(service, "payment_provider", lambda: duplicated)
+
+    first = charge(lambda_context)
+
+    assert charge(lambda_context) == first  # the duplicate's retry
+    assert duplicated.charges == 1
+    assert (payment(aws) or {})["status"] == "CAPTURED"
 
 
 def test_a_replayed_declined_charge_is_declined_again_without_asking_the_provider(

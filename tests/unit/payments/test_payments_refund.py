@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from payments import handler, repository
 from payments.errors import PaymentCancelled, PaymentDeclined
 from payments.simulator import SimulatedProvider
@@ -216,3 +217,48 @@ def test_a_refund_retried_after_dying_between_its_fence_and_the_providers_refund
 
     assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
     assert provider_charges(aws) == [("REFUNDED", 4200)]
+
+
+def test_a_refund_killed_between_its_record_and_its_reply_answers_the_same_when_retried(
+    aws: LocalAws, provider_calls: list[str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refunded and recorded, then the reply was lost: the retry is refused as in progress while the dead
+    invocation's record lives, then answers REFUNDED without asking the provider again."""
+    charge(lambda_context)
+    mark_refunded = repository.mark_refunded
+
+    def mark_then_die(order_id: str) -> bool:
+        mark_refunded(order_id)
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(repository, "mark_refunded", mark_then_die)
+        with pytest.raises(Killed):
+            invoke(lambda_context, "RefundPayment")
+    assert payment(aws)["status"] == "REFUNDED"
+
+    with pytest.raises(IdempotencyAlreadyInProgressError):
+        invoke(lambda_context, "RefundPayment")
+    forget_idempotency_records(aws)  # the IN_PROGRESS record expired with the dead invocation
+
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
+    assert provider_calls == ["charge", "refund"]
+
+
+def test_a_duplicate_refund_delivered_while_the_first_is_in_flight_refunds_once(
+    aws: LocalAws, provider_calls: list[str], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    charge(lambda_context)
+    refund = SimulatedProvider.refund  # provider_calls' spy
+
+    def refund_meeting_its_duplicate(self: SimulatedProvider, charge_id: str, amount: int) -> None:
+        with pytest.raises(IdempotencyAlreadyInProgressError):  # technical: Step Functions retries it
+            invoke(lambda_context, "RefundPayment")
+        refund(self, charge_id, amount)
+
+    monkeypatch.setattr(SimulatedProvider, "refund", refund_meeting_its_duplicate)
+
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}
+    assert invoke(lambda_context, "RefundPayment") == {"service": "payments", "status": "REFUNDED"}  # its retry
+    assert provider_calls == ["charge", "refund"]
+    assert (provider_charge(aws)["status"], provider_charge(aws)["refundedAmount"]) == ("REFUNDED", 4200)
