@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install local bench coldstart invoke seed orders trace lint typecheck test test-fast build validate deploy deploy-prod clean
+.PHONY: help install local bench coldstart invoke seed orders trace lint typecheck test test-fast build validate bootstrap deploy deploy-prod clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,7 @@ lint: install ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint bootstrap/account.yaml
 
 typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks, tests
 	$(BIN)/mypy
@@ -94,7 +95,7 @@ security: install ## checkov (template.yaml and its SAM translation), bandit, pi
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(BIN)/python -m tests.security.translated_template $$tmp/translated-template.json && \
 	  $(SECURITY_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact \
-	    -f template.yaml -f $$tmp/translated-template.json
+	    -f template.yaml -f $$tmp/translated-template.json -f bootstrap/account.yaml
 	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks loadtest reliability --severity-level medium --quiet
 	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
@@ -106,6 +107,14 @@ build: install ## sam build (arm64, python3.13)
 
 validate: install ## sam validate --lint
 	$(BIN)/sam validate --lint
+
+# Once per account and region, before the first deploy: the CloudWatch Logs role API Gateway needs for the stage's
+# access logs (bootstrap/account.yaml). Idempotent: a second run finds no change and succeeds. It overwrites the
+# region's existing API Gateway CloudWatch Logs role setting, if one is set.
+BOOTSTRAP_STACK ?= order-saga-account
+bootstrap: install ## Per-account prerequisites (API Gateway CloudWatch Logs role), before the first deploy (needs AWS credentials)
+	$(BIN)/sam deploy --template-file bootstrap/account.yaml --stack-name $(BOOTSTRAP_STACK) \
+	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --no-confirm-changeset $(BOOTSTRAP_ARGS)
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided

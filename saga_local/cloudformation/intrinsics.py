@@ -93,7 +93,7 @@ class Resolver:
             return self.resolve(when_true if self.condition(condition) else when_false)
         if name == "Fn::Equals":
             left, right = self.resolve(value)
-            return left == right
+            return _cfn_string(left) == _cfn_string(right)
         if name == "Fn::Not":
             return not self.resolve(value[0])
         if name == "Fn::And":
@@ -114,3 +114,12 @@ class Resolver:
             logical_id, attribute = name.split(".", 1)
             return self.attribute(logical_id, attribute)
         return self._function("Ref", name)
+
+
+def _cfn_string(value: Any) -> Any:
+    """Fn::Equals compares values as CloudFormation passes them, as strings: a Number parameter's 0 equals "0"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value

@@ -113,3 +113,20 @@ def test_a_table_added_to_the_template_appears_with_no_other_change(aws: Any) ->
     stack = _provision(sam)
     table = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName=stack.refs["ReturnsTable"])
     assert table["Table"]["KeySchema"] == [{"AttributeName": "returnId", "KeyType": "HASH"}]
+
+
+def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_it(aws: Any) -> None:
+    """`FunctionConcurrencyLimit` 0 (the default) means no reservation: Fn::Equals compares a Number parameter
+    with "0" as a string, as CloudFormation does. A reservation of 0 would throttle every invocation."""
+    default = _provision()
+    assert {f.logical_id: f.reserved_concurrency for f in default.functions} == dict.fromkeys(
+        ["InventoryFunction", "PaymentsFunction", "BillingFunction", "OutboxRelayFunction"]
+    )
+    prod = provision(
+        lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
+        stack_name="prod",
+        parameters={"FunctionConcurrencyLimit": "200"},
+    )
+    reserved = {f.logical_id: f.reserved_concurrency for f in prod.functions}
+    assert reserved == {**dict.fromkeys(["InventoryFunction", "PaymentsFunction", "BillingFunction"], 200),
+                        "OutboxRelayFunction": None}  # fmt: skip
