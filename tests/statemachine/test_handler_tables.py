@@ -65,6 +65,8 @@ def test_every_task_is_a_lambda_task_or_a_dynamodb_integration(
         "FindExistingOrder": "getItem",
         "ConfirmOrder": "updateItem",
         "FindUnconfirmedOrder": "getItem",
+        "ClaimCompensation": "updateItem",
+        "FindConfirmedOrder": "getItem",
         "CloseOrder": "updateItem",
         "FindClosedOrder": "getItem",
     }

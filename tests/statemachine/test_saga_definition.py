@@ -32,10 +32,13 @@ NOT_RETRIED = {
     "CreateOrder": "FindExistingOrder",  # reads what the key has: nothing is a 503 the client retries with the key
     "FindExistingOrder": "OrderUnavailable",  # nothing was done: 503, retry with the same key
     "FindUnconfirmedOrder": "UndoBilling",  # not knowing, undo: CloseOrder closes a CONFIRMED order too
+    "ClaimCompensation": "Compensate",  # the mark could not be written: not knowing, undo (as before the claim)
+    "FindConfirmedOrder": "Compensate",  # the order the claim refused cannot be read: not knowing, undo
     "FindClosedOrder": "OrderNotClosed",  # 500: someone looks
 }
 # The longest path: CreateOrder fails and its order is found PENDING, the saga resumes, ConfirmOrder finds the order
-# closed meanwhile (a concurrent replay), everything is undone, and CloseOrder finds it closed too.
+# closed meanwhile (a concurrent replay), the claim's condition fails and the order read is not CONFIRMED, everything
+# is undone, and CloseOrder finds it closed too.
 WORST_CASE_TASKS = [
     "CreateOrder",
     "FindExistingOrder",
@@ -44,6 +47,8 @@ WORST_CASE_TASKS = [
     "BillOrder",
     "ConfirmOrder",
     "FindUnconfirmedOrder",
+    "ClaimCompensation",
+    "FindConfirmedOrder",
     "Compensate",
     "CloseOrder",
     "FindClosedOrder",
@@ -159,10 +164,16 @@ def test_business_errors_are_never_retried(tasks: dict[str, dict[str, Any]]) -> 
 
 
 def test_compensations_are_retried_harder_than_forward_steps(tasks: dict[str, dict[str, Any]]) -> None:
+    """The services' compensations, that is. CloseOrder, the orchestrator's own write, retries as its forward writes
+    do (a DynamoDB call, throttled at worst): its second retry paid for the claim's 2 s in the time budget."""
     forward = max(technical["MaxAttempts"] for s in FORWARD_STEPS if (technical := _technical(tasks[s])))
-    compensations = [_technical(tasks[s]) for s in COMPENSATIONS]
+    compensations = [_technical(tasks[s]) for s in COMPENSATIONS if s != "CloseOrder"]
     assert all(compensations)
     assert min(technical["MaxAttempts"] for technical in compensations if technical) > forward
+    close, confirm = _technical(tasks["CloseOrder"]), _technical(tasks["ConfirmOrder"])
+    assert close is not None
+    assert confirm is not None
+    assert close["MaxAttempts"] >= confirm["MaxAttempts"] >= 1
 
 
 def test_the_order_records_writes_retry_within_a_second(tasks: dict[str, dict[str, Any]]) -> None:
@@ -177,6 +188,7 @@ def test_the_order_records_writes_retry_within_a_second(tasks: dict[str, dict[st
     [
         ("CreateOrder", "FindExistingOrder", "$.failure"),
         ("ConfirmOrder", "FindUnconfirmedOrder", "$.failure"),
+        ("ClaimCompensation", "FindConfirmedOrder", "$.claimFailure"),
         ("CloseOrder", "FindClosedOrder", "$.closeFailure"),
     ],
 )
@@ -191,7 +203,7 @@ def test_a_failed_condition_reads_the_order_as_it_is(
     assert (catcher["ResultPath"], catcher["Next"]) == (result_path, recovery)
     assert tasks[recovery]["Resource"] == "arn:aws:states:::dynamodb:getItem"
     assert tasks[recovery]["Parameters"]["ConsistentRead"] is True
-    if step == "CloseOrder":
+    if step in ("ClaimCompensation", "CloseOrder"):
         assert result_path != "$.failure", "the failure being compensated decides the outcome"
 
 
@@ -226,6 +238,29 @@ def test_a_failure_compensates_what_was_done_and_closes_the_order(
     flags = states[catcher["Next"]]
     assert flags["Result"] == undo
     assert {"Compensate", "CloseOrder"} <= _reachable(definition, catcher["Next"])
+
+
+def test_every_compensation_is_claimed_first(definition: dict[str, Any]) -> None:
+    """A failing execution marks the order before undoing anything, unless it is CONFIRMED (a duplicate execution of
+    the same request confirmed it: that outcome stands, 201), and a marked order can no longer be confirmed."""
+    states = definition["States"]
+    undo = [name for name, state in states.items() if state.get("ResultPath") == "$.undo"]
+    assert sorted(undo) == ["NothingToUndo", "UndoBilling", "UndoInventory", "UndoPayment"]
+    assert {states[name]["Next"] for name in undo} == {"ClaimCompensation"}
+    assert [name for name, state in states.items() if "Compensate" in asl.successors(state)] == [
+        "ClaimCompensation",
+        "FindConfirmedOrder",
+        "ConfirmedBeforeCompensation",
+    ]
+    claim = states["ClaimCompensation"]["Parameters"]
+    assert claim["UpdateExpression"] == "SET #compensatingSince = if_not_exists(#compensatingSince, :now)"
+    assert claim["ConditionExpression"] == "attribute_exists(orderId) AND #status <> :confirmed"
+    assert claim["ExpressionAttributeValues"][":confirmed"] == {"S": "CONFIRMED"}
+    assert "attribute_not_exists(#compensatingSince)" in states["ConfirmOrder"]["Parameters"]["ConditionExpression"]
+    assert states["ConfirmedBeforeCompensation"]["Choices"] == [
+        {"Variable": "$.stored.order.status", "StringEquals": "CONFIRMED", "Next": "ResumeConfirmedOrder"}
+    ]
+    assert _reachable(definition, "ResumeConfirmedOrder") == {"ResumeConfirmedOrder", "OrderConfirmed"}
 
 
 def test_compensations_cover_every_service_and_never_stop_each_other(definition: dict[str, Any]) -> None:

@@ -407,15 +407,24 @@ NOT_CREATED = ("OrderUnavailable", "ServiceUnavailable")
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 
 
-def compensation(undo: str, void: str, refund: str, release: str, reason: str) -> tuple[str, ...]:
-    """The Undo* state, Compensate and its three branches (each compensation RAN, SKIPPED or FAILED), the failure's
-    Reason<reason> state, the order described CANCELLED (or COMPENSATION_FAILED when one FAILED), CloseOrder."""
+CLAIMED = ("ClaimCompensation",)  # the order marked as being undone (or its claim failed): Compensate
+# The claim's condition failed (the order was CONFIRMED), but the order read is not CONFIRMED (closed since): undo.
+CLAIM_REFUSED = ("ClaimCompensation", "FindConfirmedOrder", "ConfirmedBeforeCompensation")
+CLAIM_NOT_READABLE = ("ClaimCompensation", "FindConfirmedOrder")  # ... and the order cannot be read: undo
+
+
+def compensation(
+    undo: str, void: str, refund: str, release: str, reason: str, claim: States = CLAIMED
+) -> tuple[str, ...]:
+    """The Undo* state, the claim (ClaimCompensation, then what its failed condition read), Compensate and its three
+    branches (each compensation RAN, SKIPPED or FAILED), the failure's Reason<reason> state, the order described
+    CANCELLED (or COMPENSATION_FAILED when one FAILED), CloseOrder."""
 
     def branch(task: str, how: str) -> tuple[str, ...]:
         return (f"Undo{task}?", *{RAN: (task,), SKIPPED: (f"{task}Skipped",), FAILED: (task, f"{task}Failed")}[how])
 
     described = "DescribeCompensationFailedOrder" if FAILED in (void, refund, release) else "DescribeCancelledOrder"
-    return (undo, "Compensate", *branch("VoidInvoice", void), *branch("RefundPayment", refund),
+    return (undo, *claim, "Compensate", *branch("VoidInvoice", void), *branch("RefundPayment", refund),
             *branch("ReleaseInventory", release), "ClassifyFailure", f"Reason{reason}", "AnyCompensationFailed",
             described, "CloseOrder")  # fmt: skip
 
@@ -565,6 +574,34 @@ EXPECTED: dict[str, Expected] = {
     "ConfirmationOvertakenByClose": unavailable((*NOT_PENDING, *UNDO_BILLING, *CLOSED_MEANWHILE, *UNAVAILABLE)),
     "ClosedMeanwhile": rejected((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *CLOSED_MEANWHILE,
                                  *REJECTED), 409, "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
+    # ------------------------------------------------------------------ a compensation claims the order first
+    # A duplicate delivery confirmed the order (this one's ChargePayment found its charge in progress): the claim's
+    # condition fails on the CONFIRMED order, and this execution answers that order's 201, undoing nothing.
+    "CompensationFindsOrderConfirmed": confirmed(
+        (*NEW, "ReserveInventory", "ChargePayment", "UndoPayment", "ClaimCompensation", "FindConfirmedOrder",
+         "ConfirmedBeforeCompensation", "ResumeConfirmedOrder", "OrderConfirmed"),
+        stored("FindConfirmedOrderConfirmed"), ChargePayment=1,
+    ),
+    # The claim found the order CONFIRMED, but it was closed before it could be read: the saga undoes its own steps,
+    # and CloseOrder's condition finds the outcome that stands.
+    "CompensationFindsOrderClosed": unavailable(
+        (*NEW, "ReserveInventory", "ChargePayment",
+         *compensation("UndoPayment", SKIPPED, RAN, RAN, "ServiceUnavailable", CLAIM_REFUSED), *CLOSED_MEANWHILE,
+         *UNAVAILABLE),
+        ChargePayment=1,
+    ),
+    # A duplicate delivery began undoing the order (its mark is on the record): ConfirmOrder's condition refuses it,
+    # the order is found PENDING, and this execution compensates too (the compensations are idempotent).
+    "ConfirmationRefusedByCompensation": unavailable((*NOT_PENDING, *UNDO_BILLING, *UNAVAILABLE)),
+    # The claim itself failed (it is not retried): not knowing, the saga undoes, as before the claim existed.
+    "ClaimCompensationUnavailable": unavailable((*TO_BILL, *UNDO_BILLING, *UNAVAILABLE), BillOrder=1),
+    # The claim's condition failed but the order cannot be read: not knowing, the saga undoes.
+    "ClaimRefusedOrderNotReadable": unavailable(
+        (*NEW, "ReserveInventory",
+         *compensation("UndoInventory", SKIPPED, SKIPPED, RAN, "ServiceUnavailable", CLAIM_NOT_READABLE),
+         *UNAVAILABLE),
+        ReserveInventory=1,
+    ),
     # ------------------------------------------------------------------ technical failures, retried, then succeeding
     "ReserveInventoryRetried": confirmed(ReserveInventory=1),
     "ChargePaymentRetried": confirmed(ChargePayment=1),
@@ -624,7 +661,7 @@ EXPECTED: dict[str, Expected] = {
         DECLINED_DETAIL, ReleaseInventory=2,
     ),
     "CloseOrderFailed": not_closed((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *NOT_CLOSED),
-                                   CloseOrder=2),
+                                   CloseOrder=1),
     # Closed meanwhile, but the closed order cannot be read: the outcome is unknown, and someone must look.
     "ClosedMeanwhileNotReadable": not_closed((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"),
                                               "FindClosedOrder", *NOT_CLOSED)),

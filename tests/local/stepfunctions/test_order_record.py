@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -186,7 +186,8 @@ def test_create_order_landed_but_reply_lost_resumes_the_same_order(
     with reply_lost(saga, "PutItem", "PENDING") as writes:
         order = output_of(saga.start_sync(order_input()))
 
-    assert writes == ["landed, reply lost", "ConditionalCheckFailedException"]  # the retry changed nothing
+    # CreateOrder is not retried: FindExistingOrder reads the order it wrote, PENDING, and the saga goes on from it.
+    assert writes == ["landed, reply lost"]
     assert order["status"] == "CONFIRMED"
     assert [item["orderId"] for item in orders(saga)] == [order["orderId"]]
     assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "CONFIRMED", 2)]
@@ -222,7 +223,9 @@ def test_close_order_landed_but_reply_lost_keeps_the_outcome_written(saga: Local
     (stored,) = orders(saga)
     assert (stored["orderId"], stored["status"], stored["version"]) == (outcome["orderId"], "CANCELLED", 2)
     assert json.loads(stored["document"])["failureReason"]["code"] == "PAYMENT_DECLINED"
-    assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "CANCELLED", 2)]
+    # ClaimCompensation's mark (compensatingSince) is a write too; it leaves status and version as they are.
+    assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "PENDING", 1), ("MODIFY", "CANCELLED", 2)]
+    assert "compensatingSince" in stored
     assert steps == ["ReserveInventory", "ChargePayment", "ReleaseInventory"]
     assert stock(saga) == (10, 0)
 
@@ -266,15 +269,48 @@ def test_two_concurrent_deliveries_of_one_request_make_one_order(saga: LocalSaga
     assert captured_payments(saga) == [f"PAYMENT#{first['orderId']}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a delivery that fails compensates the order another delivery confirmed, and CloseOrder's "
-    "condition (#status IN (:pending, :confirmed)) lets it cancel the CONFIRMED order; see docs/saga-steps.md",
-)
-def test_a_duplicate_delivery_that_fails_leaves_the_confirmed_order_alone(saga: LocalSaga) -> None:
+def _is_claim(request: dict[str, Any]) -> bool:
+    """ClaimCompensation's UpdateItem: the mark a compensating execution writes before undoing anything."""
+    return "#compensatingSince = if_not_exists" in str(request.get("UpdateExpression", ""))
+
+
+def _is_confirmation(request: dict[str, Any]) -> bool:
+    return _written_status(request) == "CONFIRMED"
+
+
+@contextmanager
+def held(
+    saga: LocalSaga, write: Callable[[dict[str, Any]], bool], until: Callable[[dict[str, Any]], bool]
+) -> Iterator[list[str]]:
+    """An UpdateItem of the orders table that `write` matches waits (3 s at most) until the stored order satisfies
+    `until`, then runs: the interleaving of two executions decided by the test, not by the machine's speed. Yields
+    what each held write found when it went on ("as expected" or "gave up waiting")."""
+    table_name = saga.stack.refs["OrdersTable"]
+    released: list[str] = []
+
+    def hold(call: aws_calls.AwsCall) -> None:
+        if (call.service, call.operation) != ("dynamodb", "UpdateItem"):
+            return
+        request = _request(call)
+        if request.get("TableName") != table_name or not write(request):
+            return
+        deadline = time.monotonic() + 3
+        while not any(until(item) for item in orders(saga)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        released.append("as expected" if any(until(item) for item in orders(saga)) else "gave up waiting")
+
+    remove = aws_calls.add_interceptor(hold)
+    try:
+        yield released
+    finally:
+        remove()
+
+
+@contextmanager
+def second_charge_in_progress(saga: LocalSaga) -> Iterator[None]:
     """On AWS, the second delivery's ChargePayment finds the first one's Powertools record IN_PROGRESS and fails
-    (IdempotencyAlreadyInProgressError) through its retry; it then compensates. Here: every ChargePayment after the
-    first fails so, and the failing delivery's compensations start once the other delivery has confirmed."""
+    (IdempotencyAlreadyInProgressError) through its retry, then goes to compensate. Here: every ChargePayment after
+    the first fails so."""
     charged: list[str] = []
 
     def deliver(target: LambdaTarget, event: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -282,23 +318,52 @@ def test_a_duplicate_delivery_that_fails_leaves_the_confirmed_order_alone(saga: 
             charged.append(event["orderId"])
             if len(charged) > 1:
                 return None, {"errorType": "IdempotencyAlreadyInProgressError", "errorMessage": "in progress"}
-        if event["action"] in ("RefundPayment", "ReleaseInventory"):
-            deadline = time.monotonic() + 3
-            while [item["status"] for item in orders(saga)] != ["CONFIRMED"] and time.monotonic() < deadline:
-                time.sleep(0.01)
         return saga.runner(target, event)
 
     previous = run_lambdas_with(deliver)
     try:
-        responses = deliver_twice(saga, order_input())
+        yield
     finally:
         run_lambdas_with(previous)
 
-    (confirmed,) = [output_of(response) for response in responses if response["status"] == "SUCCEEDED"]
-    assert confirmed["status"] == "CONFIRMED"  # one client was answered 201...
-    assert [item["status"] for item in orders(saga)] == ["CONFIRMED"]  # ...so the order must stay confirmed
-    assert captured_payments(saga) == [f"PAYMENT#{confirmed['orderId']}"]  # and paid
+
+def test_a_duplicate_delivery_that_fails_leaves_the_confirmed_order_alone(saga: LocalSaga) -> None:
+    """The failing delivery reaches ClaimCompensation once the other delivery has confirmed the order: the claim's
+    condition finds it CONFIRMED, so the failing delivery answers that order (201) and undoes nothing, where it used
+    to refund, release and cancel it (docs/saga-steps.md, "Two deliveries of one request")."""
+    with second_charge_in_progress(saga), held(saga, _is_claim, lambda item: item["status"] == "CONFIRMED") as claims:
+        responses = deliver_twice(saga, order_input())
+
+    assert claims == ["as expected"]  # the claim was made after the confirmation
+    first, second = (output_of(response) for response in responses)
+    assert first["status"] == "CONFIRMED"  # both clients are answered 201...
+    assert second == first  # ...with the same order
+    (stored,) = orders(saga)
+    assert (stored["status"], stored["version"]) == ("CONFIRMED", 2)  # ...which stays confirmed
+    assert "compensatingSince" not in stored  # never marked
+    assert json.loads(stored["document"]) == first
+    assert captured_payments(saga) == [f"PAYMENT#{first['orderId']}"]  # and paid
     assert stock(saga) == (8, 2)
+
+
+def test_a_duplicate_delivery_that_claims_first_stops_the_other_from_confirming(saga: LocalSaga) -> None:
+    """The other interleaving: the failing delivery claims the order while it is PENDING, before the other delivery
+    confirms it. ConfirmOrder's condition (attribute_not_exists(#compensatingSince)) refuses the marked order, that
+    delivery finds it PENDING and compensates too: no client is told 201 for an order that is then undone."""
+    with (
+        second_charge_in_progress(saga),
+        held(saga, _is_confirmation, lambda item: "compensatingSince" in item) as confirmations,
+    ):
+        responses = deliver_twice(saga, order_input())
+
+    assert confirmations == ["as expected"]  # ConfirmOrder was tried after the claim
+    assert [(r["status"], r.get("error")) for r in responses] == [("FAILED", "SERVICE_UNAVAILABLE")] * 2  # 503 twice
+    (stored,) = orders(saga)
+    assert stored["status"] == "CANCELLED"
+    assert "compensatingSince" in stored
+    assert json.loads(stored["document"])["failureReason"]["code"] == "SERVICE_UNAVAILABLE"
+    assert captured_payments(saga) == []  # refunded
+    assert stock(saga) == (10, 0)  # released
 
 
 # ---------------------------------------------------------------- the key reused with another body
