@@ -139,7 +139,7 @@ def test_post_starts_the_state_machine_synchronously_with_the_api_role(document:
     integration = _operation(document, "/orders", "post")["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws"
     assert integration["httpMethod"] == "POST"
-    assert integration["uri"] == {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:states:action/StartSyncExecution"}
+    assert integration["uri"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/StartSyncExecution"}
     assert integration["credentials"] == {"Fn::GetAtt": ["ApiIntegrationRole", "Arn"]}
     assert "${OrderSagaStateMachine}" in integration["requestTemplates"]["application/json"]["Fn::Sub"]
 
@@ -147,7 +147,7 @@ def test_post_starts_the_state_machine_synchronously_with_the_api_role(document:
 def test_get_reads_the_orders_table_directly(document: dict[str, Any]) -> None:
     integration = _operation(document, "/orders/{orderId}", "get")["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws"
-    assert integration["uri"] == {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:dynamodb:action/GetItem"}
+    assert integration["uri"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:dynamodb:action/GetItem"}
     assert integration["credentials"] == {"Fn::GetAtt": ["ApiIntegrationRole", "Arn"]}
     assert "${OrdersTable}" in integration["requestTemplates"]["application/json"]["Fn::Sub"]
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:order-saga"
 VALUES = {
     "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
     "OrderSagaStateMachine": STATE_MACHINE_ARN,
     "ApiIntegrationRole.Arn": "arn:aws:iam::123456789012:role/api-integration",
     "OrdersTable": "test-orders",
@@ -475,7 +476,7 @@ def test_select_integration_response_full_matches_the_status_code() -> None:
 
 
 def test_resolve_intrinsics() -> None:
-    values = {"Table": "t", "Role.Arn": "arn:role", "AWS::Region": "eu-west-1"}
+    values = {"Table": "t", "Role.Arn": "arn:role", "AWS::Region": "eu-west-1", "AWS::Partition": "aws"}
     node = {
         "a": {"Ref": "Table"},
         "b": {"Fn::GetAtt": ["Role", "Arn"]},

@@ -52,6 +52,7 @@ EXECUTION_INPUT = {
 }
 API_VALUES = {  # what the POST /orders integration's intrinsics resolve to
     "AWS::Region": REGION,
+    "AWS::Partition": "aws",
     "OrderSagaStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}",
     "ApiIntegrationRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/api-integration",
 }

@@ -27,6 +27,7 @@ ACCOUNT_ID = "123456789012"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:order-saga"
 VALUES = {
     "AWS::Region": REGION,
+    "AWS::Partition": "aws",
     "OrderSagaStateMachine": STATE_MACHINE_ARN,
     "ApiIntegrationRole.Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/api-integration",
     "OrdersTable": "local-orders",
