@@ -139,7 +139,9 @@ def test_post_starts_the_state_machine_synchronously_with_the_api_role(document:
     integration = _operation(document, "/orders", "post")["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws"
     assert integration["httpMethod"] == "POST"
-    assert integration["uri"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/StartSyncExecution"}
+    assert integration["uri"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/StartSyncExecution"
+    }
     assert integration["credentials"] == {"Fn::GetAtt": ["ApiIntegrationRole", "Arn"]}
     assert "${OrderSagaStateMachine}" in integration["requestTemplates"]["application/json"]["Fn::Sub"]
 
