@@ -53,6 +53,18 @@ def successors(state: dict[str, Any]) -> list[str]:
     return targets
 
 
+# Errors the service answers without running anything: a throttled Invoke runs no function, a throttled DynamoDB
+# request writes nothing. The attempt that gets one costs only its round trip, and leaves no work in progress behind.
+FAST_REJECTIONS = frozenset(
+    {
+        "Lambda.TooManyRequestsException",
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded",
+    }
+)
+
+
 def retry_waits(retrier: dict[str, Any]) -> list[float]:
     """The longest wait before each retry: FULL jitter waits at most the un-jittered interval."""
     interval = retrier.get("IntervalSeconds", 1)
@@ -61,13 +73,26 @@ def retry_waits(retrier: dict[str, Any]) -> list[float]:
     return [min(interval * rate**k, cap) for k in range(retrier.get("MaxAttempts", 3))]
 
 
+def shortest_first_wait(retrier: dict[str, Any]) -> float:
+    """The least a retrier waits before its first retry: its interval, or nothing with FULL jitter (which draws the
+    wait between 0 and the interval)."""
+    if retrier.get("JitterStrategy", "NONE") == "FULL":
+        return 0.0
+    return float(min(retrier.get("IntervalSeconds", 1), retrier.get("MaxDelaySeconds", float("inf"))))
+
+
+def is_fast_rejection_only(retrier: dict[str, Any]) -> bool:
+    return set(retrier["ErrorEquals"]) <= FAST_REJECTIONS
+
+
 def worst_case_task_seconds(state: dict[str, Any]) -> float:
     """Every attempt runs to its timeout and every retrier is used up (different errors may exhaust
-    different retriers in one execution)."""
+    different retriers in one execution). An attempt a retrier of fast rejections only (FAST_REJECTIONS) retries
+    was answered at once: that retrier costs its backoff, not attempts."""
     if "TimeoutSeconds" not in state:
         raise ValueError("a Task without TimeoutSeconds can run for a year")
     retriers = state.get("Retry", [])
-    attempts = 1 + sum(r.get("MaxAttempts", 3) for r in retriers)
+    attempts = 1 + sum(r.get("MaxAttempts", 3) for r in retriers if not is_fast_rejection_only(r))
     return attempts * state["TimeoutSeconds"] + sum(sum(retry_waits(r)) for r in retriers)
 
 

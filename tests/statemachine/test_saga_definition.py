@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from saga_local.stepfunctions import asl
 from statemachine import steps as asl_steps
@@ -27,15 +28,39 @@ FORWARD_STEPS = [
     "ConfirmOrder",
 ]
 COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
-# Not retried, for the time budget: each failure has its own recovery (test_a_step_without_retries_recovers).
+# Technical errors that ran something (a timeout, a handler's error) are not retried here, for the time budget: each
+# failure has its own recovery (test_a_step_without_retries_recovers). Some still retry fast rejections (throttles).
 NOT_RETRIED = {
     "CreateOrder": "FindExistingOrder",  # reads what the key has: nothing is a 503 the client retries with the key
     "FindExistingOrder": "OrderUnavailable",  # nothing was done: 503, retry with the same key
+    # A forward Lambda step's Task timeout already holds a cold start: what was done is undone, and the client's
+    # replay with the same key finds the order's outcome.
+    "ReserveInventory": "UndoInventory",
+    "ChargePayment": "UndoPayment",
+    "BillOrder": "UndoBilling",
+    "ConfirmOrder": "UndoBilling",  # a confirmation that landed is found by the claim's condition: 201, nothing undone
     "FindUnconfirmedOrder": "UndoBilling",  # not knowing, undo: CloseOrder closes a CONFIRMED order too
     "ClaimCompensation": "Compensate",  # the mark could not be written: not knowing, undo (as before the claim)
     "FindConfirmedOrder": "Compensate",  # the order the claim refused cannot be read: not knowing, undo
+    "CloseOrder": "OrderNotClosed",  # 500: someone looks
     "FindClosedOrder": "OrderNotClosed",  # 500: someone looks
 }
+# What Lambda or DynamoDB refuse without running anything: retried with jittered backoff, which is all they cost.
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
+DYNAMODB_THROTTLED = {
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+}
+# The orchestrator's writes whose failure costs most retry DynamoDB's throttles: a refused confirmation undoes a paid
+# order, a refused close leaves one for manual action. The others' failures have a cheap recovery (NOT_RETRIED).
+DYNAMODB_THROTTLES_RETRIED = {"ConfirmOrder", "CloseOrder"}
+IN_PROGRESS = "IdempotencyAlreadyInProgressError"  # Powertools' error, raised (not waited on) by the payments steps
+# Lambda does not count an environment's init against the function's Timeout; a Task's timeout counts everything.
+# What a cold start's init may take on AWS (README, Cold starts): the Task allows it over the function's Timeout, and a
+# retry comes late enough that the attempt it follows has reached its own deadline even after an init this long.
+INIT_ALLOWANCE = 1
+SLOW_INIT = 2
 # The longest path: CreateOrder fails and its order is found PENDING, the saga resumes, ConfirmOrder finds the order
 # closed meanwhile (a concurrent replay), the claim's condition fails and the order read is not CONFIRMED, everything
 # is undone, and CloseOrder finds it closed too.
@@ -109,6 +134,25 @@ def test_every_transition_names_a_state_of_its_scope(definition: dict[str, Any])
     check(definition)
 
 
+def test_a_retrier_of_fast_rejections_costs_its_backoff_only() -> None:
+    """A throttled attempt ran nothing and answered at once: only the waits count. Any other error may have taken the
+    whole timeout, so the same retrier on States.ALL costs its attempts too."""
+    throttles = {"ErrorEquals": [LAMBDA_THROTTLED, *sorted(asl.FAST_REJECTIONS - {LAMBDA_THROTTLED})],
+                 "IntervalSeconds": 1, "MaxAttempts": 2, "MaxDelaySeconds": 1, "JitterStrategy": "FULL"}  # fmt: skip
+    state = {"Type": "Task", "TimeoutSeconds": 2, "Retry": [throttles]}
+    assert asl.worst_case_task_seconds(state) == 2 + 1 + 1
+    state["Retry"] = [throttles | {"ErrorEquals": ["States.ALL"]}]
+    assert asl.worst_case_task_seconds(state) == 3 * 2 + 1 + 1
+    state["Retry"] = [throttles | {"ErrorEquals": [LAMBDA_THROTTLED, IN_PROGRESS]}]  # the in-progress attempt ran
+    assert asl.worst_case_task_seconds(state) == 3 * 2 + 1 + 1
+
+
+def test_shortest_first_wait() -> None:
+    assert asl.shortest_first_wait({"ErrorEquals": ["X"], "IntervalSeconds": 2}) == 2
+    assert asl.shortest_first_wait({"ErrorEquals": ["X"], "IntervalSeconds": 2, "MaxDelaySeconds": 1}) == 1
+    assert asl.shortest_first_wait({"ErrorEquals": ["X"], "IntervalSeconds": 2, "JitterStrategy": "FULL"}) == 0
+
+
 def test_worst_case_is_the_longest_path() -> None:
     """Of two recoveries, the slower is the worst case, named with its path."""
     task = {"Type": "Task", "TimeoutSeconds": 1}
@@ -129,6 +173,25 @@ def _technical(state: dict[str, Any]) -> dict[str, Any] | None:
     return next((retrier for retrier in state.get("Retry", []) if retrier["ErrorEquals"] == ["States.ALL"]), None)
 
 
+def _retrier_for(state: dict[str, Any], error: str) -> dict[str, Any] | None:
+    """The Retrier Step Functions uses for `error`: the first whose ErrorEquals names it or is States.ALL."""
+    retriers = state.get("Retry", [])
+    return next((r for r in retriers if error in r["ErrorEquals"] or r["ErrorEquals"] == ["States.ALL"]), None)
+
+
+def _function_timeout(function: str) -> int:
+    """The function's Timeout in template.yaml, or the Globals' (read with the project's template loader)."""
+    template = asl_steps.template()
+    properties = template["Resources"][function]["Properties"]
+    return int(properties.get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+
+LAMBDA_TASKS = {
+    task.name: task
+    for task in asl_steps.tasks(asl.load(), asl_steps.function_of_substitution(_RESOURCES))
+}  # fmt: skip
+
+
 def test_every_task_has_a_timeout(tasks: dict[str, dict[str, Any]]) -> None:
     for name, state in tasks.items():
         assert 1 <= state["TimeoutSeconds"] <= 3, name
@@ -142,17 +205,71 @@ def test_a_step_without_retries_recovers(tasks: dict[str, dict[str, Any]]) -> No
         assert (catch_all["ErrorEquals"], catch_all["Next"]) == (["States.ALL"], recovery), name
 
 
-@pytest.mark.parametrize("step", [step for step in FORWARD_STEPS + COMPENSATIONS if step not in NOT_RETRIED])
-def test_every_step_retries_technical_errors_with_capped_jittered_backoff(
+@pytest.mark.parametrize("step", sorted(LAMBDA_TASKS))
+def test_every_lambda_task_holds_a_cold_start(tasks: dict[str, dict[str, Any]], step: str) -> None:
+    """The Task's timeout is the function's Timeout plus an init: a cold start's first attempt is not cut short, and an
+    attempt the Task abandons has reached the function's deadline, where Powertools' in-progress record expires."""
+    timeout = _function_timeout(LAMBDA_TASKS[step].function)
+    assert tasks[step]["TimeoutSeconds"] >= timeout + INIT_ALLOWANCE, step
+
+
+@pytest.mark.parametrize("step", sorted(LAMBDA_TASKS))
+def test_a_retry_after_a_timeout_comes_after_the_abandoned_attempts_deadline(
     tasks: dict[str, dict[str, Any]], step: str
 ) -> None:
-    state = tasks[step]
-    technical = state["Retry"][-1]
-    assert technical["ErrorEquals"] == ["States.ALL"]
-    assert technical["MaxAttempts"] >= 1
-    assert technical["BackoffRate"] > 1
-    assert technical["MaxDelaySeconds"] >= technical["IntervalSeconds"]
-    assert technical["JitterStrategy"] == "FULL"
+    """Even after a slow init (SLOW_INIT), the attempt a timed-out Task abandoned is past its deadline when the retry
+    starts: the Task's timeout plus the retrier's least wait (a jittered wait can be 0) cover init and Timeout."""
+    retrier = _retrier_for(tasks[step], "States.Timeout")
+    if retrier is None or retrier["MaxAttempts"] == 0:
+        return  # a timeout is not retried
+    timeout = _function_timeout(LAMBDA_TASKS[step].function)
+    assert tasks[step]["TimeoutSeconds"] + asl.shortest_first_wait(retrier) >= SLOW_INIT + timeout, step
+
+
+@pytest.mark.parametrize("step", [name for name, task in LAMBDA_TASKS.items() if task.function == "PaymentsFunction"])
+def test_the_payments_steps_wait_out_an_attempt_in_progress(tasks: dict[str, dict[str, Any]], step: str) -> None:
+    """Powertools raises IdempotencyAlreadyInProgressError at once, it does not wait. The record of the attempt in
+    progress expires at that invocation's deadline, at most the function's Timeout after it began: the retry waits that
+    long, without jitter, so it finds the other attempt's answer (or its record expired) instead of compensating."""
+    assert IdempotencyAlreadyInProgressError.__name__ == IN_PROGRESS  # the errorType Lambda reports for it
+    retrier = _retrier_for(tasks[step], IN_PROGRESS)
+    assert retrier is not None, step
+    assert retrier["MaxAttempts"] >= 1, step
+    assert asl.shortest_first_wait(retrier) >= _function_timeout(LAMBDA_TASKS[step].function), step
+
+
+@pytest.mark.parametrize("step", sorted(LAMBDA_TASKS))
+def test_every_lambda_task_retries_throttles_with_jittered_backoff(tasks: dict[str, dict[str, Any]], step: str) -> None:
+    """A burst beyond the functions' concurrency is refused with TooManyRequestsException, nothing run: retried, with
+    FULL jitter where the retrier is for throttles only, so that refused executions do not come back all at once."""
+    retrier = _retrier_for(tasks[step], LAMBDA_THROTTLED)
+    assert retrier is not None, step
+    assert retrier["MaxAttempts"] >= 1, step
+    if retrier["ErrorEquals"] != ["States.ALL"]:
+        assert retrier["ErrorEquals"] == [LAMBDA_THROTTLED], step
+        assert retrier["JitterStrategy"] == "FULL", step
+
+
+@pytest.mark.parametrize("step", sorted(task.name for task in asl_steps.dynamodb_tasks(asl.load())))
+def test_the_order_records_writes_retry_throttles_where_their_failure_costs_most(
+    tasks: dict[str, dict[str, Any]], step: str
+) -> None:
+    retriers = [r for r in tasks[step].get("Retry", []) if r["MaxAttempts"] > 0]
+    if step not in DYNAMODB_THROTTLES_RETRIED:
+        assert retriers == [], step
+        return
+    (throttles,) = retriers
+    assert set(throttles["ErrorEquals"]) == DYNAMODB_THROTTLED, step
+    assert throttles["JitterStrategy"] == "FULL", step
+
+
+@pytest.mark.parametrize("step", [s for s in FORWARD_STEPS if s in LAMBDA_TASKS])
+def test_a_forward_step_retries_only_what_did_not_run(tasks: dict[str, dict[str, Any]], step: str) -> None:
+    """Its Task timeout holds a cold start, so a timeout or a handler's error is not retried (it compensates): only
+    throttles, and (payments) a duplicate's attempt in progress, which this attempt did not run either."""
+    for retrier in tasks[step]["Retry"]:
+        if retrier["MaxAttempts"] > 0:
+            assert set(retrier["ErrorEquals"]) <= asl.FAST_REJECTIONS | {IN_PROGRESS}, step
 
 
 def test_business_errors_are_never_retried(tasks: dict[str, dict[str, Any]]) -> None:
@@ -164,23 +281,26 @@ def test_business_errors_are_never_retried(tasks: dict[str, dict[str, Any]]) -> 
 
 
 def test_compensations_are_retried_harder_than_forward_steps(tasks: dict[str, dict[str, Any]]) -> None:
-    """The services' compensations, that is. CloseOrder, the orchestrator's own write, retries as its forward writes
-    do (a DynamoDB call, throttled at worst): its second retry paid for the claim's 2 s in the time budget."""
-    forward = max(technical["MaxAttempts"] for s in FORWARD_STEPS if (technical := _technical(tasks[s])))
-    compensations = [_technical(tasks[s]) for s in COMPENSATIONS if s != "CloseOrder"]
-    assert all(compensations)
-    assert min(technical["MaxAttempts"] for technical in compensations if technical) > forward
-    close, confirm = _technical(tasks["CloseOrder"]), _technical(tasks["ConfirmOrder"])
-    assert close is not None
-    assert confirm is not None
-    assert close["MaxAttempts"] >= confirm["MaxAttempts"] >= 1
+    """The services' compensations, that is: they retry any error (a forward step none that ran), so a compensation
+    that failed once is not left for manual action. CloseOrder, the orchestrator's own write, retries as ConfirmOrder
+    does (DynamoDB's throttles)."""
+    assert all(_technical(tasks[s]) is None for s in FORWARD_STEPS)
+    for step in COMPENSATIONS:
+        if step == "CloseOrder":
+            continue
+        technical = _technical(tasks[step])
+        assert technical is not None, step
+        assert technical["MaxAttempts"] >= 1, step
+    close = [r["ErrorEquals"] for r in tasks["CloseOrder"]["Retry"] if r["MaxAttempts"]]
+    assert close == [r["ErrorEquals"] for r in tasks["ConfirmOrder"]["Retry"] if r["MaxAttempts"]]
 
 
 def test_the_order_records_writes_retry_within_a_second(tasks: dict[str, dict[str, Any]]) -> None:
     """A DynamoDB call takes milliseconds: its backoff is capped at the shortest wait ASL allows."""
     for task in asl_steps.dynamodb_tasks(asl.load()):
-        if (technical := _technical(tasks[task.name])) is not None:
-            assert (technical["IntervalSeconds"], technical["MaxDelaySeconds"]) == (1, 1), task.name
+        for retrier in tasks[task.name].get("Retry", []):
+            if retrier["MaxAttempts"] > 0:
+                assert (retrier["IntervalSeconds"], retrier["MaxDelaySeconds"]) == (1, 1), task.name
 
 
 @pytest.mark.parametrize(
