@@ -37,6 +37,7 @@ from saga_local.awslambda.invoke_hook import LambdaTarget
 from saga_local.awslambda.worker import END_OF_OUTPUT
 from saga_local.cloudformation.specs import FunctionSpec
 from saga_local.faults import WORKER_FAULTS, FaultInjector
+from saga_local.stepfunctions import timing
 from saga_local.xray import segments as xray
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -451,7 +452,9 @@ class LambdaRuntime:
     ) -> tuple[Any, dict[str, Any] | None, float, int, list[str]]:
         """Send the invocation and wait for the answer until the function's timeout.
         Returns (payload, error, duration ms, max memory MB, the invocation's log lines)."""
-        timeout = function.spec.timeout_seconds
+        # Scaled as the Tasks' TimeoutSeconds are (SAGA_LOCAL_TIMEOUT_SCALE, 1 by default): the two are chosen together
+        # (README, The time budget), and every function shares this one machine.
+        timeout = function.spec.timeout_seconds * timing.timeout_scale()
         started = time.monotonic()
         message = {
             "requestId": request_id,
