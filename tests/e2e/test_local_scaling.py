@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,10 @@ BUSINESS_OUTCOMES = {201, 402, 409}
 
 
 @pytest.fixture(scope="module")
-def default_stack() -> Iterator[LocalStackHandle]:
-    with launched_stack(MAKE_LOCAL_DEFAULTS, timeout=START_TIMEOUT_SECONDS) as stack:
+def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
+    # A fault file (empty until the last test writes it): what `make local` has, plus a way to overrun a handler.
+    faults = {"LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json")}
+    with launched_stack({**MAKE_LOCAL_DEFAULTS, **faults}, timeout=START_TIMEOUT_SECONDS) as stack:
         yield LocalStackHandle(
             api_url=stack.outputs["LocalApiUrl"], api_key=stack.outputs["ApiKey"],
             endpoint_url=stack.outputs["AwsEndpointUrl"], outputs=stack.outputs,
@@ -47,14 +50,6 @@ def test_30_concurrent_orders_on_make_local_defaults_all_end_in_business_outcome
         )
 
 
-def test_no_function_was_throttled_or_timed_out_by_the_burst(default_stack: LocalStackHandle) -> None:
-    """The admission bound keeps every saga step within its warm environments: no REPORT line timed out."""
-    logs = Path(default_stack.state_dir) / "logs"
-    for function in default_stack.state["functions"].values():
-        text = (logs / f"{function}.log").read_text() if (logs / f"{function}.log").exists() else ""
-        assert "Status: timeout" not in text, function
-
-
 def test_the_account_reads_as_aws_default_one_through_the_local_endpoint(default_stack: LocalStackHandle) -> None:
     """What a preflight reads with boto3: a quota of 1,000, nothing reserved on the dev parameters, and API
     Gateway's CloudWatch Logs role set by the bootstrap `up` deployed first."""
@@ -62,6 +57,28 @@ def test_the_account_reads_as_aws_default_one_through_the_local_endpoint(default
     assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 1000)
     account = default_stack.client("apigateway").get_account()
     assert account["cloudwatchRoleArn"].startswith("arn:aws:iam::123456789012:role/")
+
+
+def test_a_function_reserved_at_0_is_throttled_and_the_order_fails_visibly(default_stack: LocalStackHandle) -> None:
+    """PutFunctionConcurrency through the endpoint reaches the running functions: payments reserved at 0 throttles
+    the charge and its refund alike (Lambda.TooManyRequestsException, retried), so the order ends visibly failed,
+    as it would on AWS; DeleteFunctionConcurrency gives the function its capacity back."""
+    lambda_ = default_stack.client("lambda")
+    payments = default_stack.state["functions"]["PaymentsFunction"]
+    lambda_.put_function_concurrency(FunctionName=payments, ReservedConcurrentExecutions=0)
+    try:
+        assert lambda_.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 1000
+        log_before = len(_log(default_stack, payments))
+        throttled, _ = default_stack.place_order(("SKU-3", 1))
+        ran = _log(default_stack, payments)[log_before:]
+    finally:
+        lambda_.delete_function_concurrency(FunctionName=payments)
+    assert throttled.status == 500, throttled.body
+    order_id = throttled.json()["orderId"]
+    order = default_stack.request("GET", f"/orders/{order_id}").json()
+    assert order["status"] == "COMPENSATION_FAILED"
+    assert "START RequestId" not in ran  # throttled: the function never ran
+    assert default_stack.place_order(("SKU-3", 1))[0].status == 201
 
 
 def test_up_without_the_bootstrap_fails_as_cloudformation_would(tmp_path: Path) -> None:
@@ -74,3 +91,25 @@ def test_up_without_the_bootstrap_fails_as_cloudformation_would(tmp_path: Path) 
     assert "(AWS::ApiGateway::Stage) CREATE_FAILED: CloudWatch Logs role ARN must be set in account settings to " \
            "enable logging" in done.stderr  # fmt: skip
     assert "Traceback" not in done.stderr
+
+
+def test_a_handler_that_really_overruns_still_times_out(default_stack: LocalStackHandle) -> None:
+    """The admission bound takes nothing from a Task's timeout: a charge that overruns the function's Timeout is
+    killed (Sandbox.Timedout), retried, compensated, and the client gets 503. Last: it leaves a timeout logged."""
+    rules = [{"function": "PaymentsFunction", "match": {"action": "ChargePayment"}, "fault": "timeout"}]
+    Path(default_stack.environment["LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
+    try:
+        response, _ = default_stack.place_order(("SKU-3", 1))
+    finally:
+        Path(default_stack.environment["LOCAL_FAULTS_FILE"]).unlink()
+    assert response.status == 503, response.body
+    payments = default_stack.state["functions"]["PaymentsFunction"]
+    deadline = time.monotonic() + 10  # the worker is killed at its own Timeout, after the Task gave up on it
+    while "Status: timeout" not in _log(default_stack, payments) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "Task timed out after" in _log(default_stack, payments)
+
+
+def _log(stack: LocalStackHandle, function: str) -> str:
+    path = Path(stack.state_dir) / "logs" / f"{function}.log"
+    return path.read_text() if path.exists() else ""
