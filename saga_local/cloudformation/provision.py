@@ -101,7 +101,7 @@ def bootstrap(
     *,
     region: str = "us-east-1",
     account_id: str = "123456789012",
-    stack_name: str = "order-saga-bootstrap",
+    stack_name: str = "order-saga-account",
 ) -> Stack:
     """What `make bootstrap` deploys once per account and region before the first stack: bootstrap/account.yaml
     (API Gateway's CloudWatch Logs role, without which a stage with access logging fails)."""

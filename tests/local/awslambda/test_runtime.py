@@ -173,18 +173,16 @@ def test_warm_up_pays_the_init_before_the_first_invocation(runtime: LambdaRuntim
 def test_when_every_environment_is_busy_a_new_one_starts_with_its_real_init(
     runtime: LambdaRuntime, tmp_path: Path, xray_listener: socket.socket
 ) -> None:
-    """Lambda scales out: six invocations at once get six environments, each paying its init (cold start), none
-    waiting for another to finish."""
+    """Lambda scales out: six invocations at once get six environments (six processes: none waited to reuse a busy
+    one), the five new ones paying their init (cold start) in the REPORT line and the trace."""
     runtime.register(spec("echo", "behaviours.handler.echo"))
     runtime.warm_up()
     [warm] = runtime.workers("echo")
     root = xray.new_trace_id()
 
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda _: runtime.invoke("echo", {"sleep": 0.6}, trace_header=f"Root={root};Sampled=1"),
                                 range(6)))  # fmt: skip
-    elapsed = time.monotonic() - started
 
     assert all(result.error is None for result in results)
     pids = {result.payload["pid"] for result in results}
@@ -192,7 +190,6 @@ def test_when_every_environment_is_busy_a_new_one_starts_with_its_real_init(
     assert warm in pids
     assert runtime.workers("echo") == sorted(pids)
     assert sum(result.init_ms is not None for result in results) == 5  # the warm one did not init again
-    assert elapsed < 6 * 0.6  # in parallel, not one after another
     reports = [line for line in (tmp_path / "logs" / "echo.log").read_text().splitlines() if line.startswith("REPORT")]
     assert sum("Init Duration" in line for line in reports) == 5
     segments = [json.loads(xray_listener.recv(65536).split(b"\n", 1)[1]) for _ in range(6)]
