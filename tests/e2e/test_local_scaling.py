@@ -113,3 +113,22 @@ def test_a_handler_that_really_overruns_still_times_out(default_stack: LocalStac
 def _log(stack: LocalStackHandle, function: str) -> str:
     path = Path(stack.state_dir) / "logs" / f"{function}.log"
     return path.read_text() if path.exists() else ""
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        (["--concurrency-quota", "0"], {}, "error: --concurrency-quota must be >= 1, got 0"),
+        ([], {"LOCAL_LAMBDA_CONCURRENCY_QUOTA": "ten"},
+         "error: LOCAL_LAMBDA_CONCURRENCY_QUOTA must be a whole number >= 1, got 'ten'"),
+        ([], {"LOCAL_CONCURRENT_EXECUTIONS": "-1"},
+         "error: LOCAL_CONCURRENT_EXECUTIONS must be a whole number >= 1, got '-1'"),
+    ],
+)  # fmt: skip
+def test_a_bad_concurrency_setting_is_a_clear_error_naming_it(
+    args: list[str], variables: dict[str, str], message: str
+) -> None:
+    env = {**os.environ, **variables, "LOCAL_AWS_PORT": str(free_port()), "LOCAL_API_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "-m", "saga_local", "up", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stderr.strip()) == (2, message)
