@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from saga_local.cloudformation.provision import ProvisionError
 from saga_local.stack import LocalAws, Settings, client, seed_inventory
 
 
@@ -27,7 +28,16 @@ class CliError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m saga_local", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
+    up = commands.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
+    up.add_argument("--concurrency-quota", type=int, metavar="N",
+                    help="the account's Lambda concurrency quota (default 1,000, LOCAL_LAMBDA_CONCURRENCY_QUOTA; "
+                         "a new account's may be 10)")  # fmt: skip
+    up.add_argument("--concurrent-executions", type=int, metavar="N",
+                    help="executions the local API runs at once, the rest waiting before theirs starts (default 4, "
+                         "LOCAL_CONCURRENT_EXECUTIONS)")  # fmt: skip
+    up.add_argument("--no-bootstrap", action="store_true",
+                    help="skip bootstrap/account.yaml (API Gateway's CloudWatch Logs role): the stack then fails "
+                         "as it would on an account never bootstrapped")  # fmt: skip
     invoke = commands.add_parser("invoke", help="invoke a function of the running stack (like sam local invoke)")
     invoke.add_argument("function", metavar="FUNCTION", help="logical id from template.yaml, e.g. InventoryFunction")
     invoke.add_argument("-e", "--event", type=Path, help="a JSON event file, e.g. events/inventory-reserve.json")
@@ -48,8 +58,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _up(_: argparse.Namespace) -> int:
-    settings = Settings()
+def _up(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    for option, value, name in (
+        ("--concurrency-quota", args.concurrency_quota, "concurrency_quota"),
+        ("--concurrent-executions", args.concurrent_executions, "executions_at_once"),
+    ):
+        if value is not None and value < 1:
+            raise CliError(f"{option} must be >= 1, got {value}")
+        if value is not None:
+            overrides[name] = value
+    if args.no_bootstrap:
+        overrides["bootstrap"] = False
+    try:
+        settings = Settings(**overrides)
+    except ValueError as error:
+        raise CliError(str(error)) from None
     for port, variable in ((settings.aws_port, "LOCAL_AWS_PORT"), (settings.api_port, "LOCAL_API_PORT")):
         if _listening(settings.host, port):
             raise CliError(f"port {port} is in use (another local stack?); stop it or set {variable}")
@@ -57,6 +81,9 @@ def _up(_: argparse.Namespace) -> int:
     local = LocalAws(settings)
     try:
         local.start()
+    except ProvisionError as error:  # what CloudFormation would have failed the stack with
+        local.stop()
+        raise CliError(f"the stack cannot be created on this account: {error}") from None
     except BaseException:
         local.stop()
         raise

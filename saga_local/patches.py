@@ -5,6 +5,7 @@ see saga_local.patching for what a patch is.
 """
 
 from saga_local.aws_calls import AWS_CALL_HOOK
+from saga_local.awslambda.account import ACCOUNT_CONCURRENCY
 from saga_local.awslambda.invoke_hook import INVOKE_HOOK
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
@@ -13,7 +14,7 @@ from saga_local.routing import ROUTE_CACHE
 from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
 from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
-from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
+from saga_local.stepfunctions.errors import LAMBDA_SERVICE_ERROR_NAMES, PARALLEL_BRANCH_ERROR_NAMES
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.mock_config import MOCK_CONFIG
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
@@ -25,6 +26,7 @@ from saga_local.xray.propagation import PROPAGATE_TRACES
 REGISTRY: tuple[Patch, ...] = (
     SERIALIZE_REQUESTS,
     INVOKE_HOOK,
+    ACCOUNT_CONCURRENCY,
     START_SYNC_EXECUTION,
     SCALE_RETRY_WAITS,
     SCALE_TIMEOUTS,
@@ -36,6 +38,7 @@ REGISTRY: tuple[Patch, ...] = (
     COPY_ONLY_TRANSACTED_ITEMS,
     APPROXIMATE_COUNTS_ONE_CLOCK,
     PARALLEL_BRANCH_ERROR_NAMES,
+    LAMBDA_SERVICE_ERROR_NAMES,
     STATE_ENTERED_TIME,
     MOCK_CONFIG,
     AWS_CALL_HOOK,

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from botocore.config import Config
 from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.sam_env import sam_env_vars
-from saga_local.cloudformation.provision import Stack, provision
+from saga_local.cloudformation.provision import Stack, bootstrap, provision
 from saga_local.cloudformation.template import ROOT
 
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
@@ -38,7 +37,13 @@ class Settings:
     xray_port: int = int(os.environ.get("LOCAL_XRAY_PORT", "2000"))
     host: str = "127.0.0.1"
     stack_name: str = os.environ.get("LOCAL_STACK_NAME", "order-saga-local")
-    workers_per_function: int = int(os.environ.get("LOCAL_LAMBDA_WORKERS", "4"))
+    # Executions the local API runs at once (the rest wait before theirs starts), and the environments kept warm
+    # per saga function for them: a local bound, AWS has none (README, local differences).
+    executions_at_once: int = field(default_factory=lambda: _whole_number("LOCAL_CONCURRENT_EXECUTIONS", 4))
+    # The Lambda concurrency quota of the emulated account (a new account's may be 10).
+    concurrency_quota: int = field(default_factory=lambda: _whole_number("LOCAL_LAMBDA_CONCURRENCY_QUOTA", 1000))
+    # Deploy bootstrap/account.yaml (API Gateway's CloudWatch Logs role) before the stack, as `make bootstrap` does.
+    bootstrap: bool = os.environ.get("LOCAL_BOOTSTRAP", "1") != "0"
     seed_file: Path = SEED_FILE
     # State of a running stack (outputs, logs, traces); tests point it elsewhere to leave a dev stack alone.
     local_dir: Path = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
@@ -59,6 +64,13 @@ class Settings:
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.aws_port}"
+
+
+def _whole_number(variable: str, default: int) -> int:
+    text = os.environ.get(variable) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{variable} must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def client(service: str, endpoint_url: str) -> Any:
@@ -101,6 +113,11 @@ class LocalAws:
         server.start()
         self._closers.append(server.stop)
 
+        from saga_local.awslambda.account import concurrency_account
+
+        concurrency_account(ACCOUNT_ID, REGION).set_quota(settings.concurrency_quota)
+        if settings.bootstrap:  # as `make bootstrap` before the first deploy
+            bootstrap(lambda service: client(service, settings.endpoint_url), region=REGION, account_id=ACCOUNT_ID)
         self.stack = provision(
             lambda service: client(service, settings.endpoint_url),
             stack_name=settings.stack_name,
@@ -130,6 +147,7 @@ class LocalAws:
         os.environ["AWS_XRAY_DAEMON_ADDRESS"] = f"{self.settings.host}:{self.settings.xray_port}"
 
     def _start_lambda_runtime(self) -> None:
+        from saga_local.awslambda.account import concurrency_account
         from saga_local.awslambda.runtime import LambdaRuntime
 
         assert self.stack is not None
@@ -137,14 +155,18 @@ class LocalAws:
             self.settings.endpoint_url,
             REGION,
             self.settings.local_dir / "logs",
-            max_workers_per_function=self.settings.workers_per_function,
+            account=concurrency_account(ACCOUNT_ID, REGION),
         )
         for spec in self.stack.functions:
             runtime.register(spec)
-        # A cold worker would eat most of a Task's 1 s timeout. One per function before "ready", a second
-        # after, in the background: two orders at once invoke a function twice at once.
-        runtime.warm_up()
-        threading.Thread(target=runtime.warm_up, kwargs={"workers": 2}, name="warm-up", daemon=True).start()
+        # A cold start on this shared machine would eat most of a Task's timeout. Before "ready": one environment
+        # per function reading a stream (one batch per shard at a time), and one per admitted execution for the
+        # others (an execution invokes each at most once at a time).
+        polled = {mapping.function_name for mapping in self.stack.mappings}
+        runtime.warm_up(*polled, workers=1)
+        others = [spec.name for spec in self.stack.functions if spec.name not in polled]
+        if others:
+            runtime.warm_up(*others, workers=max(1, self.settings.executions_at_once))
         invoke_hook.run_lambdas_with(runtime.runner)
         self.runtime = runtime
         self._closers.append(runtime.close)
@@ -171,7 +193,10 @@ class LocalAws:
 
         assert self.stack is not None
         for index, api in enumerate(self.stack.apis):
-            app = make_app(api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID)
+            app = make_app(
+                api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID,
+                executions_at_once=self.settings.executions_at_once or None,
+            )  # fmt: skip
             handle = serve(app, self.settings.host, self.settings.api_port + index)
             self._closers.append(handle.shutdown)
 

@@ -55,6 +55,7 @@ __all__ = ["GatewayError", "ServerHandle", "TokenBucket", "UnsupportedDefinition
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+ADMISSION_WAIT_SECONDS = 60.0  # the longest a request waits for the local admission bound before a 504
 # Status and $context.error.message of API Gateway's own errors, when the document does not set them.
 _GATEWAY_DEFAULTS: dict[str, tuple[int, str]] = {
     "ACCESS_DENIED": (403, "Forbidden"),
@@ -127,9 +128,20 @@ class _Call:
     api_key_id: str = ""
 
 
+# What the local admission bound (executions_at_once) holds back: a call that runs a whole execution.
+_STARTS_EXECUTION = frozenset({("states", "StartSyncExecution")})
+
+
 class _ApiGateway:
     def __init__(
-        self, spec: RestApiSpec, *, aws_endpoint_url: str, region: str, account_id: str, access_log: logging.Logger
+        self,
+        spec: RestApiSpec,
+        *,
+        aws_endpoint_url: str,
+        region: str,
+        account_id: str,
+        access_log: logging.Logger,
+        executions_at_once: int | None = None,
     ) -> None:
         self._spec = spec
         self._document = spec.definition
@@ -146,6 +158,8 @@ class _ApiGateway:
             rate = float(spec.throttle_rate)
             burst = int(float(spec.throttle_burst)) if spec.throttle_burst is not None else max(1, math.ceil(rate))
             self._bucket = TokenBucket(rate, burst)
+        # A local bound, not API Gateway's: see make_app.
+        self._admission = threading.BoundedSemaphore(executions_at_once) if executions_at_once else None
         info_title = spec.definition.get("info", {}).get("title", spec.api_id)
         self._segment_name = f"{spec.extra.get('name', info_title)}/{spec.stage}"
 
@@ -323,6 +337,10 @@ class _ApiGateway:
         )
         SigV4Auth(self._credentials, route.service, self._region).add_auth(request)
         call.span_name = route.service
+        admission = self._admission if (route.service, route.action) in _STARTS_EXECUTION else None
+        # Waiting for admission happens before the integration starts: its timeout and span begin after it.
+        if admission is not None and not admission.acquire(timeout=ADMISSION_WAIT_SECONDS):
+            raise GatewayError("INTEGRATION_TIMEOUT")
         started = time.time()
         try:
             response = self._http.request(
@@ -343,6 +361,8 @@ class _ApiGateway:
             raise GatewayError("INTEGRATION_FAILURE") from error
         finally:
             call.integration_span = (started, time.time())
+            if admission is not None:
+                admission.release()
         call.integration_status = response.status
         return response.status, dict(response.headers.items()), response.data.decode("utf-8", errors="replace")
 
@@ -507,18 +527,24 @@ def make_app(
     region: str,
     account_id: str,
     access_log: logging.Logger | None = None,
+    executions_at_once: int | None = None,
 ) -> WSGIApplication:
     """The stage of `spec` as a WSGI application calling AWS at `aws_endpoint_url`. `spec.definition` has its
     intrinsics resolved. One JSON access log line per request goes to `access_log` (default: the
     `saga_local.apigateway.access` logger). With tracing, the X-Ray segment is named `<name>/<stage>`, the name being
     `spec.extra["name"]` (the RestApi's Name) or the document's title. Raises UnsupportedDefinition for what is
-    not emulated."""
+    not emulated.
+
+    `executions_at_once` (a local setting; None: no bound, as on AWS) bounds the integrations that start a Step
+    Functions execution running at the same time: the others wait (up to ADMISSION_WAIT_SECONDS, then 504)
+    before theirs starts, so an execution's time budget never pays for this machine's queue."""
     return _ApiGateway(
         spec,
         aws_endpoint_url=aws_endpoint_url,
         region=region,
         account_id=account_id,
         access_log=access_log or logging.getLogger("saga_local.apigateway.access"),
+        executions_at_once=executions_at_once,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from saga_local.awslambda.account import Throttled
 from saga_local.patching import Change, Kind, Patch, Replace
 from saga_local.xray.segments import trace_header_of
 
@@ -48,6 +49,9 @@ def run_lambdas_with(runner: Runner | None) -> Runner | None:
 
     `None` gives moto its own behaviour back. Returns the runner it replaces, so a fixture can
     restore it. The runner is process-wide (moto's backends are too), not per mock_aws.
+    A runner that raises saga_local.awslambda.account.Throttled refuses the invocation as Lambda does: the
+    Invoke call fails with TooManyRequestsException (HTTP 429), which Step Functions names
+    `Lambda.TooManyRequestsException`; the function did not run.
     """
     global _runner
     INVOKE_HOOK.apply()
@@ -57,6 +61,15 @@ def run_lambdas_with(runner: Runner | None) -> Runner | None:
 
 def _changes() -> Sequence[Change]:
     from moto.awslambda.models import LambdaFunction
+    from moto.core.exceptions import JsonRESTError
+
+    class TooManyRequests(JsonRESTError):
+        code = 429
+
+        def __init__(self, throttled: Throttled) -> None:
+            super().__init__("TooManyRequestsException", str(throttled))
+            # Lambda's body; the type goes in X-Amzn-ErrorType.
+            self.description = json.dumps({"Reason": throttled.reason, "Type": "User", "message": str(throttled)})
 
     moto_invoke = LambdaFunction.invoke
 
@@ -72,6 +85,8 @@ def _changes() -> Sequence[Change]:
         )  # fmt: skip
         try:
             payload, error = runner(target, event)
+        except Throttled as throttled:  # the service refused the call: an API error, not a function error
+            raise TooManyRequests(throttled) from None
         except Exception as exc:  # the runner itself broke: Lambda reports a runtime crash the same way
             payload, error = None, lambda_error(exc)
         response_headers["x-amz-executed-version"] = str(self.version)

@@ -9,8 +9,11 @@
 A worker (saga_local/awslambda/worker.py, run by the venv's Python) sees what Lambda would show it: its
 code directory and layers on PYTHONPATH (the venv's site-packages stand in for the layers'
 requirements), the function's environment plus the variables Lambda sets, one invocation at a time.
-Workers stay warm and are reused; a function gets more of them as concurrent invocations need, up to
-a limit. A worker that overruns its timeout or dies is killed and replaced when next needed.
+Workers stay warm and are reused; when every worker of a function is busy, a new one starts with its real
+init (a cold start), as far as the account's concurrency allows (saga_local.awslambda.account: the function's
+reserved concurrency, else the account's unreserved share). Past that the invocation is throttled at once,
+TooManyRequestsException, never queued. A worker that overruns its timeout or dies is killed and replaced
+when next needed.
 The protocol runs over a socket pair, never stdout: what a worker prints is its log, copied to
 <log_dir>/<function name>.log between Lambda's START, END and REPORT lines.
 """
@@ -33,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from saga_local.awslambda.account import THROTTLED_MESSAGE, ConcurrencyAccount, Throttled
 from saga_local.awslambda.invoke_hook import LambdaTarget
 from saga_local.awslambda.worker import END_OF_OUTPUT
 from saga_local.cloudformation.specs import FunctionSpec
@@ -58,6 +62,7 @@ class InvokeResult:
     init_ms: float | None  # on a cold start only: starting the worker and importing the handler
     log_tail: str  # the end (4 KB) of what this invocation logged, START to REPORT
     request_id: str = ""
+    throttled: str | None = None  # refused before running (TooManyRequestsException): Lambda's throttle Reason
 
 
 class _Log:
@@ -136,11 +141,10 @@ class _Function:
     """A registered function: its spec, its pool of workers, its log."""
 
     spec: FunctionSpec
-    limit: int
     log: _Log
     idle: list[_Worker] = field(default_factory=list)
     busy: set[_Worker] = field(default_factory=set)
-    starting: int = 0  # workers being started, counted against the limit
+    starting: int = 0  # workers being started (by warm_up)
     changed: threading.Condition = field(default_factory=threading.Condition)
     closed: bool = False
 
@@ -164,14 +168,15 @@ class LambdaRuntime:
         region: str,
         log_dir: Path,
         *,
-        max_workers_per_function: int = 4,
+        account: ConcurrencyAccount | None = None,
         xray_address: str | None = None,
         python: str | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self.log_dir = Path(log_dir)
-        self.max_workers_per_function = max_workers_per_function
+        # The stack passes the account moto's Lambda API reports (saga_local.awslambda.account.concurrency_account).
+        self.account = account or ConcurrencyAccount()
         self.xray_address = (
             xray_address
             or os.environ.get(XRAY_ADDRESS_ENV)
@@ -187,20 +192,22 @@ class LambdaRuntime:
     # ------------------------------------------------------------ public interface
 
     def register(self, spec: FunctionSpec) -> None:
-        limit = self.max_workers_per_function
-        if spec.reserved_concurrency is not None:
-            limit = min(limit, spec.reserved_concurrency)
-        function = _Function(spec, limit, _Log(self.log_dir / f"{spec.name}.log"))
+        """Run `spec`'s code for its function. Its reserved concurrency, if the account does not hold it yet (the
+        provisioner's PutFunctionConcurrency does), is reserved: ReservationRefused as Lambda refuses it."""
+        if spec.reserved_concurrency is not None and self.account.reserved(spec.name) != spec.reserved_concurrency:
+            self.account.reserve(spec.name, spec.reserved_concurrency)
+        function = _Function(spec, _Log(self.log_dir / f"{spec.name}.log"))
         with self._lock:
             self._functions[spec.name] = self._functions[spec.arn] = function
 
     def warm_up(self, *names: str, workers: int = 1) -> None:
-        """Start `workers` workers for each function named (all by default) and wait for their init, in
-        parallel, so that no first invocation pays its imports inside a Task's timeout."""
+        """Start `workers` workers for each function named (all by default; never more than its concurrency
+        limit) and wait for their init, in parallel, so that no first invocation pays its imports inside a
+        Task's timeout. Like provisioned concurrency, minus its bill: see README, local differences."""
         threads = [
             threading.Thread(target=self._warm, args=(f, workers))
             for f in self._registered(names)
-            for _ in range(min(workers, self.max_workers_per_function))
+            for _ in range(min(workers, self.account.limit(f.spec.name)))
         ]
         for thread in threads:
             thread.start()
@@ -210,14 +217,12 @@ class LambdaRuntime:
     def invoke(self, name_or_arn: str, event: Any, *, trace_header: str | None = None) -> InvokeResult:
         """A synchronous (RequestResponse) invocation. What the function does never raises: a handler
         error, a crash or a timeout comes back in `error`, in Lambda's format. Raises LookupError for
-        a function never registered."""
+        a function never registered. An invocation past the function's concurrency limit does not run: its
+        result has `throttled` (Lambda's Reason) and a TooManyRequestsException `error`."""
         function = self._function(name_or_arn)
         spec = function.spec
         request_id = str(uuid.uuid4())
         event_json = json.dumps(event)  # a TypeError here is the caller's, raised before a worker is taken
-        if function.limit <= 0:  # reserved concurrency 0: Lambda throttles every invocation
-            throttled = {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
-            return InvokeResult(None, throttled, 0.0, 0, None, "", request_id)
         fault = self.faults.for_invocation((spec.logical_id, spec.name), event)
         FaultInjector.apply_latency(fault)
         if fault and fault.kind != "latency":
@@ -232,6 +237,16 @@ class LambdaRuntime:
         return self._invoke_once(function, request_id, event_json, trace_header, worker_fault)
 
     def _invoke_once(
+        self, function: _Function, request_id: str, event_json: str, trace_header: str | None, worker_fault: str | None
+    ) -> InvokeResult:
+        try:
+            with self.account.admit(function.spec.name):
+                return self._run_admitted(function, request_id, event_json, trace_header, worker_fault)
+        except Throttled as throttled:  # nothing ran, nothing is logged: Lambda counts it in its Throttles metric
+            error = {"errorMessage": THROTTLED_MESSAGE, "errorType": "TooManyRequestsException"}
+            return InvokeResult(None, error, 0.0, 0, None, "", request_id, throttled=throttled.reason)
+
+    def _run_admitted(
         self, function: _Function, request_id: str, event_json: str, trace_header: str | None, worker_fault: str | None
     ) -> InvokeResult:
         spec = function.spec
@@ -278,6 +293,8 @@ class LambdaRuntime:
             (v for k, v in (headers or {}).items() if k.lower() == "x-amzn-trace-id"), None
         )
         result = self.invoke(target.arn or target.name, event, trace_header=trace_header)
+        if result.throttled:  # the Invoke call itself fails (HTTP 429), as it does on Lambda
+            raise Throttled(result.throttled)
         return result.payload, result.error
 
     def workers(self, name_or_arn: str) -> list[int]:
@@ -319,31 +336,21 @@ class LambdaRuntime:
         return function
 
     def _acquire(self, function: _Function) -> _Started:
-        """The most recently used idle worker (warmest, as Lambda prefers), else a new one while under
-        the limit, else the first to come back."""
+        """For an admitted invocation: the most recently used idle worker (warmest, as Lambda prefers), else a
+        new one (a cold start, its init timed). Never waits for a busy one: admission bounds the count."""
         with function.changed:
-            while True:
-                if function.closed:
-                    return _Started(None, error={"errorMessage": "the local Lambda runtime is closed",
-                                                 "errorType": "ServiceException"})  # fmt: skip
-                if function.idle:
-                    worker = function.idle.pop()
-                    function.busy.add(worker)
-                    return _Started(worker)
-                if len(function.busy) + function.starting < function.limit:
-                    function.starting += 1
-                    break
-                function.changed.wait()
-        started = _Started(None)
-        try:
-            started = self._start_worker(function)
-            started.cold = True
-        finally:
+            if function.closed:
+                return _Started(None, error={"errorMessage": "the local Lambda runtime is closed",
+                                             "errorType": "ServiceException"})  # fmt: skip
+            if function.idle:
+                worker = function.idle.pop()
+                function.busy.add(worker)
+                return _Started(worker)
+        started = self._start_worker(function)
+        started.cold = True
+        if started.worker is not None:
             with function.changed:
-                function.starting -= 1
-                if started.worker is not None:
-                    function.busy.add(started.worker)
-                function.changed.notify()
+                function.busy.add(started.worker)
         return started
 
     def _release(self, function: _Function, worker: _Worker, *, reusable: bool) -> None:
@@ -359,7 +366,7 @@ class LambdaRuntime:
     def _warm(self, function: _Function, workers: int = 1) -> None:
         with function.changed:
             running = len(function.idle) + len(function.busy) + function.starting
-            if running >= min(workers, function.limit) or function.closed:
+            if running >= min(workers, self.account.limit(function.spec.name)) or function.closed:
                 return
             function.starting += 1
         started = _Started(None)

@@ -7,6 +7,7 @@ Types moto cannot run (Lambda code, stream event source mappings, REST APIs) bec
 local runtime, stream poller and API emulator instead.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -23,6 +24,17 @@ from saga_local.cloudformation.intrinsics import NO_VALUE, Resolver
 from saga_local.cloudformation.specs import EventSourceMappingSpec, FunctionSpec, RestApiSpec
 
 ARTIFACT_BUCKET = "local-artifacts"
+BOOTSTRAP_TEMPLATE = cfn.ROOT / "bootstrap" / "account.yaml"
+# API Gateway's refusal of a stage with access logging on an account with no CloudWatch Logs role.
+NO_CLOUDWATCH_ROLE = "CloudWatch Logs role ARN must be set in account settings to enable logging"
+
+
+class ProvisionError(Exception):
+    """A resource CloudFormation would fail to create (CREATE_FAILED), with the service's message."""
+
+    def __init__(self, logical_id: str, resource_type: str, reason: str) -> None:
+        super().__init__(f"{logical_id} ({resource_type}) CREATE_FAILED: {reason}")
+        self.logical_id, self.resource_type, self.reason = logical_id, resource_type, reason
 
 
 @dataclass
@@ -59,8 +71,10 @@ def provision(
     parameters: dict[str, str] | None = None,
     sam_template: dict[str, Any] | None = None,
 ) -> Stack:
+    """Create `sam_template` (template.yaml by default; a template without the SAM transform is taken as it is)
+    on the local endpoint. Raises ProvisionError where CloudFormation would fail the stack."""
     sam = sam_template if sam_template is not None else cfn.load()
-    translated = cfn.translate(sam, {"AWS::StackName": stack_name})
+    translated = cfn.translate(sam, {"AWS::StackName": stack_name}) if "Transform" in sam else sam
     stack = Stack(stack_name, region, account_id)
     stack.refs.update(_parameter_values(translated, parameters or {}))
     stack.refs.update({
@@ -80,6 +94,19 @@ def provision(
         if "Condition" not in output or resolver.condition(output["Condition"]):
             stack.outputs[name] = resolver.resolve(output["Value"])
     return stack
+
+
+def bootstrap(
+    clients: Clients,
+    *,
+    region: str = "us-east-1",
+    account_id: str = "123456789012",
+    stack_name: str = "order-saga-account",
+) -> Stack:
+    """What `make bootstrap` deploys once per account and region before the first stack: bootstrap/account.yaml
+    (API Gateway's CloudWatch Logs role, without which a stage with access logging fails)."""
+    return provision(clients, stack_name=stack_name, region=region, account_id=account_id,
+                     sam_template=cfn.load(BOOTSTRAP_TEMPLATE))  # fmt: skip
 
 
 def _parameter_values(template: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
@@ -149,6 +176,23 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
+def _aws_managed_policy(arn: str) -> bool:
+    """An AWS managed policy IAM has (arn:<partition>:iam::aws:policy/...); an unknown one fails as IAM fails it."""
+    prefix, _, name = arn.rpartition("/")
+    if ":iam::aws:policy" not in prefix:
+        return False
+    if name not in _aws_managed_policy_names():
+        raise ValueError(f"Policy {arn} does not exist or is not attachable.")
+    return True
+
+
+@functools.cache
+def _aws_managed_policy_names() -> frozenset[str]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return frozenset(json.loads(aws_managed_policies_data))
+
+
 def _policy(document: dict[str, Any]) -> str:
     """CloudFormation accepts a policy without a Version; IAM's API does not."""
     return json.dumps({"Version": "2012-10-17", **document})
@@ -174,13 +218,18 @@ class _Creator:
         self._layer_dirs: dict[str, Path] = {}  # layer version ARN -> source folder
 
     def create(self, logical_id: str, resource: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
         kind = resource["Type"]
         handler = getattr(self, "_" + kind.replace("::", "_").lower(), None)
         if handler is None:
             self.stack.skipped[logical_id] = f"{kind} has no local equivalent"
             self.stack.refs[logical_id] = f"{self.stack.name}-{logical_id}"
             return
-        handler(logical_id, self.resolver.resolve(resource.get("Properties", {})))
+        try:
+            handler(logical_id, self.resolver.resolve(resource.get("Properties", {})))
+        except ClientError as error:  # the service refused: the resource fails, and the stack with it
+            raise ProvisionError(logical_id, kind, error.response["Error"]["Message"]) from None
 
     def _physical_name(self, logical_id: str, suffix: str = "") -> str:
         return f"{self.stack.name}-{logical_id}{suffix}"
@@ -254,6 +303,10 @@ class _Creator:
             iam.put_role_policy(
                 RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=_policy(policy["PolicyDocument"])
             )
+        for policy_arn in props.get("ManagedPolicyArns", []):
+            if _aws_managed_policy(policy_arn):  # moto loads none of AWS's own unless told to (slowly): known is enough
+                continue
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
         self._set(logical_id, name, Arn=arn, RoleId=f"AROA{_stable_id(name, length=17).upper()}")
 
     def _aws_iam_managedpolicy(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -310,6 +363,10 @@ class _Creator:
             Architectures=props.get("Architectures", ["x86_64"]),
             TracingConfig=props.get("TracingConfig", {"Mode": "PassThrough"}),
         )  # fmt: skip
+        if (reserved := props.get("ReservedConcurrentExecutions")) is not None:  # as CloudFormation: a second call
+            self.clients("lambda").put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=int(reserved)
+            )
         arn = self._arn("lambda", f"function:{name}")
         self.stack.functions.append(FunctionSpec(
             logical_id=logical_id, name=name, arn=arn, code_dir=self._local_code(props["Code"]),
@@ -382,12 +439,22 @@ class _Creator:
         self._set(logical_id, secrets.token_hex(5))
 
     def _aws_apigateway_stage(self, logical_id: str, props: dict[str, Any]) -> None:
+        if props.get("AccessLogSetting") and not self.clients("apigateway").get_account().get("cloudwatchRoleArn"):
+            raise ProvisionError(logical_id, "AWS::ApiGateway::Stage", NO_CLOUDWATCH_ROLE)
         settings: dict[str, Any] = next(iter(props.get("MethodSettings", [])), {})
         self._replace_api(
             props["RestApiId"], stage=props["StageName"], tracing_enabled=bool(props.get("TracingEnabled")),
             throttle_rate=settings.get("ThrottlingRateLimit"), throttle_burst=settings.get("ThrottlingBurstLimit"),
         )  # fmt: skip
         self._set(logical_id, props["StageName"])
+
+    def _aws_apigateway_account(self, logical_id: str, props: dict[str, Any]) -> None:
+        """The region's one setting: the role API Gateway writes CloudWatch logs with (bootstrap/account.yaml)."""
+        role_arn = props.get("CloudWatchRoleArn") or ""
+        self.clients("apigateway").update_account(
+            patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]
+        )
+        self._set(logical_id, _stable_id(self.stack.name, logical_id))
 
     def _aws_apigateway_apikey(self, logical_id: str, props: dict[str, Any]) -> None:
         key_id = secrets.token_hex(5)

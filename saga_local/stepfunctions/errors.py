@@ -1,4 +1,5 @@
-"""Step Functions' own error names (`States.*`), where moto's interpreter confuses them with custom ones."""
+"""Error names moto's interpreter gets wrong: Step Functions' own (`States.*`) confused with custom ones, and Lambda
+service errors of a Task on a function ARN."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -38,4 +39,42 @@ PARALLEL_BRANCH_ERROR_NAMES = Patch(
     because="Step Functions fails the Parallel with the branch's error, which its Catch on States.ALL catches "
     "(the saga's compensation depends on it)",
     changes=_changes,
+)
+
+
+def _lambda_service_error_changes() -> Sequence[Change]:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    plain = StateTaskLambda._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return plain(self, env, ex)
+        # What `arn:aws:states:::lambda:invoke` names it, with the same cause.
+        error, cause = StateTaskServiceLambda._error_cause_from_client_error(ex)
+        details = LambdaFunctionFailedEventDetails(error=error, cause=cause)
+        return FailureEvent(
+            env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(lambdaFunctionFailedEventDetails=details),  # type: ignore[typeddict-item]  # moto: total TypedDict
+        )  # fmt: skip
+
+    return [Replace(StateTaskLambda, "_from_error", _from_error)]
+
+
+LAMBDA_SERVICE_ERROR_NAMES = Patch(
+    name="sfn-lambda-service-errors",
+    kind=Kind.GAP,
+    replaces="moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda.StateTaskLambda."
+    "_from_error: a Task whose Resource is a function ARN names every error of the Invoke call itself `Exception`",
+    because="Step Functions names them `Lambda.<error code>` (a throttle: Lambda.TooManyRequestsException, which "
+    "Retry rules match), as moto already does for `arn:aws:states:::lambda:invoke`",
+    changes=_lambda_service_error_changes,
 )

@@ -27,7 +27,7 @@ from moto.core.config import DefaultConfig
 
 from saga_local import patches
 from saga_local.awslambda.invoke_hook import LambdaTarget, lambda_error, run_lambdas_with
-from saga_local.cloudformation.provision import Stack, provision
+from saga_local.cloudformation.provision import Stack, bootstrap, provision
 from saga_local.cloudformation.specs import FunctionSpec
 
 # mock_aws(config=...) that makes moto execute state machines instead of answering "RUNNING" forever.
@@ -223,10 +223,12 @@ def deploy_in_process(stack_name: str = "saga", region: str | None = None) -> Lo
     # not an update: mock_aws restores top-level keys only, so a nested change would outlive it.
     previous_sfn_config = default_user_config.get("stepfunctions")
     default_user_config["stepfunctions"] = {**(previous_sfn_config or {}), **INTERPRETER_CONFIG["stepfunctions"]}
-    stack = provision(
-        lambda service: boto3.client(service, region_name=region),  # type: ignore[call-overload]  # dynamic service name
-        stack_name=stack_name, region=region,
-    )  # fmt: skip
+
+    def clients(service: str) -> Any:
+        return boto3.client(service, region_name=region)  # type: ignore[call-overload]  # dynamic service name
+
+    bootstrap(clients, region=region)  # the account's prerequisites, as `make bootstrap` deploys them
+    stack = provision(clients, stack_name=stack_name, region=region)
     runner = InProcessRunner({spec.name: spec for spec in stack.functions})
     runner.warm_up()
     previous = run_lambdas_with(runner)

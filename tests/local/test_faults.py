@@ -28,7 +28,7 @@ def rules_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def runtime(tmp_path: Path, rules_file: Path) -> Iterator[LambdaRuntime]:
-    runtime = LambdaRuntime(ENDPOINT, REGION, tmp_path / "logs", max_workers_per_function=2, xray_address="127.0.0.1:9")
+    runtime = LambdaRuntime(ENDPOINT, REGION, tmp_path / "logs", xray_address="127.0.0.1:9")
     yield runtime
     runtime.close()
 

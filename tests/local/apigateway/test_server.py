@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -137,10 +138,11 @@ Gateway = Callable[..., Client]
 def gateway(fake_aws: tuple[FakeAws, ServerHandle], document: dict[str, Any]) -> Gateway:
     """gateway(**RestApiSpec changes) -> a client of the API stage calling the fake AWS."""
 
-    def make(endpoint: str = fake_aws[1].url, **changes: Any) -> Client:
+    def make(endpoint: str = fake_aws[1].url, executions_at_once: int | None = None, **changes: Any) -> Client:
         spec = RestApiSpec(logical_id="OrdersApi", api_id="a1b2c3d4e5", definition=document, stage="dev",
                            api_keys=(API_KEY,), tracing_enabled=True)  # fmt: skip
-        app = make_app(replace(spec, **changes), aws_endpoint_url=endpoint, region=REGION, account_id=ACCOUNT_ID)
+        app = make_app(replace(spec, **changes), aws_endpoint_url=endpoint, region=REGION, account_id=ACCOUNT_ID,
+                       executions_at_once=executions_at_once)  # fmt: skip
         return Client(app)
 
     return make
@@ -372,6 +374,38 @@ def test_no_answer_in_time_is_504(gateway: Gateway, aws: FakeAws, document: dict
     document["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["timeoutInMillis"] = 200
     aws.answer("StartSyncExecution", 200, execution("SUCCEEDED", output="{}"), delay=1.0)
     problem(place(gateway()), 504, "TIMED_OUT")
+
+
+def test_executions_past_the_local_bound_wait_before_they_start_outside_the_integration_timeout(
+    gateway: Gateway, aws: FakeAws, document: dict[str, Any]
+) -> None:
+    """6 orders at once, 2 executions at a time, each 0.3 s, a 0.5 s integration timeout: the last ones start
+    after 0.6 s of waiting and still answer 201, and never more than 2 ran at once."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    document["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["timeoutInMillis"] = 500
+    running, most, lock = 0, 0, threading.Lock()
+
+    def slow_execution(body: dict[str, Any]) -> Answer:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return start_sync_execution(body)
+
+    aws.answers["StartSyncExecution"] = slow_execution
+    api = gateway(executions_at_once=2)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda n: place(api, **{"Idempotency-Key": str(uuid.UUID(int=n))}).status_code,
+                                 range(6)))  # fmt: skip
+
+    assert statuses == [201] * 6
+    assert most == 2
+    assert len(aws.requests) == 6
 
 
 def test_an_unreachable_service_is_502(gateway: Gateway) -> None:

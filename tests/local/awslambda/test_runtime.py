@@ -18,7 +18,8 @@ import pytest
 
 from saga_local import patches
 from saga_local.awslambda import invoke_hook
-from saga_local.awslambda.runtime import LambdaRuntime
+from saga_local.awslambda.account import ConcurrencyAccount, ReservationRefused
+from saga_local.awslambda.runtime import InvokeResult, LambdaRuntime
 from saga_local.cloudformation.specs import FunctionSpec
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.xray import segments as xray
@@ -66,11 +67,17 @@ def xray_listener() -> Iterator[socket.socket]:
 @pytest.fixture
 def runtime(tmp_path: Path, xray_listener: socket.socket) -> Iterator[LambdaRuntime]:
     runtime = LambdaRuntime(
-        ENDPOINT, REGION, tmp_path / "logs", max_workers_per_function=3,
+        ENDPOINT, REGION, tmp_path / "logs",
         xray_address=f"127.0.0.1:{xray_listener.getsockname()[1]}",
     )  # fmt: skip
     yield runtime
     runtime.close()
+
+
+def _timed(call: Any) -> tuple[InvokeResult, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
 
 
 def alive(pid: int) -> bool:
@@ -163,32 +170,73 @@ def test_warm_up_pays_the_init_before_the_first_invocation(runtime: LambdaRuntim
     assert result.init_ms is None
 
 
-def test_concurrent_invocations_grow_the_pool_up_to_its_limit(runtime: LambdaRuntime) -> None:
+def test_when_every_environment_is_busy_a_new_one_starts_with_its_real_init(
+    runtime: LambdaRuntime, tmp_path: Path, xray_listener: socket.socket
+) -> None:
+    """Lambda scales out: six invocations at once get six environments (six processes: none waited to reuse a busy
+    one), the five new ones paying their init (cold start) in the REPORT line and the trace."""
     runtime.register(spec("echo", "behaviours.handler.echo"))
+    runtime.warm_up()
+    [warm] = runtime.workers("echo")
+    root = xray.new_trace_id()
 
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(lambda _: runtime.invoke("echo", {"sleep": 0.6}), range(6)))
-    elapsed = time.monotonic() - started
+        results = list(pool.map(lambda _: runtime.invoke("echo", {"sleep": 0.6}, trace_header=f"Root={root};Sampled=1"),
+                                range(6)))  # fmt: skip
 
     assert all(result.error is None for result in results)
     pids = {result.payload["pid"] for result in results}
-    assert len(pids) == 3  # max_workers_per_function: the other three waited for a worker
+    assert len(pids) == 6
+    assert warm in pids
     assert runtime.workers("echo") == sorted(pids)
-    assert 1.2 <= elapsed < 3.0  # two rounds of 0.6 s, not six
-    assert sum(result.init_ms is not None for result in results) == 3
+    assert sum(result.init_ms is not None for result in results) == 5  # the warm one did not init again
+    reports = [line for line in (tmp_path / "logs" / "echo.log").read_text().splitlines() if line.startswith("REPORT")]
+    assert sum("Init Duration" in line for line in reports) == 5
+    segments = [json.loads(xray_listener.recv(65536).split(b"\n", 1)[1]) for _ in range(6)]
+    initializations = [s for s in segments if any(sub["name"] == "Initialization" for sub in s.get("subsegments", []))]
+    assert len(initializations) == 5
 
 
-def test_reserved_concurrency_caps_the_pool(runtime: LambdaRuntime) -> None:
-    runtime.register(spec("echo", "behaviours.handler.echo", reserved_concurrency=1))
+def test_reserved_concurrency_throttles_past_its_limit_at_once_never_queues(runtime: LambdaRuntime) -> None:
+    runtime.register(spec("echo", "behaviours.handler.echo", reserved_concurrency=2))
     runtime.register(spec("off", "behaviours.handler.echo", reserved_concurrency=0))
+    runtime.warm_up(workers=2)
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(lambda _: runtime.invoke("echo", {"sleep": 0.1}), range(3)))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        timed = list(pool.map(lambda _: _timed(lambda: runtime.invoke("echo", {"sleep": 1.0})), range(4)))
 
-    assert len({result.payload["pid"] for result in results}) == 1
-    throttled = runtime.invoke("off", {}).error
-    assert throttled == {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
+    ran = [(result, seconds) for result, seconds in timed if result.throttled is None]
+    throttled = [(result, seconds) for result, seconds in timed if result.throttled is not None]
+    assert len(ran) == 2
+    assert all(result.error is None for result, _ in ran)
+    assert len(throttled) == 2
+    for result, seconds in throttled:
+        assert result.throttled == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert result.error == {"errorMessage": "Rate Exceeded.", "errorType": "TooManyRequestsException"}
+        assert seconds < 0.5  # refused at once, not after the busy ones came back
+    assert len(runtime.workers("echo")) == 2
+    assert runtime.invoke("echo", {}).error is None  # capacity is back once they end
+    off = runtime.invoke("off", {})
+    assert off.throttled == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert runtime.workers("off") == []
+
+
+def test_past_the_accounts_quota_every_function_is_throttled(tmp_path: Path) -> None:
+    """A quota of 3: three invocations at once across two functions run, the others are refused with the
+    account's reason (saga_local.awslambda.account has the arithmetic with reservations)."""
+    runtime = LambdaRuntime(ENDPOINT, REGION, tmp_path / "logs", account=ConcurrencyAccount(quota=3),
+                            xray_address="127.0.0.1:9")  # fmt: skip
+    try:
+        for name in ("a", "b"):
+            runtime.register(spec(name, "behaviours.handler.echo"))
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            results = list(pool.map(lambda n: runtime.invoke("ab"[n % 2], {"sleep": 1.0}), range(5)))
+        assert sum(result.error is None for result in results) == 3
+        assert [r.throttled for r in results if r.throttled] == ["ConcurrentInvocationLimitExceeded"] * 2
+        with pytest.raises(ReservationRefused, match=r"below its minimum value of \[3\]"):
+            runtime.register(spec("greedy", "behaviours.handler.echo", reserved_concurrency=1))
+    finally:
+        runtime.close()
 
 
 # ---------------------------------------------------------------- timeouts, errors, crashes
@@ -405,6 +453,56 @@ def test_moto_invocations_run_in_the_runtime(runtime: LambdaRuntime, monkeypatch
             )["stateMachineArn"]
             execution = sfn.start_sync_execution(stateMachineArn=machine, input="{}")
             assert (execution["status"], execution["output"]) == ("SUCCEEDED", '"declined"')
+    finally:
+        invoke_hook.run_lambdas_with(previous)
+
+
+@pytest.mark.parametrize("style", ["function ARN", "lambda:invoke"])
+def test_a_throttle_is_lambda_too_many_requests_for_invoke_and_for_step_functions(
+    runtime: LambdaRuntime, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttled Invoke fails as an API call (HTTP 429, Lambda's Reason), not as a function error; a Task sees
+    `Lambda.TooManyRequestsException`, which its Retry and Catch match, whatever the Resource's form."""
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    patches.apply_all()
+    off = spec("off", "behaviours.handler.echo", reserved_concurrency=0)
+    runtime.register(off)
+    previous = invoke_hook.run_lambdas_with(runtime.runner)
+    try:
+        with mock_aws(config=INTERPRETER_CONFIG):
+            role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            lambda_ = boto3.client("lambda", region_name=REGION)
+            lambda_.create_function(FunctionName="off", Runtime="python3.13", Role=role, Handler=off.handler,
+                                    Code={"ZipFile": _empty_zip()}, Timeout=3)  # fmt: skip
+            with pytest.raises(ClientError) as refused:
+                lambda_.invoke(FunctionName="off", Payload="{}")
+            response: dict[str, Any] = dict(refused.value.response)
+            assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            assert response["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
+            assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+            task: dict[str, Any] = {"Type": "Task", "End": True,
+                                    "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"],
+                                               "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1.0}],
+                                    "Catch": [{"ErrorEquals": ["Lambda.TooManyRequestsException"],
+                                               "ResultPath": "$.error", "Next": "Throttled"}]}  # fmt: skip
+            if style == "function ARN":
+                task["Resource"] = off.arn
+            else:
+                task.update(Resource="arn:aws:states:::lambda:invoke", Parameters={"FunctionName": off.arn})
+            definition = {"StartAt": "Call", "States": {"Call": task, "Throttled": {"Type": "Pass", "End": True}}}
+            sfn = boto3.client("stepfunctions", region_name=REGION)
+            machine = sfn.create_state_machine(
+                name="m", definition=json.dumps(definition), roleArn=role, type="EXPRESS"
+            )["stateMachineArn"]
+            monkeypatch.setenv("SAGA_LOCAL_RETRY_SCALE", "0.01")
+            execution = sfn.start_sync_execution(stateMachineArn=machine, input="{}")
+            assert execution["status"] == "SUCCEEDED", execution
+            error = json.loads(execution["output"])["error"]
+            assert error["Error"] == "Lambda.TooManyRequestsException"
+            assert error["Cause"].startswith("Rate Exceeded. (Service: AWSLambda; Status Code: 429;")
     finally:
         invoke_hook.run_lambdas_with(previous)
 

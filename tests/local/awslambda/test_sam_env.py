@@ -9,7 +9,7 @@ import pytest
 
 from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation import template as cfn
-from saga_local.cloudformation.provision import Stack, provision
+from saga_local.cloudformation.provision import Stack, bootstrap, provision
 from saga_local.stack import LocalAws, Settings
 
 ENDPOINT = "http://127.0.0.1:4566"
@@ -17,10 +17,11 @@ ENDPOINT = "http://127.0.0.1:4566"
 
 @pytest.fixture
 def stack(aws: Any) -> Stack:  # `aws` starts moto
-    return provision(
-        lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
-        stack_name="p",
-    )
+    def clients(service: str) -> Any:
+        return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]  # dynamic service name
+
+    bootstrap(clients)  # as `make bootstrap` before the first deploy
+    return provision(clients, stack_name="p")
 
 
 def _declared(function: dict[str, Any], sam: dict[str, Any]) -> set[str]:

@@ -7,20 +7,31 @@ from typing import Any
 import boto3
 import pytest
 
+from saga_local.awslambda.account import ACCOUNT_CONCURRENCY
 from saga_local.cloudformation import template as cfn
-from saga_local.cloudformation.provision import Stack, provision
+from saga_local.cloudformation.provision import NO_CLOUDWATCH_ROLE, ProvisionError, Stack, bootstrap, provision
+
+
+def _clients(service: str) -> Any:
+    return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]  # dynamic service name
 
 
 def _provision(sam_template: dict[str, Any] | None = None) -> Stack:
-    return provision(
-        lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
-        stack_name="p",
-        sam_template=sam_template,
-    )
+    return provision(_clients, stack_name="p", sam_template=sam_template)
+
+
+@pytest.fixture(autouse=True)
+def _account_patch() -> None:
+    ACCOUNT_CONCURRENCY.apply()  # the account's quota and reservations, as the local stack runs moto
 
 
 @pytest.fixture
-def stack(aws: Any) -> Stack:  # `aws` starts moto
+def bootstrapped(aws: Any) -> None:  # `aws` starts moto
+    bootstrap(_clients)  # what `make bootstrap` deploys before the first `sam deploy`
+
+
+@pytest.fixture
+def stack(bootstrapped: None) -> Stack:
     return _provision()
 
 
@@ -100,7 +111,7 @@ def test_outputs_are_resolved(stack: Stack) -> None:
     assert stack.outputs["OrdersTableName"] == stack.refs["OrdersTable"]
 
 
-def test_a_table_added_to_the_template_appears_with_no_other_change(aws: Any) -> None:
+def test_a_table_added_to_the_template_appears_with_no_other_change(bootstrapped: None) -> None:
     sam = copy.deepcopy(cfn.load())
     sam["Resources"]["ReturnsTable"] = {
         "Type": "AWS::DynamoDB::Table",
@@ -115,7 +126,7 @@ def test_a_table_added_to_the_template_appears_with_no_other_change(aws: Any) ->
     assert table["Table"]["KeySchema"] == [{"AttributeName": "returnId", "KeyType": "HASH"}]
 
 
-def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_it(aws: Any) -> None:
+def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_it(bootstrapped: None) -> None:
     """`FunctionConcurrencyLimit` 0 (the default) means no reservation: Fn::Equals compares a Number parameter
     with "0" as a string, as CloudFormation does. A reservation of 0 would throttle every invocation."""
     default = _provision()
@@ -130,3 +141,81 @@ def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_i
     reserved = {f.logical_id: f.reserved_concurrency for f in prod.functions}
     assert reserved == {**dict.fromkeys(["InventoryFunction", "PaymentsFunction", "BillingFunction"], 200),
                         "OutboxRelayFunction": None}  # fmt: skip
+
+
+# ---------------------------------------------------------------- where CloudFormation would fail
+
+
+def _prod_parameters() -> dict[str, str]:
+    """samconfig.toml's [prod] parameter_overrides, as `sam deploy --config-env prod` passes them."""
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
+    overrides = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(overrides))
+
+
+def test_a_fresh_account_without_the_bootstrap_fails_on_the_stage_with_access_logging(aws: Any) -> None:
+    """API Gateway refuses a stage with access logging until the account names a CloudWatch Logs role."""
+    apigateway = boto3.client("apigateway", region_name="us-east-1")
+    assert apigateway.get_account().get("cloudwatchRoleArn") is None  # a new account has none
+
+    with pytest.raises(ProvisionError) as failed:
+        _provision()
+
+    assert failed.value.resource_type == "AWS::ApiGateway::Stage"
+    assert (
+        failed.value.reason
+        == NO_CLOUDWATCH_ROLE
+        == ("CloudWatch Logs role ARN must be set in account settings to enable logging")
+    )
+    assert str(failed.value).startswith(f"{failed.value.logical_id} (AWS::ApiGateway::Stage) CREATE_FAILED: ")
+
+
+def test_the_bootstrap_sets_api_gateways_cloudwatch_role_and_the_stack_then_deploys(aws: Any) -> None:
+    boot = bootstrap(_clients)
+
+    role_arn = boot.outputs["ApiGatewayCloudWatchLogsRoleArn"]
+    assert boto3.client("apigateway", region_name="us-east-1").get_account()["cloudwatchRoleArn"] == role_arn
+    role = boto3.client("iam").get_role(RoleName=boot.refs["ApiGatewayCloudWatchLogsRole"])["Role"]
+    assert role["Arn"] == role_arn
+    assert "apigateway.amazonaws.com" in json.dumps(role["AssumeRolePolicyDocument"])  # API Gateway may assume it
+    assert _provision().apis  # the stage with access logging is created
+
+
+def test_prod_parameters_on_a_new_accounts_quota_of_10_fail_with_lambdas_message(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FunctionConcurrencyLimit=200 reserves 3 x 200: an account with a quota of 10 cannot give any of it."""
+    monkeypatch.setenv("LOCAL_LAMBDA_CONCURRENCY_QUOTA", "10")
+    bootstrap(_clients)
+
+    with pytest.raises(ProvisionError) as failed:
+        provision(_clients, stack_name="prod", parameters=_prod_parameters())
+
+    assert failed.value.resource_type == "AWS::Lambda::Function"
+    assert failed.value.reason == (
+        "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+        "below its minimum value of [10]."
+    )
+
+
+def test_prod_parameters_on_the_default_quota_reserve_600_and_leave_400(bootstrapped: None) -> None:
+    provision(_clients, stack_name="prod", parameters=_prod_parameters())
+
+    limit = boto3.client("lambda", region_name="us-east-1").get_account_settings()["AccountLimit"]
+    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 400)
+
+
+def test_a_second_reserving_stack_past_the_minimum_fails_with_lambdas_message(bootstrapped: None) -> None:
+    """Reservations add up across stacks of one account: prod (600) and a copy of it (600) cannot both fit."""
+    provision(_clients, stack_name="prod", parameters=_prod_parameters())
+
+    with pytest.raises(ProvisionError) as failed:
+        provision(_clients, stack_name="prod2", parameters=_prod_parameters())
+
+    assert failed.value.reason == (
+        "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+        "below its minimum value of [100]."
+    )
