@@ -3,24 +3,29 @@ moto does not run (Lambda code, stream event source mappings, the REST API, the 
 """
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation.provision import Stack, provision
 from saga_local.cloudformation.template import ROOT
+from saga_local.iam.sessions import API_GATEWAY_SESSION, STEP_FUNCTIONS_SESSION, RoleSessions
+from saga_local.stepfunctions import clients as task_clients
 
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
@@ -39,6 +44,8 @@ class Settings:
     host: str = "127.0.0.1"
     stack_name: str = os.environ.get("LOCAL_STACK_NAME", "order-saga-local")
     workers_per_function: int = int(os.environ.get("LOCAL_LAMBDA_WORKERS", "4"))
+    # Each principal signs with its role's session either way; "off" stops the endpoint checking them.
+    iam_enforced: bool = os.environ.get("LOCAL_IAM_ENFORCEMENT", "on") != "off"
     seed_file: Path = SEED_FILE
     # State of a running stack (outputs, logs, traces); tests point it elsewhere to leave a dev stack alone.
     local_dir: Path = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
@@ -61,14 +68,15 @@ class Settings:
         return f"http://{self.host}:{self.aws_port}"
 
 
-def client(service: str, endpoint_url: str) -> Any:
-    """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled)."""
+def client(service: str, endpoint_url: str, credentials: Mapping[str, str] | None = None) -> Any:
+    """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled), as the account's
+    root unless `credentials` (a principal's session) are given."""
     return boto3.client(  # type: ignore[call-overload]  # boto3-stubs types literal service names only
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
         config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"}),
-        **CREDENTIALS,
+        **(credentials or CREDENTIALS),
     )
 
 
@@ -95,6 +103,8 @@ class LocalAws:
 
         patches.apply_all()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        # SAM gives function roles AWS managed policies (AWSLambdaBasicExecutionRole, ...): moto has them on demand.
+        default_user_config["iam"] = {"load_aws_managed_policies": True}
         # The interpreter calls Lambda on localhost:$MOTO_PORT; the Lambda invoke hook routes them to our runtime.
         os.environ["MOTO_PORT"] = str(settings.aws_port)
         server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
@@ -107,6 +117,12 @@ class LocalAws:
             region=REGION,
             account_id=ACCOUNT_ID,
         )
+        sessions = self.sessions = RoleSessions(client("sts", settings.endpoint_url))
+        # Step Functions assumes the state machine's role for its Tasks.
+        task_clients.sign_as_roles(lambda arn: sessions.credentials(arn, STEP_FUNCTIONS_SESSION).client_arguments())
+        self._closers.append(lambda: task_clients.sign_as_roles(None))
+        if settings.iam_enforced:
+            self._enforce_iam()
         self._start_xray()
         self._start_lambda_runtime()
         self._start_stream_pollers()
@@ -114,6 +130,17 @@ class LocalAws:
         self.seed(settings.seed_file)
         self._write_state()
         return self
+
+    def _enforce_iam(self) -> None:
+        """From here on every request is checked: its signature, and its action against the caller's policies."""
+        from moto.core.authorization import enable_iam_authentication
+
+        enforcing = enable_iam_authentication()
+        enforcing.__enter__()
+        self._closers.append(lambda: enforcing.__exit__(None, None, None))
+
+    def _role_session(self, role_arn: str, session_name: str) -> dict[str, str] | None:
+        return self.sessions.credentials(role_arn, session_name).client_arguments() if role_arn else None
 
     # -- emulators
     def _start_xray(self) -> None:
@@ -139,8 +166,9 @@ class LocalAws:
             self.settings.local_dir / "logs",
             max_workers_per_function=self.settings.workers_per_function,
         )
-        for spec in self.stack.functions:
-            runtime.register(spec)
+        for spec in self.stack.functions:  # Lambda sets the role's session in each execution environment
+            role = self.sessions.credentials(spec.role_arn, spec.name) if spec.role_arn else None
+            runtime.register(spec, role.environment() if role else None)
         # A cold worker would eat most of a Task's 1 s timeout. One per function before "ready", a second
         # after, in the background: two orders at once invoke a function twice at once.
         runtime.warm_up()
@@ -157,10 +185,13 @@ class LocalAws:
         for mapping in self.stack.mappings:
             if not mapping.enabled:
                 continue
+            # Lambda polls the stream and sends failures to the destination with the function's role.
+            function = next(f for f in self.stack.functions if mapping.function_name in (f.name, f.logical_id))
+            role = self._role_session(function.role_arn, function.name)
             poller = StreamPoller(
-                lambda: client("dynamodbstreams", endpoint),
+                functools.partial(client, "dynamodbstreams", endpoint, role),
                 self.runtime.invoke,
-                lambda: client("sqs", endpoint),
+                functools.partial(client, "sqs", endpoint, role),
                 mapping,
             )
             poller.start()
@@ -171,9 +202,16 @@ class LocalAws:
 
         assert self.stack is not None
         for index, api in enumerate(self.stack.apis):
-            app = make_app(api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID)
+            app = make_app(
+                api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID,
+                role_credentials=self._integration_credentials,
+            )  # fmt: skip
             handle = serve(app, self.settings.host, self.settings.api_port + index)
             self._closers.append(handle.shutdown)
+
+    def _integration_credentials(self, role_arn: str) -> Credentials:
+        role = self.sessions.credentials(role_arn, API_GATEWAY_SESSION)
+        return Credentials(role.access_key_id, role.secret_access_key, role.session_token)
 
     # -- data and state
     def seed(self, path: Path) -> int:

@@ -129,7 +129,14 @@ class _Call:
 
 class _ApiGateway:
     def __init__(
-        self, spec: RestApiSpec, *, aws_endpoint_url: str, region: str, account_id: str, access_log: logging.Logger
+        self,
+        spec: RestApiSpec,
+        *,
+        aws_endpoint_url: str,
+        region: str,
+        account_id: str,
+        access_log: logging.Logger,
+        role_credentials: Callable[[str], Credentials] | None = None,
     ) -> None:
         self._spec = spec
         self._document = spec.definition
@@ -138,9 +145,10 @@ class _ApiGateway:
         self._region, self._account_id = region, account_id
         self._access_log = access_log
         self._http = urllib3.PoolManager(maxsize=32)
-        # The integration role is not assumed locally: any credentials sign, the signature's scope tells the
-        # local endpoint the region.
+        # An integration with `credentials` (its role) signs with that role's session, as API Gateway assumes it;
+        # without a role_credentials source, or a role, any credentials sign (the account's root locally).
         self._credentials = Credentials("local", "local")
+        self._role_credentials = role_credentials
         self._bucket = None
         if spec.throttle_rate is not None:  # float(): a CloudFormation Number parameter may arrive as a string
             rate = float(spec.throttle_rate)
@@ -321,7 +329,9 @@ class _ApiGateway:
                 "x-moto-account-id": self._account_id,
             },
         )
-        SigV4Auth(self._credentials, route.service, self._region).add_auth(request)
+        role = route.integration.credentials
+        credentials = self._role_credentials(role) if role and self._role_credentials else self._credentials
+        SigV4Auth(credentials, route.service, self._region).add_auth(request)
         call.span_name = route.service
         started = time.time()
         try:
@@ -507,18 +517,20 @@ def make_app(
     region: str,
     account_id: str,
     access_log: logging.Logger | None = None,
+    role_credentials: Callable[[str], Credentials] | None = None,
 ) -> WSGIApplication:
     """The stage of `spec` as a WSGI application calling AWS at `aws_endpoint_url`. `spec.definition` has its
     intrinsics resolved. One JSON access log line per request goes to `access_log` (default: the
     `saga_local.apigateway.access` logger). With tracing, the X-Ray segment is named `<name>/<stage>`, the name being
     `spec.extra["name"]` (the RestApi's Name) or the document's title. Raises UnsupportedDefinition for what is
-    not emulated."""
+    not emulated. `role_credentials(role_arn)`: the session of an integration's role (its `credentials`)."""
     return _ApiGateway(
         spec,
         aws_endpoint_url=aws_endpoint_url,
         region=region,
         account_id=account_id,
         access_log=access_log or logging.getLogger("saga_local.apigateway.access"),
+        role_credentials=role_credentials,
     )
 
 
