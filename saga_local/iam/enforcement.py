@@ -125,28 +125,51 @@ def _error_format_changes() -> Sequence[Change]:
         def __init__(self, message: str) -> None:
             super(AccessDeniedError, self).__init__("AuthorizationError", message)
 
-    def raise_access_denied(self: Any) -> None:
-        message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
-        rest_json_status = _REST_JSON_SIGNING_NAMES.get(self._service)
-        if rest_json_status is not None or self._headers.get("Content-Type", "").startswith("application/x-amz-json"):
-            error = JsonRESTError("AccessDeniedException", message)
+    plain_signature = IAMRequest._raise_signature_does_not_match
+    plain_invalid_key = IAMRequest._raise_invalid_access_key
+
+    def json_error(request: Any, error_type: str, message: str) -> None:
+        """Raise `error_type` as the request's JSON protocol writes it; return if it is not a JSON protocol."""
+        rest_json_status = _REST_JSON_SIGNING_NAMES.get(request._service)
+        if rest_json_status is not None or request._headers.get("Content-Type", "").startswith(
+            "application/x-amz-json"
+        ):
+            error = JsonRESTError(error_type, message)
             error.code = rest_json_status or 400
             raise error
+
+    def raise_access_denied(self: Any) -> None:
+        message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+        json_error(self, "AccessDeniedException", message)
         if self._service == "sns":
             raise SnsAuthorizationError(message)
         raise AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
 
-    return [Replace(IAMRequest, "_raise_access_denied", raise_access_denied)]
+    def raise_signature_does_not_match(self: Any) -> None:
+        json_error(self, "InvalidSignatureException", "The request signature we calculated does not match the "
+                   "signature you provided. Check your AWS Secret Access Key and signing method.")  # fmt: skip
+        plain_signature(self)
+
+    def raise_invalid_access_key(self: Any, reason: str) -> None:
+        json_error(self, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        plain_invalid_key(self, reason)
+
+    return [
+        Replace(IAMRequest, "_raise_access_denied", raise_access_denied),
+        Replace(IAMRequest, "_raise_signature_does_not_match", raise_signature_does_not_match),
+        Replace(IAMRequest, "_raise_invalid_access_key", raise_invalid_access_key),
+    ]
 
 
 IAM_ERROR_FORMAT = Patch(
     name="iam-access-denied-format",
     kind=Kind.GAP,
-    replaces="moto.iam.access_control.IAMRequest._raise_access_denied: IAM's XML error (AccessDenied, 403) "
-    "whatever the protocol of the service called",
-    because="AWS answers AccessDeniedException as JSON (HTTP 400 for DynamoDB and Step Functions, 403 for Lambda) "
-    "and SNS AuthorizationError: functions, the state machine's error names and the API's mapping of a refused "
-    "StartSyncExecution read it",
+    replaces="moto.iam.access_control.IAMRequest._raise_access_denied (and _raise_signature_does_not_match, "
+    "_raise_invalid_access_key): IAM's XML errors (AccessDenied, SignatureDoesNotMatch, InvalidClientTokenId, "
+    "403) whatever the protocol of the service called",
+    because="AWS's JSON services answer AccessDeniedException, InvalidSignatureException, "
+    "UnrecognizedClientException (HTTP 400; Lambda 403) and SNS AuthorizationError: functions, the state "
+    "machine's error names and the API's mapping of a refused StartSyncExecution read the code",
     changes=_error_format_changes,
 )
 
