@@ -52,13 +52,13 @@ def _without(document: dict[str, Any], action: str) -> dict[str, Any]:
 def revoked(stack: Launched, role_logical_id: str, action: str) -> Iterator[None]:
     """`action` taken out of every policy of the role (inline and attached), as if the template had not granted it."""
     iam, role = _root(stack, "iam"), _role_name(stack, role_logical_id)
-    restore = []
+    restore: list[tuple[str, dict[str, str]]] = []  # the IAM calls that put the role back
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         if _without(document, action) != document:
             iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(_without(document, action)))
-            restore.append(lambda name=name, document=document: iam.put_role_policy(
-                RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document)))  # fmt: skip
+            restore.append(("put_role_policy", {"RoleName": role, "PolicyName": name,
+                                                "PolicyDocument": json.dumps(document)}))  # fmt: skip
     for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
         arn = attached["PolicyArn"]
         if arn.startswith("arn:aws:iam::aws:"):
@@ -69,16 +69,14 @@ def revoked(stack: Launched, role_logical_id: str, action: str) -> Iterator[None
             new = iam.create_policy_version(
                 PolicyArn=arn, PolicyDocument=json.dumps(_without(document, action)), SetAsDefault=True
             )["PolicyVersion"]["VersionId"]
-            restore.append(lambda arn=arn, default=default, new=new: (
-                iam.set_default_policy_version(PolicyArn=arn, VersionId=default),
-                iam.delete_policy_version(PolicyArn=arn, VersionId=new),
-            ))  # fmt: skip
+            restore.append(("set_default_policy_version", {"PolicyArn": arn, "VersionId": default}))
+            restore.append(("delete_policy_version", {"PolicyArn": arn, "VersionId": new}))
     assert restore, f"{role_logical_id} has no policy granting {action}"
     try:
         yield
     finally:
-        for undo in restore:
-            undo()
+        for method, arguments in restore:
+            getattr(iam, method)(**arguments)
 
 
 def _order(stack: Launched, sku: str = "SKU-1") -> tuple[int, dict[str, Any]]:
