@@ -9,6 +9,7 @@ from saga_local.awslambda.account import ACCOUNT_CONCURRENCY
 from saga_local.awslambda.invoke_hook import INVOKE_HOOK
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
+from saga_local.iam.enforcement import IAM_ACCOUNT_ROOT, IAM_ACTION_NAMES, IAM_ERROR_FORMAT, IAM_UNKNOWN_RESOURCES
 from saga_local.patching import Kind, Patch
 from saga_local.routing import ROUTE_CACHE
 from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
@@ -43,6 +44,10 @@ REGISTRY: tuple[Patch, ...] = (
     MOCK_CONFIG,
     AWS_CALL_HOOK,
     FINISHED_EXECUTION_HOOK,
+    IAM_UNKNOWN_RESOURCES,
+    IAM_ACTION_NAMES,
+    IAM_ERROR_FORMAT,
+    IAM_ACCOUNT_ROOT,
 )
 
 

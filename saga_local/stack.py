@@ -3,23 +3,28 @@ moto does not run (Lambda code, stream event source mappings, the REST API, the 
 """
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation.provision import Stack, bootstrap, provision
 from saga_local.cloudformation.template import ROOT
+from saga_local.iam.sessions import API_GATEWAY_SESSION, STEP_FUNCTIONS_SESSION, RoleSessions
+from saga_local.stepfunctions import clients as task_clients
 
 SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
@@ -44,6 +49,8 @@ class Settings:
     concurrency_quota: int = field(default_factory=lambda: _whole_number("LOCAL_LAMBDA_CONCURRENCY_QUOTA", 1000))
     # Deploy bootstrap/account.yaml (API Gateway's CloudWatch Logs role) before the stack, as `make bootstrap` does.
     bootstrap: bool = os.environ.get("LOCAL_BOOTSTRAP", "1") != "0"
+    # Each principal signs with its role's session either way; "off" stops the endpoint checking them.
+    iam_enforced: bool = os.environ.get("LOCAL_IAM_ENFORCEMENT", "on") != "off"
     seed_file: Path = SEED_FILE
     # State of a running stack (outputs, logs, traces); tests point it elsewhere to leave a dev stack alone.
     local_dir: Path = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
@@ -73,14 +80,15 @@ def _whole_number(variable: str, default: int) -> int:
     return int(text)
 
 
-def client(service: str, endpoint_url: str) -> Any:
-    """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled)."""
+def client(service: str, endpoint_url: str, credentials: Mapping[str, str] | None = None) -> Any:
+    """A boto3 client on the local endpoint (StartSyncExecution's `sync-` host prefix disabled), as the account's
+    root unless `credentials` (a principal's session) are given."""
     return boto3.client(  # type: ignore[call-overload]  # boto3-stubs types literal service names only
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
         config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"}),
-        **CREDENTIALS,
+        **(credentials or CREDENTIALS),
     )
 
 
@@ -107,6 +115,8 @@ class LocalAws:
 
         patches.apply_all()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        # SAM gives function roles AWS managed policies (AWSLambdaBasicExecutionRole, ...): moto has them on demand.
+        default_user_config["iam"] = {"load_aws_managed_policies": True}
         # The interpreter calls Lambda on localhost:$MOTO_PORT; the Lambda invoke hook routes them to our runtime.
         os.environ["MOTO_PORT"] = str(settings.aws_port)
         server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
@@ -124,6 +134,12 @@ class LocalAws:
             region=REGION,
             account_id=ACCOUNT_ID,
         )
+        sessions = self.sessions = RoleSessions(client("sts", settings.endpoint_url))
+        # Step Functions assumes the state machine's role for its Tasks.
+        task_clients.sign_as_roles(lambda arn: sessions.credentials(arn, STEP_FUNCTIONS_SESSION).client_arguments())
+        self._closers.append(lambda: task_clients.sign_as_roles(None))
+        if settings.iam_enforced:
+            self._enforce_iam()
         self._start_xray()
         self._start_lambda_runtime()
         self._start_stream_pollers()
@@ -131,6 +147,17 @@ class LocalAws:
         self.seed(settings.seed_file)
         self._write_state()
         return self
+
+    def _enforce_iam(self) -> None:
+        """From here on every request is checked: its signature, and its action against the caller's policies."""
+        from moto.core.authorization import enable_iam_authentication
+
+        enforcing = enable_iam_authentication()
+        enforcing.__enter__()
+        self._closers.append(lambda: enforcing.__exit__(None, None, None))
+
+    def _role_session(self, role_arn: str, session_name: str) -> dict[str, str] | None:
+        return self.sessions.credentials(role_arn, session_name).client_arguments() if role_arn else None
 
     # -- emulators
     def _start_xray(self) -> None:
@@ -157,8 +184,9 @@ class LocalAws:
             self.settings.local_dir / "logs",
             account=concurrency_account(ACCOUNT_ID, REGION),
         )
-        for spec in self.stack.functions:
-            runtime.register(spec)
+        for spec in self.stack.functions:  # Lambda sets the role's session in each execution environment
+            role = self.sessions.credentials(spec.role_arn, spec.name) if spec.role_arn else None
+            runtime.register(spec, role.environment() if role else None)
         # A cold start on this shared machine would eat most of a Task's timeout. Before "ready": one environment
         # per function reading a stream (one batch per shard at a time), and one per admitted execution for the
         # others (an execution invokes each at most once at a time).
@@ -179,10 +207,13 @@ class LocalAws:
         for mapping in self.stack.mappings:
             if not mapping.enabled:
                 continue
+            # Lambda polls the stream and sends failures to the destination with the function's role.
+            function = next(f for f in self.stack.functions if mapping.function_name in (f.name, f.logical_id))
+            role = self._role_session(function.role_arn, function.name)
             poller = StreamPoller(
-                lambda: client("dynamodbstreams", endpoint),
+                functools.partial(client, "dynamodbstreams", endpoint, role),
                 self.runtime.invoke,
-                lambda: client("sqs", endpoint),
+                functools.partial(client, "sqs", endpoint, role),
                 mapping,
             )
             poller.start()
@@ -196,9 +227,14 @@ class LocalAws:
             app = make_app(
                 api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID,
                 executions_at_once=self.settings.executions_at_once or None,
+                role_credentials=self._integration_credentials,
             )  # fmt: skip
             handle = serve(app, self.settings.host, self.settings.api_port + index)
             self._closers.append(handle.shutdown)
+
+    def _integration_credentials(self, role_arn: str) -> Credentials:
+        role = self.sessions.credentials(role_arn, API_GATEWAY_SESSION)
+        return Credentials(role.access_key_id, role.secret_access_key, role.session_token)
 
     # -- data and state
     def seed(self, path: Path) -> int:

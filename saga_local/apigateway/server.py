@@ -142,6 +142,7 @@ class _ApiGateway:
         account_id: str,
         access_log: logging.Logger,
         executions_at_once: int | None = None,
+        role_credentials: Callable[[str], Credentials] | None = None,
     ) -> None:
         self._spec = spec
         self._document = spec.definition
@@ -150,9 +151,10 @@ class _ApiGateway:
         self._region, self._account_id = region, account_id
         self._access_log = access_log
         self._http = urllib3.PoolManager(maxsize=32)
-        # The integration role is not assumed locally: any credentials sign, the signature's scope tells the
-        # local endpoint the region.
+        # An integration with `credentials` (its role) signs with that role's session, as API Gateway assumes it;
+        # without a role_credentials source, or a role, any credentials sign (the account's root locally).
         self._credentials = Credentials("local", "local")
+        self._role_credentials = role_credentials
         self._bucket = None
         if spec.throttle_rate is not None:  # float(): a CloudFormation Number parameter may arrive as a string
             rate = float(spec.throttle_rate)
@@ -335,7 +337,9 @@ class _ApiGateway:
                 "x-moto-account-id": self._account_id,
             },
         )
-        SigV4Auth(self._credentials, route.service, self._region).add_auth(request)
+        role = route.integration.credentials
+        credentials = self._role_credentials(role) if role and self._role_credentials else self._credentials
+        SigV4Auth(credentials, route.service, self._region).add_auth(request)
         call.span_name = route.service
         admission = self._admission if (route.service, route.action) in _STARTS_EXECUTION else None
         # Waiting for admission happens before the integration starts: its timeout and span begin after it.
@@ -528,6 +532,7 @@ def make_app(
     account_id: str,
     access_log: logging.Logger | None = None,
     executions_at_once: int | None = None,
+    role_credentials: Callable[[str], Credentials] | None = None,
 ) -> WSGIApplication:
     """The stage of `spec` as a WSGI application calling AWS at `aws_endpoint_url`. `spec.definition` has its
     intrinsics resolved. One JSON access log line per request goes to `access_log` (default: the
@@ -537,7 +542,9 @@ def make_app(
 
     `executions_at_once` (a local setting; None: no bound, as on AWS) bounds the integrations that start a Step
     Functions execution running at the same time: the others wait (up to ADMISSION_WAIT_SECONDS, then 504)
-    before theirs starts, so an execution's time budget never pays for this machine's queue."""
+    before theirs starts, so an execution's time budget never pays for this machine's queue.
+
+    `role_credentials(role_arn)`: the session of an integration's role (its `credentials`)."""
     return _ApiGateway(
         spec,
         aws_endpoint_url=aws_endpoint_url,
@@ -545,6 +552,7 @@ def make_app(
         account_id=account_id,
         access_log=access_log or logging.getLogger("saga_local.apigateway.access"),
         executions_at_once=executions_at_once,
+        role_credentials=role_credentials,
     )
 
 

@@ -142,6 +142,7 @@ class _Function:
 
     spec: FunctionSpec
     log: _Log
+    credentials: dict[str, str]  # the role's session, as Lambda sets it in the environment
     idle: list[_Worker] = field(default_factory=list)
     busy: set[_Worker] = field(default_factory=set)
     starting: int = 0  # workers being started (by warm_up)
@@ -191,12 +192,15 @@ class LambdaRuntime:
 
     # ------------------------------------------------------------ public interface
 
-    def register(self, spec: FunctionSpec) -> None:
+    def register(self, spec: FunctionSpec, credentials: Mapping[str, str] | None = None) -> None:
         """Run `spec`'s code for its function. Its reserved concurrency, if the account does not hold it yet (the
-        provisioner's PutFunctionConcurrency does), is reserved: ReservationRefused as Lambda refuses it."""
+        provisioner's PutFunctionConcurrency does), is reserved: ReservationRefused as Lambda refuses it.
+        `credentials`: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN for the function's role
+        (Lambda sets them in each execution environment); fixed placeholder keys without them."""
         if spec.reserved_concurrency is not None and self.account.reserved(spec.name) != spec.reserved_concurrency:
             self.account.reserve(spec.name, spec.reserved_concurrency)
-        function = _Function(spec, _Log(self.log_dir / f"{spec.name}.log"))
+        log = _Log(self.log_dir / f"{spec.name}.log")
+        function = _Function(spec, log, dict(credentials or FAKE_CREDENTIALS))
         with self._lock:
             self._functions[spec.name] = self._functions[spec.arn] = function
 
@@ -391,7 +395,7 @@ class LambdaRuntime:
             process = subprocess.Popen(  # noqa: S603 - our interpreter and script, no shell
                 # -P: the script's folder (saga_local/) is not put on sys.path; -u: log lines leave at once.
                 [self.python, "-P", "-u", str(WORKER_SCRIPT), str(theirs.fileno())],
-                env=self._environment(spec, log_stream),
+                env=self._environment(function, log_stream),
                 cwd=spec.code_dir,
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -418,8 +422,9 @@ class LambdaRuntime:
             return _Started(None, init_lines=init_lines, error=init["error"])
         return _Started(worker, init_ms=(time.perf_counter() - started) * 1000, init_lines=init_lines)
 
-    def _environment(self, spec: FunctionSpec, log_stream: str) -> dict[str, str]:
+    def _environment(self, function: _Function, log_stream: str) -> dict[str, str]:
         """Exactly what a Lambda execution environment has: the function's variables and Lambda's own."""
+        spec = function.spec
         host, _, port = self.xray_address.rpartition(":")
         return {
             **spec.environment,
@@ -438,7 +443,7 @@ class LambdaRuntime:
             "PATH": os.environ.get("PATH", os.defpath),
             "LANG": "C.UTF-8",  # Lambda has en_US.UTF-8; a machine without that locale would coerce LC_CTYPE
             "TZ": ":UTC",
-            **FAKE_CREDENTIALS,
+            **function.credentials,
             "AWS_ENDPOINT_URL": self.endpoint_url,  # boto3 in the function talks to the local endpoint
             "AWS_XRAY_DAEMON_ADDRESS": self.xray_address,
             "_AWS_XRAY_DAEMON_ADDRESS": host,

@@ -25,6 +25,7 @@ class FunctionSpec:
     runtime: str = "python3.13"
     tracing_active: bool = False
     reserved_concurrency: int | None = None
+    role_arn: str = ""  # its execution role: the runtime gives it that role's credentials
 
 
 @dataclass(frozen=True)

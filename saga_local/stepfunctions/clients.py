@@ -2,7 +2,7 @@
 backend instead of over HTTP to the server it runs in."""
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from saga_local.patching import Change, Kind, Patch, Replace
@@ -21,6 +21,21 @@ _IMPORTERS = (
 
 # What moto's own boto_client_for signs with: not a secret, moto maps any key to the default account.
 _MOTO_CREDENTIALS = {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+RoleCredentialsFor = Callable[[str], Mapping[str, str]]  # role ARN -> boto3 client credential arguments
+_role_credentials: list[RoleCredentialsFor] = []  # set by sign_as_roles: the stack's STS sessions
+
+
+def sign_as_roles(credentials_for: RoleCredentialsFor | None) -> None:
+    """Tasks call AWS with credentials for the state machine's role (Step Functions assumes it), given by
+    `credentials_for(role_arn)`; None: moto's fixed credentials (the account's root once IAM is enforced)."""
+    _role_credentials[:] = [credentials_for] if credentials_for else []
+
+
+def _credentials(state_credentials: Any) -> Mapping[str, str]:
+    role_arn = getattr(state_credentials, "role_arn", None)
+    if _role_credentials and role_arn:
+        return _role_credentials[0](role_arn)
+    return _MOTO_CREDENTIALS
 
 
 def _serve_in_process(request: Any, **_: Any) -> Any:
@@ -39,25 +54,27 @@ def _serve_in_process(request: Any, **_: Any) -> Any:
 
 
 def in_process_client_for() -> Any:
-    """A replacement for moto's boto_client_for: one client per region and service (moto builds one per Task, about
-    8 ms of CPU), answered in this process. Same settings as moto's: no retries, no parameter validation."""
+    """A replacement for moto's boto_client_for: one client per region, service and role (moto builds one per Task,
+    about 8 ms of CPU), answered in this process. Same settings as moto's: no retries, no parameter validation."""
     import boto3
     from botocore.config import Config
 
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str, str], Any] = {}
     lock = threading.Lock()
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        credentials = _credentials(state_credentials)
+        key = (region, service, credentials["aws_access_key_id"])
         with lock:
-            client = clients.get((region, service))
+            client = clients.get(key)
             if client is None:
                 # AWS's own endpoint URL (the stack's AWS_ENDPOINT_URL ignored), which moto's dispatch recognises.
                 settings: dict[str, Any] = {"ignore_configured_endpoint_urls": True}  # not in botocore-stubs yet
                 config = Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
                                 connect_timeout=60, read_timeout=60, **settings)  # fmt: skip
-                client = boto3.client(service, region_name=region, config=config, **_MOTO_CREDENTIALS)  # type: ignore[call-overload]
+                client = boto3.client(service, region_name=region, config=config, **credentials)  # type: ignore[call-overload]
                 client.meta.events.register_first("before-send", _serve_in_process)
-                clients[(region, service)] = client
+                clients[key] = client
         return client
 
     return client_for

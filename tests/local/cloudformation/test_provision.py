@@ -26,7 +26,12 @@ def _account_patch() -> None:
 
 
 @pytest.fixture
-def bootstrapped(aws: Any) -> None:  # `aws` starts moto
+def bootstrapped(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # `aws` starts moto
+    from moto.iam.models import iam_backends
+
+    # As the local stack runs moto: AWS managed policies known (IAM's backend reads this as it is made).
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    iam_backends["123456789012"]["aws"].reset()
     bootstrap(_clients)  # what `make bootstrap` deploys before the first `sam deploy`
 
 
@@ -39,6 +44,17 @@ def test_every_resource_is_created_or_skipped_with_a_reason(stack: Stack) -> Non
     translated = cfn.translate(cfn.load(), {"AWS::StackName": "p"})
     assert set(translated["Resources"]) <= set(stack.refs) | set(stack.skipped)
     assert stack.skipped == {"AlarmEmailSubscription": "condition HasAlarmEmail is false"}
+
+
+def test_roles_get_their_inline_customer_managed_and_aws_managed_policies(stack: Stack) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    relay = stack.refs["OutboxRelayFunctionRole"]
+    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=relay)["AttachedPolicies"]}
+    assert {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaDynamoDBExecutionRole"} <= attached
+    assert any("PublishEventsPolicy" in name for name in attached)  # the connector's policy
+    assert iam.list_role_policies(RoleName=relay)["PolicyNames"] == ["OutboxRelayFunctionOrdersStreamSQSPolicy"]
+    functions = {spec.logical_id: spec.role_arn for spec in stack.functions}
+    assert functions["InventoryFunction"] == iam.get_role(RoleName=stack.refs["InventoryFunctionRole"])["Role"]["Arn"]
 
 
 def test_tables_have_the_templates_keys_stream_and_ttl(stack: Stack) -> None:
