@@ -269,3 +269,22 @@ def test_report_has_one_sentence_per_check_and_json_the_same(endpoint: str, temp
 def test_cli_names_a_bad_environment_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert preflight.main(["--env", "staging"]) == 2
     assert "no environment 'staging' in samconfig.toml; it has: default, prod" in capsys.readouterr().err
+
+
+def test_the_local_twin_runs_the_same_checks_on_the_running_stacks_endpoint(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m saga_local preflight`: the running stack's endpoint, its functions standing for the deployed stack."""
+    from saga_local import __main__ as cli
+
+    functions = {"InventoryFunction": "order-saga-local-InventoryFunction"}
+    running = {"endpoint": endpoint, "state": {"functions": functions}}
+    monkeypatch.setattr(cli, "_running_stack", lambda: running)
+
+    assert cli.main(["preflight", "--json"]) == 1  # this account has no CloudWatch Logs role
+    document = json.loads(capsys.readouterr().out)
+    assert document["stack"] == "order-saga-local"
+    assert document["target"] == f"the local stack ({endpoint})"
+    assert document["checks"][0]["status"] == "WILL FAIL"
+    assert cli.main(["preflight", "--env", "staging"]) == 2
+    assert "no environment 'staging'" in capsys.readouterr().err
