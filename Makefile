@@ -100,7 +100,7 @@ security: install ## checkov (template.yaml and its SAM translation), bandit, pi
 	  $(BIN)/python -m tests.security.translated_template $$tmp/translated-template.json && \
 	  $(SECURITY_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact \
 	    -f template.yaml -f $$tmp/translated-template.json -f bootstrap/account.yaml
-	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks loadtest reliability --severity-level medium --quiet
+	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks loadtest reliability tools --severity-level medium --quiet
 	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
 test-fast: install ## Tests without sam build / sam validate
@@ -119,6 +119,13 @@ BOOTSTRAP_STACK ?= order-saga-account
 bootstrap: install ## Per-account prerequisites (API Gateway CloudWatch Logs role), before the first deploy (needs AWS credentials)
 	$(BIN)/sam deploy --template-file bootstrap/account.yaml --stack-name $(BOOTSTRAP_STACK) \
 	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --no-confirm-changeset $(BOOTSTRAP_ARGS)
+
+.PHONY: preflight capacity
+preflight: install ## Before sam deploy: read the account and say what would fail: make preflight [ENV=prod] (AWS credentials)
+	$(BIN)/python -m tools.preflight --env $(or $(ENV),default) $(PREFLIGHT_ARGS)
+
+capacity: install ## The capacity model (docs/capacity.md): make capacity [ENV=prod] [RATE=orders/s]
+	$(BIN)/python -m tools.capacity --env $(or $(ENV),prod) $(if $(RATE),--rate $(RATE)) $(CAPACITY_ARGS)
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided

@@ -6,6 +6,7 @@ seed FILE                    add inventory to the running stack
 orders [--limit N]           recent orders and their status
 trace ORDER_ID               the order's trace as a timeline
 patches [--markdown]         the changes made to moto: what each replaces and why
+preflight [--env E] [--json] `make preflight`'s checks against the running stack's account
 """
 
 import argparse
@@ -49,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("order_id", metavar="ORDER_ID")
     listing = commands.add_parser("patches", help="the changes made to moto: what each replaces and why")
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
+    preflight = commands.add_parser("preflight", help="make preflight's checks against the running stack's account")
+    preflight.add_argument("--env", default="default", help="samconfig.toml environment whose parameters to check")
+    preflight.add_argument("--json", action="store_true", help="the checks as JSON")
     args = parser.parse_args(argv)
     try:
-        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches}
+        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches,
+                   "preflight": _preflight}  # fmt: skip
         return command[args.command](args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -207,6 +212,31 @@ def _patches(args: argparse.Namespace) -> int:
 
     print(describe(markdown=args.markdown))
     return 0
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    """The checks of tools/preflight.py, on the local endpoint: the local stack stands for the deployed one."""
+    import dataclasses
+
+    from saga_local.cloudformation.template import TEMPLATE_PATH, load
+    from saga_local.stack import REGION
+    from tools import capacity, preflight
+
+    running = _running_stack()
+    try:
+        template = load(TEMPLATE_PATH)
+        environment = capacity.load_environment(args.env, template=template)
+        per_order = capacity.load_per_order()
+    except capacity.ConfigError as error:
+        raise CliError(str(error)) from None
+    environment = dataclasses.replace(environment, stack_name=Settings().stack_name, region=REGION)
+    functions: dict[str, str] = running["state"]["functions"]
+    deployed = {logical_id: ("AWS::Lambda::Function", name) for logical_id, name in functions.items()}
+    endpoint = running["endpoint"]
+    checks = preflight.run(environment, template, per_order, lambda service: client(service, endpoint), deployed)
+    render = preflight.to_json if args.json else preflight.report
+    print(render(checks, environment, f"the local stack ({running['endpoint']})"))
+    return preflight.exit_status(checks)
 
 
 if __name__ == "__main__":
