@@ -56,6 +56,7 @@ class Account:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.lambda_settings: tuple[int, int] | None = None
+        self.lambda_unreadable = False  # GetAccountSettings answers 404, as plain moto 5.2.5 does
 
     def __call__(self, service: str) -> Any:
         client = boto3.client(  # type: ignore[call-overload]  # dynamic service name
@@ -63,7 +64,14 @@ class Account:
         )
         if service == "lambda" and self.lambda_settings is not None:
             client.meta.events.register("before-call.lambda.GetAccountSettings", self._account_settings)
+        if service == "lambda" and self.lambda_unreadable:
+            client.meta.events.register("before-call.lambda.GetAccountSettings", self._not_found)
         return client
+
+    def _not_found(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Error": {"Code": "404", "Message": "Not yet implemented"}}
+        error["ResponseMetadata"] = {"HTTPStatusCode": 404}
+        return AWSResponse(self.endpoint, 404, HTTPHeaders(), None), error
 
     def _account_settings(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         """botocore uses a before-call handler's answer as the response: Lambda's GetAccountSettings shape."""
@@ -239,8 +247,10 @@ def test_rate_above_the_sns_fifo_topic_limit_will_fail(endpoint: str, template: 
 
 
 def test_what_moto_cannot_report_is_unknown_not_ok(endpoint: str, template: dict[str, Any]) -> None:
-    """moto 5.2.5 answers neither Lambda's GetAccountSettings nor Service Quotas for Lambda."""
+    """Plain moto 5.2.5 answers neither Lambda's GetAccountSettings nor Service Quotas for Lambda (the local stack's
+    account emulation answers the first: the test makes it unreadable whichever endpoint serves it)."""
     account = Account(endpoint)
+    account.lambda_unreadable = True
     account.bootstrap()
 
     checks = _run(account, _environment("prod", template), template)

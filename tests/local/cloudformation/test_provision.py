@@ -77,7 +77,7 @@ def test_functions_get_their_code_handler_layers_and_resolved_environment(stack:
     assert payments.code_dir == cfn.ROOT / "functions" / "payments"
     assert payments.handler == "payments.handler.lambda_handler"
     assert [d.name for d in payments.layer_dirs] == ["shared"]
-    assert (payments.timeout_seconds, payments.memory_mb, payments.runtime) == (3, 512, "python3.13")
+    assert (payments.timeout_seconds, payments.memory_mb, payments.runtime) == (1, 512, "python3.13")
     assert payments.environment["PAYMENTS_TABLE"] == stack.refs["PaymentsTable"]  # the function's own
     assert payments.environment["IDEMPOTENCY_TABLE"] == stack.refs["IdempotencyTable"]
     assert payments.environment["POWERTOOLS_METRICS_NAMESPACE"] == "OrderSaga"  # from Globals
@@ -217,19 +217,27 @@ def test_prod_parameters_on_a_new_accounts_quota_of_10_fail_with_lambdas_message
     )
 
 
-def test_prod_parameters_on_the_default_quota_reserve_600_and_leave_400(bootstrapped: None) -> None:
+def _prod_reservation() -> int:
+    """What prod reserves in all: FunctionConcurrencyLimit on each of the three saga steps."""
+    return 3 * int(_prod_parameters()["FunctionConcurrencyLimit"])
+
+
+def test_prod_parameters_on_the_default_quota_reserve_what_samconfig_says(bootstrapped: None) -> None:
     provision(_clients, stack_name="prod", parameters=_prod_parameters())
 
     limit = boto3.client("lambda", region_name="us-east-1").get_account_settings()["AccountLimit"]
-    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 400)
+    unreserved = 1000 - _prod_reservation()
+    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, unreserved)
 
 
-def test_a_second_reserving_stack_past_the_minimum_fails_with_lambdas_message(bootstrapped: None) -> None:
-    """Reservations add up across stacks of one account: prod (600) and a copy of it (600) cannot both fit."""
-    provision(_clients, stack_name="prod", parameters=_prod_parameters())
+def test_reserving_stacks_past_the_minimum_fail_with_lambdas_message(bootstrapped: None) -> None:
+    """Reservations add up across stacks of one account: copies of prod fit until one would leave under 100."""
+    fitting = (1000 - 100) // _prod_reservation()
+    for number in range(fitting):
+        provision(_clients, stack_name=f"prod{number}", parameters=_prod_parameters())
 
     with pytest.raises(ProvisionError) as failed:
-        provision(_clients, stack_name="prod2", parameters=_prod_parameters())
+        provision(_clients, stack_name="one-too-many", parameters=_prod_parameters())
 
     assert failed.value.reason == (
         "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
