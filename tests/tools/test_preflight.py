@@ -69,7 +69,7 @@ class Account:
         return client
 
     def _not_found(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        error = {"Error": {"Code": "404", "Message": "Not yet implemented"}}
+        error: dict[str, Any] = {"Error": {"Code": "404", "Message": "Not yet implemented"}}
         error["ResponseMetadata"] = {"HTTPStatusCode": 404}
         return AWSResponse(self.endpoint, 404, HTTPHeaders(), None), error
 
