@@ -6,6 +6,7 @@ seed FILE                    add inventory to the running stack
 orders [--limit N]           recent orders and their status
 trace ORDER_ID               the order's trace as a timeline
 patches [--markdown]         the changes made to moto: what each replaces and why
+ops list|retry|resolve       stuck and failed orders (saga_local/ops.py; --stack NAME for a deployed stack)
 """
 
 import argparse
@@ -39,10 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("order_id", metavar="ORDER_ID")
     listing = commands.add_parser("patches", help="the changes made to moto: what each replaces and why")
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
+    from saga_local import ops
+
+    ops.add_parser(commands)
     args = parser.parse_args(argv)
     try:
-        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches}
+        command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches,
+                   "ops": lambda a: ops.run(a, lambda: _running_stack()["outputs"])}  # fmt: skip
         return command[args.command](args)
+    except ops.OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
 from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
 from saga_local.stepfunctions.errors import PARALLEL_BRANCH_ERROR_NAMES
+from saga_local.stepfunctions.halt import HALT_EXECUTIONS
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.mock_config import MOCK_CONFIG
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
@@ -40,6 +41,7 @@ REGISTRY: tuple[Patch, ...] = (
     MOCK_CONFIG,
     AWS_CALL_HOOK,
     FINISHED_EXECUTION_HOOK,
+    HALT_EXECUTIONS,
 )
 
 
