@@ -145,7 +145,9 @@ def retry(target: Target, order_ids: list[str], *, dry_run: bool, out: Callable[
             out(f"{order_id}: changed meanwhile (now {read(target, order_id)['status']}); left alone")
             failures += 1
             continue
-        arn = target.sfn.start_execution(stateMachineArn=target.state_machine_arn, input=recovery.execution_input())
+        arn = target.sfn.start_execution(
+            stateMachineArn=target.state_machine_arn, name=recovery.execution_name, input=recovery.execution_input()
+        )
         out(f"{order_id}: saga running again (attempt {attempt}): {arn['executionArn']}")
     return 1 if failures else 0
 

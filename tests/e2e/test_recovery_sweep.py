@@ -153,3 +153,52 @@ def test_an_order_the_sweep_cannot_finish_is_flagged_after_its_retries(stack: Lo
 
 def _scan(stack: LocalStackHandle, table: str) -> list[dict[str, Any]]:
     return list(stack.table(table).scan(ConsistentRead=True)["Items"])
+
+
+def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalStackHandle) -> None:
+    set_faults(stack, [{"function": "PaymentsFunction", "match": {"action": "RefundPayment"},
+                        "error": "PaymentProviderUnavailable"}])  # fmt: skip
+    _, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
+    order_id = order_id_for(key)
+    deadline = time.monotonic() + 90
+    while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    listing = stack.cli("ops", "list")
+    assert listing.returncode == 0, listing.stderr
+    line = next(line for line in listing.stdout.splitlines() if order_id in line)
+    assert "COMPENSATION_FAILED" in line
+    assert "FLAGGED" in line
+    assert "the sweep gave up after 3 attempt(s)" in line
+    assert "payments: PaymentProviderUnavailable" in line
+
+    version = order(stack, order_id)["version"]
+    dry = stack.cli("ops", "retry", order_id, "--dry-run")
+    assert dry.returncode == 0
+    assert "[dry run]" in dry.stdout
+    time.sleep(2)
+    assert order(stack, order_id)["sweep"] == "FLAGGED"  # nothing changed
+    assert order(stack, order_id)["version"] == version
+
+    resolved = stack.cli("ops", "resolve", order_id, "--note", "refunded by hand, ticket 42")
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    item = order(stack, order_id)
+    assert "sweep" not in item
+    assert "savedRequest" not in item
+    assert json.loads(item["resolution"])["note"] == "refunded by hand, ticket 42"
+    again = stack.cli("ops", "resolve", order_id, "--note", "again")
+    assert again.returncode == 1
+    assert "nothing to resolve" in again.stdout
+    set_faults(stack, [])
+
+
+def test_the_operator_retry_leaves_a_finished_order_alone(stack: LocalStackHandle) -> None:
+    response, key = stack.place_order(("SKU-3", 1))
+    assert response.status == 201
+    result = stack.cli("ops", "retry", order_id_for(key))
+    assert result.returncode == 1
+    assert "CONFIRMED, nothing to retry" in result.stdout
+    bad = stack.cli("ops", "retry")
+    assert bad.returncode == 2
+    assert "name one ORDER_ID or --all" in bad.stderr
+    assert "Traceback" not in bad.stderr

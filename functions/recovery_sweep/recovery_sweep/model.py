@@ -57,6 +57,13 @@ class Recovery:
     reason: str  # the status the order was found in: PENDING or COMPENSATION_FAILED
     swept_at: str
 
+    @property
+    def execution_name(self) -> str:
+        """Names the execution after the order and the attempt (found in the console and the logs by it); at most
+        80 characters of [A-Za-z0-9-_], as Step Functions requires."""
+        stamp = self.swept_at.replace(":", "").replace("-", "").replace(".", "")
+        return f"recovery-{self.order_id.removeprefix('ord_')[:40]}-{self.attempt}-{stamp}"
+
     def execution_input(self) -> str:
         """The API's input for the same request (same key, same body: the saga resumes it), plus `recovery`."""
         return json.dumps({

@@ -61,8 +61,8 @@ def _conditional_update(order: IndexedOrder, expression: str, values: dict[str, 
         raise
 
 
-def start_execution(execution_input: str) -> str:
+def start_execution(name: str, execution_input: str) -> str:
     """An asynchronous Express execution of the saga (StartExecution): not bound to any HTTP request."""
     machine = os.environ["STATE_MACHINE_ARN"]
-    response = aws.stepfunctions().start_execution(stateMachineArn=machine, input=execution_input)
+    response = aws.stepfunctions().start_execution(stateMachineArn=machine, name=name, input=execution_input)
     return str(response["executionArn"])

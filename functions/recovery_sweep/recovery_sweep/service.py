@@ -63,7 +63,7 @@ def recover(order: IndexedOrder, settings: SweepSettings, now: datetime, report:
         return
     repository.claim(order, attempt=recovery.attempt, next_sweep_at=iso(settings.next_due(now, recovery.attempt)),
                      now=recovery.swept_at)  # fmt: skip
-    execution = repository.start_execution(recovery.execution_input())
+    execution = repository.start_execution(recovery.execution_name, recovery.execution_input())
     report.started.append(order.order_id)
     logger.warning("recovery execution started",
                    extra={"orderId": order.order_id, "status": order.status, "attempt": recovery.attempt,
