@@ -13,7 +13,8 @@ wrong, the order ids) and a summary of the outcomes. The rules:
   a CANCELLED order has a net charge of zero, its invoice absent or VOID, its ledger netting zero and
   its stock released; a COMPENSATION_FAILED order says which compensation failed and why, and what
   the other services undid is undone;
-- no saga left PENDING, and no order nobody asked for;
+- no saga left PENDING, and no order nobody asked for; no order left unfinished after the sweep window (still in
+  the recovery sweep's index: PENDING, COMPENSATION_FAILED awaiting a retry, or FLAGGED when the sweep gave up);
 - events: after deduplication by MessageDeduplicationId, each order state change exactly once, in
   order per order (`order.placed` first, the final status's event last), agreeing with the order;
 - HTTP: every answer is the status its order's outcome maps to (README "The API"), a replay gets
@@ -47,6 +48,9 @@ EVENT_BY_STATUS = {
     "CANCELLED": "order.cancelled",
     "COMPENSATION_FAILED": "order.compensation_failed",
 }
+# An execution that stopped dead (the orchestrator went away) answers 500 without an outcome: the recovery sweep
+# finishes the order, and the order's final state is checked instead of this answer.
+HALTED = (500, "INTERNAL_ERROR")
 NO_OUTCOME = (429, 504)  # throttled or timed out: the client retries with the same key to learn the outcome
 
 
@@ -153,6 +157,7 @@ class _Checker:
         self.views = {
             item["orderId"]: _view(item) for item in snapshot.orders if item["orderId"] not in snapshot.poison_order_ids
         }
+        self.items = {item["orderId"]: item for item in snapshot.orders}
         self.skus = {item["sku"]: item for item in snapshot.inventory if str(item.get("pk", "")).startswith("SKU#")}
         self.reservations = {i["orderId"]: i for i in snapshot.inventory if str(i["pk"]).startswith("RESERVATION#")}
         self.payments = {i["orderId"]: i for i in snapshot.payments if str(i["pk"]).startswith("PAYMENT#")}
@@ -212,6 +217,10 @@ class _Checker:
             if len(charges) > 1:
                 self.fail("double_charge", f"{len(charges)} charges at the provider", order_id)
             status = view["status"]
+            item = self.items[order_id]
+            if "sweep" in item:  # still in the recovery sweep's index: not finished, or given up on (FLAGGED)
+                self.fail("order_unfinished", f"{status}, in the sweep's index ({item['sweep']}, "
+                          f"{item.get('recoveryAttempts', 0)} attempts) after the sweep window", order_id)  # fmt: skip
             if status not in TERMINAL:
                 self.fail("saga_not_terminal", f"left {status}", order_id)
             elif status == "CONFIRMED":
@@ -329,9 +338,9 @@ class _Checker:
         for request in self.s.requests:
             order_id = order_id_for(request.key)
             view = self.views.get(order_id)
-            if request.status in NO_OUTCOME:
-                continue  # the client's retry with the same key is checked instead
             problem = request.response if isinstance(request.response, dict) else {}
+            if request.status in NO_OUTCOME or (request.status, problem.get("code")) == HALTED:
+                continue  # the client's retry with the same key, or the recovery sweep, gives the outcome
             if request.kind == "reused":
                 if (request.status, problem.get("code")) != (422, "IDEMPOTENCY_KEY_REUSED"):
                     self.fail("wrong_status", f"a reused key got {request.status} {problem.get('code')}", order_id)

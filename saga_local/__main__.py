@@ -7,6 +7,7 @@ orders [--limit N]           recent orders and their status
 trace ORDER_ID               the order's trace as a timeline
 patches [--markdown]         the changes made to moto: what each replaces and why
 preflight [--env E] [--json] `make preflight`'s checks against the running stack's account
+ops list|retry|resolve       stuck and failed orders (saga_local/ops.py; --stack NAME for a deployed stack)
 """
 
 import argparse
@@ -53,11 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     preflight = commands.add_parser("preflight", help="make preflight's checks against the running stack's account")
     preflight.add_argument("--env", default="default", help="samconfig.toml environment whose parameters to check")
     preflight.add_argument("--json", action="store_true", help="the checks as JSON")
+    from saga_local import ops
+
+    ops.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         command = {"up": _up, "invoke": _invoke, "seed": _seed, "orders": _orders, "trace": _trace, "patches": _patches,
-                   "preflight": _preflight}  # fmt: skip
+                   "preflight": _preflight,
+                   "ops": lambda a: ops.run(a, lambda: _running_stack()["outputs"])}  # fmt: skip
         return command[args.command](args)
+    except ops.OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -37,6 +37,13 @@ Faults of an AWS call made by a function (requests whose User-Agent carries Lamb
 `operation` is one name, a list, or "*"; `match` compares request parameters (a `*` in a value is a
 wildcard). The first rule that matches and fires (by `rate`) applies; the rest are not asked.
 
+Faults of a state machine execution (a rule naming `state`: a state's name, or "*" for any; the top level of an
+execution only, not inside a Parallel's branches), applied once the state has run:
+- "halt": the execution stops dead after the state, as if the orchestrator had gone away: no Catch, no
+  compensation, no further state (it ends ABORTED; a synchronous caller gets 500). Its writes happened.
+- "timeout": the state machine's own TimeoutSeconds is reached after the state: the execution ends TIMED_OUT
+  (a synchronous caller gets 504), with the same effect on the order.
+
 Every fault injected is counted by kind (`lambda.crash`, `aws.throttle`...) and by target, and the
 counts are written beside the rules file, as `<rules file stem>.injected.json`, for reports.
 A file that is not valid leaves faults off, with a log line naming the field.
@@ -58,6 +65,7 @@ from typing import Any
 FAULTS_FILE_ENV = "LOCAL_FAULTS_FILE"
 LAMBDA_FAULTS = ("error", "latency", "timeout", "crash", "duplicate")
 AWS_FAULTS = ("throttle", "error", "latency")
+STATE_FAULTS = ("halt", "timeout")
 # What the worker does after the handler ran (saga_local/awslambda/worker.py reads the same words).
 WORKER_FAULTS = ("timeout", "crash")
 LAMBDA_USER_AGENT_MARK = "exec-env/AWS_Lambda_"  # botocore adds AWS_EXECUTION_ENV to its User-Agent
@@ -76,6 +84,7 @@ class Rule:
     latency_ms: int
     match: dict[str, Any]
     function: str | None = None  # a Lambda rule
+    state: str | None = None  # a state machine rule: a state's name or "*"
     service: str | None = None  # an AWS rule
     operations: tuple[str, ...] = ()  # ("*",) for every operation
     error: str | None = None
@@ -111,9 +120,9 @@ def _rule(index: int, raw: Any) -> Rule:
     at = f"faults[{index}]"
     if not isinstance(raw, dict):
         raise FaultRuleError(f"{at}: must be an object")
-    function, service = raw.get("function"), raw.get("service")
-    if (function is None) == (service is None):
-        raise FaultRuleError(f"{at}: name either a function or a service (with its operation)")
+    function, service, state = raw.get("function"), raw.get("service"), raw.get("state")
+    if [function, service, state].count(None) != 2:
+        raise FaultRuleError(f"{at}: name one of a function, a service (with its operation) or a state")
     error = raw.get("error")
     if error is not None and not (isinstance(error, str) and error):
         raise FaultRuleError(f"{at}.error: must be a non-empty string")
@@ -135,6 +144,13 @@ def _rule(index: int, raw: Any) -> Rule:
     common: dict[str, Any] = {
         "rate": float(rate), "latency_ms": int(latency), "match": match, "error": error, "message": message,
     }  # fmt: skip
+    if state is not None:
+        if not isinstance(state, str) or not state:
+            raise FaultRuleError(f'{at}.state: must be a state name or "*"')
+        kind = raw.get("fault")
+        if kind not in STATE_FAULTS:
+            raise FaultRuleError(f"{at}.fault: must be one of {', '.join(STATE_FAULTS)} for a state")
+        return Rule(kind=kind, state=state, **common)
     if function is not None:
         if not isinstance(function, str) or not function:
             raise FaultRuleError(f"{at}.function: must be a logical id or a function name")
@@ -215,6 +231,15 @@ class FaultInjector:
                 f"lambda.{rule.kind}", f"{rule.function} {rule.kind}" + (f" {rule.error}" if rule.error else "")
             )
             return Fault(rule.kind, rule.error, rule.message, rule.latency_ms)
+        return None
+
+    def for_state(self, state: str) -> Fault | None:
+        """The fault to apply to an execution once its top-level state `state` has run (halt or timeout)."""
+        for rule in self._load():
+            if rule.state is None or rule.state not in ("*", state) or not _fires(rule):
+                continue
+            self._count(f"execution.{rule.kind}", f"{state} {rule.kind}")
+            return Fault(rule.kind, None, rule.message, rule.latency_ms)
         return None
 
     @staticmethod

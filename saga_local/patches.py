@@ -16,6 +16,7 @@ from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
 from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
 from saga_local.stepfunctions.errors import LAMBDA_SERVICE_ERROR_NAMES, PARALLEL_BRANCH_ERROR_NAMES
+from saga_local.stepfunctions.halt import HALT_EXECUTIONS
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.mock_config import MOCK_CONFIG
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
@@ -48,6 +49,7 @@ REGISTRY: tuple[Patch, ...] = (
     IAM_ACTION_NAMES,
     IAM_ERROR_FORMAT,
     IAM_ACCOUNT_ROOT,
+    HALT_EXECUTIONS,
 )
 
 

@@ -143,6 +143,7 @@ class LocalAws:
         self._start_xray()
         self._start_lambda_runtime()
         self._start_stream_pollers()
+        self._start_scheduler()
         self._start_apis()
         self.seed(settings.seed_file)
         self._write_state()
@@ -186,7 +187,7 @@ class LocalAws:
         )
         for spec in self.stack.functions:  # Lambda sets the role's session in each execution environment
             role = self.sessions.credentials(spec.role_arn, spec.name) if spec.role_arn else None
-            runtime.register(spec, role.environment() if role else None)
+            runtime.register(_with_local_overrides(spec), role.environment() if role else None)
         # A cold start on this shared machine would eat most of a Task's timeout. Before "ready": one environment
         # per function reading a stream (one batch per shard at a time), and one per admitted execution for the
         # others (an execution invokes each at most once at a time).
@@ -196,6 +197,10 @@ class LocalAws:
         if others:
             runtime.warm_up(*others, workers=max(1, self.settings.executions_at_once))
         invoke_hook.run_lambdas_with(runtime.runner)
+        from saga_local.stepfunctions import halt
+
+        halt.use(runtime.faults)  # execution faults (halt, timeout) counted with the functions'
+        self._closers.append(lambda: halt.use(None))
         self.runtime = runtime
         self._closers.append(runtime.close)
 
@@ -218,6 +223,14 @@ class LocalAws:
             )
             poller.start()
             self._closers.append(poller.stop)
+
+    def _start_scheduler(self) -> None:
+        from saga_local.scheduler import Scheduler
+
+        assert self.stack is not None
+        scheduler = Scheduler(self.stack.schedules, lambda arn, event: self.runtime.invoke(arn, event)).start()
+        self.scheduler = scheduler
+        self._closers.append(scheduler.stop)
 
     def _start_apis(self) -> None:
         from saga_local.apigateway.server import make_app, serve
@@ -277,6 +290,23 @@ class LocalAws:
                 close()
         self._closers.clear()
         invoke_hook.run_lambdas_with(None)
+
+
+FUNCTION_ENV_OVERRIDE_PREFIX = "LOCAL_FUNCTION_ENV_"
+
+
+def _with_local_overrides(spec: Any) -> Any:
+    """The function with LOCAL_FUNCTION_ENV_<NAME> given to it as <NAME>, where its template declares <NAME>: tests
+    shorten the recovery sweep's window (LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS=5) without editing the template."""
+    from dataclasses import replace
+
+    prefix = FUNCTION_ENV_OVERRIDE_PREFIX
+    overrides = {
+        name.removeprefix(prefix): value
+        for name, value in os.environ.items()
+        if name.startswith(prefix) and name.removeprefix(prefix) in spec.environment
+    }
+    return replace(spec, environment={**spec.environment, **overrides}) if overrides else spec
 
 
 def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from saga_local.cloudformation import template as cfn
 from saga_local.cloudformation.intrinsics import NO_VALUE, Resolver
-from saga_local.cloudformation.specs import EventSourceMappingSpec, FunctionSpec, RestApiSpec
+from saga_local.cloudformation.specs import EventSourceMappingSpec, FunctionSpec, RestApiSpec, ScheduleSpec
 
 ARTIFACT_BUCKET = "local-artifacts"
 BOOTSTRAP_TEMPLATE = cfn.ROOT / "bootstrap" / "account.yaml"
@@ -50,6 +50,7 @@ class Stack:
     functions: list[FunctionSpec] = field(default_factory=list)
     mappings: list[EventSourceMappingSpec] = field(default_factory=list)
     apis: list[RestApiSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # logical id -> why
 
     def attribute(self, logical_id: str, name: str) -> Any:
@@ -423,6 +424,30 @@ class _Creator:
             request["tracingConfiguration"] = {"enabled": bool(tracing.get("Enabled"))}
         arn = self.clients("stepfunctions").create_state_machine(**request)["stateMachineArn"]
         self._set(logical_id, arn, Arn=arn, Name=name, StateMachineRevisionId="local")
+
+    # -- schedules: run by saga_local.scheduler through the Lambda runtime
+    def _aws_scheduler_schedule(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or self._physical_name(logical_id)
+        target = props["Target"]
+        self._add_schedule(logical_id, name, props["ScheduleExpression"], target["Arn"], target.get("Input"),
+                           props.get("State", "ENABLED") == "ENABLED")  # fmt: skip
+        self._set(logical_id, name, Arn=self._arn("scheduler", f"schedule/default/{name}"))
+
+    def _aws_events_rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or self._physical_name(logical_id)
+        self._set(logical_id, name, Arn=self._arn("events", f"rule/{name}"))
+        if "ScheduleExpression" not in props:
+            self.stack.skipped[logical_id] = "only scheduled rules are emulated"
+            return
+        for target in props.get("Targets", []):
+            self._add_schedule(logical_id, name, props["ScheduleExpression"], target["Arn"], target.get("Input"),
+                               props.get("State", "ENABLED") == "ENABLED")  # fmt: skip
+
+    def _add_schedule(self, logical_id: str, name: str, expression: str, arn: str, event: Any, on: bool) -> None:
+        if ":lambda:" not in arn:
+            self.stack.skipped[logical_id] = "only schedules that invoke a Lambda function are emulated"
+            return
+        self.stack.schedules.append(ScheduleSpec(logical_id, name, expression, arn, event, on))
 
     # -- API Gateway: served by saga_local.apigateway from the definition
     def _aws_apigateway_restapi(self, logical_id: str, props: dict[str, Any]) -> None:

@@ -61,3 +61,26 @@ class RestApiSpec:
     throttle_burst: int | None = None
     tracing_enabled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One AWS::Scheduler::Schedule (or AWS::Events::Rule with a schedule) whose target is a Lambda function."""
+
+    logical_id: str
+    name: str
+    expression: str  # rate(1 minute), rate(5 minutes)...
+    target_arn: str
+    input: str | None = None  # the event the target receives (JSON), or None for the scheduler's default
+    enabled: bool = True
+
+    @property
+    def interval_seconds(self) -> float:
+        """The period of a `rate(N unit)` expression; cron() and at() are not emulated (ValueError)."""
+        import re
+
+        match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", self.expression.strip())
+        if not match:
+            raise ValueError(f"{self.logical_id}: only rate(N minutes|hours|days) schedules run locally")
+        unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+        return int(match.group(1)) * unit

@@ -183,6 +183,23 @@ def test_an_order_left_pending_is_reported() -> None:
     assert CANCELLED in found["wrong_status"]  # its 402 maps to no final state
 
 
+def test_an_order_left_unfinished_after_the_sweep_window_is_reported() -> None:
+    """A stuck order (its execution stopped, the sweep has not finished it) and one the sweep gave up on."""
+    world = consistent()
+    world.orders[1] = {**_order_item(_view(CANCELLED, "PENDING")), "sweep": "OPEN", "sweepAt": "2026-01-01T00:00:00Z"}
+    world.orders[0] = {**world.orders[0], "sweep": "FLAGGED", "recoveryAttempts": 5}
+    found = kinds(check(world)[0])
+    assert found["order_unfinished"] == {CANCELLED, OK}
+
+
+def test_a_halted_execution_answer_is_not_taken_for_the_outcome() -> None:
+    """An execution stopped dead answers 500 INTERNAL_ERROR; the sweep then finishes the order: no violation."""
+    world = consistent()
+    original = next(r for r in world.requests if order_id_for(r.key) == OK)
+    world.requests.insert(0, Request(original.key, original.body, 500, {"code": "INTERNAL_ERROR"}, "original"))
+    assert check(world)[0] == []
+
+
 def test_a_duplicated_event_is_reported_after_deduplication() -> None:
     """The same state change published twice under two deduplication ids: a consumer would see it twice."""
     world = consistent()

@@ -365,9 +365,11 @@ def test_every_compensation_is_claimed_first(definition: dict[str, Any]) -> None
     the same request confirmed it: that outcome stands, 201), and a marked order can no longer be confirmed."""
     states = definition["States"]
     undo = [name for name, state in states.items() if state.get("ResultPath") == "$.undo"]
-    assert sorted(undo) == ["NothingToUndo", "UndoBilling", "UndoInventory", "UndoPayment"]
-    assert {states[name]["Next"] for name in undo} == {"ClaimCompensation"}
+    assert sorted(undo) == ["NothingToUndo", "RetryCompensation", "UndoBilling", "UndoInventory", "UndoPayment"]
+    # The recovery sweep's retry of a COMPENSATION_FAILED order needs no claim: it can no longer be confirmed.
+    assert {states[name]["Next"] for name in undo if name != "RetryCompensation"} == {"ClaimCompensation"}
     assert [name for name, state in states.items() if "Compensate" in asl.successors(state)] == [
+        "RetryCompensation",
         "ClaimCompensation",
         "FindConfirmedOrder",
         "ConfirmedBeforeCompensation",

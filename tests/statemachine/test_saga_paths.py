@@ -253,10 +253,17 @@ class MockedSaga:
         """StartSyncExecution of `<machine ARN>#<test case>`, as Step Functions Local takes it."""
         called = len(self.calls)
         response = self.sfn.start_sync_execution(
-            stateMachineArn=f"{self.machine_arn}#{test_case}", input=json.dumps(EXECUTION_INPUT)
+            stateMachineArn=f"{self.machine_arn}#{test_case}", input=json.dumps(execution_input(test_case))
         )
         history = sfn_mocks.mocked_execution_history(response["executionArn"])
         return Outcome(response, history, tuple(self.calls[called:]))
+
+
+def execution_input(test_case: str) -> dict[str, Any]:
+    """The API's input; a `Recovery...` test case runs as the recovery sweep starts it (with `recovery`)."""
+    if test_case.startswith("Recovery"):
+        return {**EXECUTION_INPUT, "requestId": "sweep", "recovery": {"attempt": 1, "reason": "COMPENSATION_FAILED"}}
+    return EXECUTION_INPUT
 
 
 OUTCOMES: dict[str, Outcome] = {}  # test case -> its execution: each runs once, whichever test asks first
@@ -408,6 +415,7 @@ NOT_CREATED = ("OrderUnavailable", "ServiceUnavailable")
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 
 
+RETRIED_COMPENSATION = ("RetryCompensation", "Compensate", "UndoVoidInvoice?", "VoidInvoice", "UndoRefundPayment?")
 CLAIMED = ("ClaimCompensation",)  # the order marked as being undone (or its claim failed): Compensate
 # The claim's condition failed (the order was CONFIRMED), but the order read is not CONFIRMED (closed since): undo.
 CLAIM_REFUSED = ("ClaimCompensation", "FindConfirmedOrder", "ConfirmedBeforeCompensation")
@@ -427,7 +435,8 @@ def compensation(
     described = "DescribeCompensationFailedOrder" if FAILED in (void, refund, release) else "DescribeCancelledOrder"
     return (undo, *claim, "Compensate", *branch("VoidInvoice", void), *branch("RefundPayment", refund),
             *branch("ReleaseInventory", release), "ClassifyFailure", f"Reason{reason}", "AnyCompensationFailed",
-            described, "CloseOrder")  # fmt: skip
+            described, "StayInTheSweep" if FAILED in (void, refund, release) else "LeaveTheSweep",
+            "CloseOrder")  # fmt: skip
 
 
 def nothing_to_undo(reason: str) -> tuple[str, ...]:
@@ -671,6 +680,18 @@ EXPECTED: dict[str, Expected] = {
         (*FORWARD, *compensation("UndoBilling", FAILED, FAILED, FAILED, "ServiceUnavailable"), *NOT_UNDONE),
         ConfirmOrder=1,
     ),
+    # ------------------------------------------------------------------ the recovery sweep (functions/recovery_sweep)
+    # A COMPENSATION_FAILED order, run again by the sweep: every compensation again, then closed with the reason it
+    # failed for in the first place (here a service being unavailable: 503), or COMPENSATION_FAILED once more.
+    "RecoveryRetriesCompensation": unavailable(
+        (*RESUMED, *RETRIED_COMPENSATION, "RefundPayment", "UndoReleaseInventory?", "ReleaseInventory",
+         "ClassifyFailure", "KeepStoredReason", "AnyCompensationFailed", "DescribeCancelledOrder", "LeaveTheSweep",
+         "CloseOrder", *UNAVAILABLE)),
+    "RecoveryRetryFailsAgain": compensation_failed((*RESUMED, *RETRIED_COMPENSATION, "RefundPayment",
+                                                    "RefundPaymentFailed", "UndoReleaseInventory?", "ReleaseInventory",
+                                                    "ClassifyFailure", "KeepStoredReason", "AnyCompensationFailed",
+                                                    "DescribeCompensationFailedOrder", "StayInTheSweep", "CloseOrder",
+                                                    *NOT_UNDONE), RefundPayment=2),
 }
 # fmt: on
 

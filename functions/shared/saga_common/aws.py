@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 @cache
@@ -35,11 +36,16 @@ def sns() -> "SNSClient":
 
 
 @cache
+def stepfunctions() -> "SFNClient":
+    return boto3.client("stepfunctions")
+
+
+@cache
 def sqs() -> "SQSClient":
     return boto3.client("sqs")
 
 
 def reset() -> None:
     """Forget cached resources (tests start a new moto backend per test)."""
-    for cached in (table, dynamodb, sns, sqs):
+    for cached in (table, dynamodb, sns, sqs, stepfunctions):
         cached.cache_clear()

@@ -90,7 +90,8 @@ def test_the_state_machine_runs_the_asl_file_with_the_functions_arns(stack: Stac
     assert machine["type"] == "EXPRESS"
     assert "${" not in machine["definition"]
     resources = {state["Resource"] for state in _tasks(json.loads(machine["definition"]))}
-    assert {f.arn for f in stack.functions if f.logical_id != "OutboxRelayFunction"} <= resources
+    steps = {f.arn for f in stack.functions if f.logical_id not in ("OutboxRelayFunction", "RecoverySweepFunction")}
+    assert steps <= resources
     # The orchestrator writes the order itself, to the orders table named in the definition.
     assert {"arn:aws:states:::dynamodb:putItem", "arn:aws:states:::dynamodb:updateItem"} <= resources
     assert f'"TableName": "{stack.refs["OrdersTable"]}"' in machine["definition"]
@@ -121,6 +122,15 @@ def test_stream_mapping_and_api_become_specs_for_the_emulators(stack: Stack) -> 
     assert api.tracing_enabled
 
 
+def test_a_schedule_becomes_a_spec_for_the_local_scheduler(stack: Stack) -> None:
+    """The recovery sweep's ScheduleV2 event (AWS::Scheduler::Schedule) invokes its function every minute."""
+    (schedule,) = stack.schedules
+    assert schedule.logical_id == "RecoverySweepFunctionEveryMinute"
+    assert schedule.target_arn == next(f.arn for f in stack.functions if f.logical_id == "RecoverySweepFunction")
+    assert schedule.interval_seconds == 60
+    assert schedule.enabled
+
+
 def test_outputs_are_resolved(stack: Stack) -> None:
     assert set(stack.outputs) == set(cfn.load()["Outputs"])
     assert all(isinstance(value, str) for value in stack.outputs.values())
@@ -147,7 +157,7 @@ def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_i
     with "0" as a string, as CloudFormation does. A reservation of 0 would throttle every invocation."""
     default = _provision()
     assert {f.logical_id: f.reserved_concurrency for f in default.functions} == dict.fromkeys(
-        ["InventoryFunction", "PaymentsFunction", "BillingFunction", "OutboxRelayFunction"]
+        ["InventoryFunction", "PaymentsFunction", "BillingFunction", "OutboxRelayFunction", "RecoverySweepFunction"]
     )
     prod = provision(
         lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
@@ -156,7 +166,7 @@ def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_i
     )
     reserved = {f.logical_id: f.reserved_concurrency for f in prod.functions}
     assert reserved == {**dict.fromkeys(["InventoryFunction", "PaymentsFunction", "BillingFunction"], 200),
-                        "OutboxRelayFunction": None}  # fmt: skip
+                        "OutboxRelayFunction": None, "RecoverySweepFunction": None}  # fmt: skip
 
 
 # ---------------------------------------------------------------- where CloudFormation would fail

@@ -1,0 +1,1 @@
+"""The recovery sweep: finds orders a saga execution left unfinished and runs their saga again."""
