@@ -691,7 +691,7 @@ EXPECTED: dict[str, Expected] = {
                                                     "RefundPaymentFailed", "UndoReleaseInventory?", "ReleaseInventory",
                                                     "ClassifyFailure", "KeepStoredReason", "AnyCompensationFailed",
                                                     "DescribeCompensationFailedOrder", "StayInTheSweep", "CloseOrder",
-                                                    *NOT_UNDONE), RefundPayment=2),
+                                                    *NOT_UNDONE), RefundPayment=1),
 }
 # fmt: on
 

@@ -12,6 +12,7 @@ RESERVED to RELEASED under a condition, or fences an order that has none. docs/s
 tests that prove each case.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,8 +32,12 @@ from inventory.errors import (
 )
 from inventory.model import CatalogItem, PricedLine, RequestedLine, Reservation, ReservationStatus
 
-# A transaction holds at most 100 actions: one per distinct SKU plus the reservation.
-MAX_DISTINCT_SKUS = 99
+# The API contract's limits (api/openapi.yaml, OrderRequest), checked again here: a model a deployer loosens, or a
+# caller that reaches the state machine some other way, must not reserve what the API would refuse.
+MAX_LINES = 25
+MAX_QUANTITY = 100
+SKU_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
+LINE_FIELDS = frozenset({"sku", "quantity"})
 # Rounds of read-then-conditional-write in ReleaseInventory; each lost round means a concurrent writer
 # finished first, so the next read sees a settled state.
 _RELEASE_ROUNDS = 3
@@ -64,17 +69,27 @@ def reserve_inventory(*, command: Command) -> dict[str, Any]:
 
 def _requested_lines(command: Command) -> list[RequestedLine]:
     lines = [
-        RequestedLine(required(item, "sku", str, at=at), positive_int(item, "quantity", at=at))
-        for at, item in objects(command, "items", what="an object with sku and quantity")
+        _requested_line(at, item) for at, item in objects(command, "items", what="an object with sku and quantity")
     ]
+    if len(lines) > MAX_LINES:
+        raise InvalidOrder(f"items: an order holds at most {MAX_LINES} lines, got {len(lines)}")
     seen: set[str] = set()
     for index, line in enumerate(lines):
         if line.sku in seen:  # API Gateway's model cannot say "unique by sku"
             raise InvalidOrder(f"items[{index}].sku: {line.sku} appears more than once; send one line per SKU")
         seen.add(line.sku)
-    if len(seen) > MAX_DISTINCT_SKUS:
-        raise InvalidOrder(f"an order can hold at most {MAX_DISTINCT_SKUS} different SKUs")
     return lines
+
+
+def _requested_line(at: str, item: Mapping[str, Any]) -> RequestedLine:
+    if extra := sorted(set(item) - LINE_FIELDS):
+        raise InvalidOrder(f"{at}{extra[0]}: unexpected field; a line has only sku and quantity")
+    sku, quantity = required(item, "sku", str, at=at), positive_int(item, "quantity", at=at)
+    if not SKU_PATTERN.fullmatch(sku):
+        raise InvalidOrder(f"{at}sku must be 1-32 upper-case letters, digits or hyphens")
+    if quantity > MAX_QUANTITY:
+        raise InvalidOrder(f"{at}quantity must be at most {MAX_QUANTITY}")
+    return RequestedLine(sku, quantity)
 
 
 def price(order_id: str, lines: list[RequestedLine], catalog: Mapping[str, CatalogItem]) -> Reservation:

@@ -23,9 +23,9 @@ from saga_local.stepfunctions.inprocess import InProcessRunner, LocalSaga, deplo
 from saga_local.stepfunctions.timing import RETRY_SCALE_ENV
 
 CATALOG = {
-    "sku-mug": {"name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10},
-    "sku-tee": {"name": "T-shirt", "unitPrice": 2500, "currency": "EUR", "available": 5},
-    "sku-rare": {"name": "Rare print", "unitPrice": 9900, "currency": "EUR", "available": 1},
+    "SKU-MUG": {"name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10},
+    "SKU-TEE": {"name": "T-shirt", "unitPrice": 2500, "currency": "EUR", "available": 5},
+    "SKU-RARE": {"name": "Rare print", "unitPrice": 9900, "currency": "EUR", "available": 1},
 }
 
 
@@ -138,50 +138,50 @@ def test_in_process_runner_reports_errors_as_lambda_does(
 
 
 def test_happy_path_confirms_the_order(saga: LocalSaga) -> None:
-    order = output_of(saga.start_sync(order_input(("sku-mug", 2), ("sku-tee", 1))))
+    order = output_of(saga.start_sync(order_input(("SKU-MUG", 2), ("SKU-TEE", 1))))
     assert order["status"] == "CONFIRMED"
     assert order["total"] == 2 * 1299 + 2500
     assert order["currency"] == "EUR"
     assert order["paymentId"]
     assert order["invoiceId"]
-    assert {line["sku"]: line["lineTotal"] for line in order["items"]} == {"sku-mug": 2598, "sku-tee": 2500}
+    assert {line["sku"]: line["lineTotal"] for line in order["items"]} == {"SKU-MUG": 2598, "SKU-TEE": 2500}
     assert order_status(saga, order["orderId"]) == "CONFIRMED"
-    assert stock(saga, "sku-mug") == (8, 2)
+    assert stock(saga, "SKU-MUG") == (8, 2)
     charge = payment(saga, order["orderId"])
     assert charge is not None
     assert charge["status"] == "CAPTURED"
 
 
 def test_out_of_stock_cancels_the_order_and_leaves_stock_alone(saga: LocalSaga) -> None:
-    outcome = output_of(saga.start_sync(order_input(("sku-mug", 1), ("sku-rare", 2))))
+    outcome = output_of(saga.start_sync(order_input(("SKU-MUG", 1), ("SKU-RARE", 2))))
     assert outcome["code"] == "OUT_OF_STOCK"
     assert outcome["detail"]
     assert order_status(saga, outcome["orderId"]) == "CANCELLED"
-    assert stock(saga, "sku-mug") == (10, 0)
-    assert stock(saga, "sku-rare") == (1, 0)
+    assert stock(saga, "SKU-MUG") == (10, 0)
+    assert stock(saga, "SKU-RARE") == (1, 0)
     assert payment(saga, outcome["orderId"]) is None
 
 
 def test_declined_payment_releases_the_stock(saga: LocalSaga) -> None:
-    outcome = output_of(saga.start_sync(order_input(("sku-tee", 2), token="tok_chargeDeclined")))
+    outcome = output_of(saga.start_sync(order_input(("SKU-TEE", 2), token="tok_chargeDeclined")))
     assert outcome["code"] == "PAYMENT_DECLINED"
     assert order_status(saga, outcome["orderId"]) == "CANCELLED"
-    assert stock(saga, "sku-tee") == (5, 0)
+    assert stock(saga, "SKU-TEE") == (5, 0)
     assert (payment(saga, outcome["orderId"]) or {}).get("status") != "CAPTURED"
 
 
 def test_transient_payment_error_is_compensated_not_retried(saga: LocalSaga) -> None:
     """A forward step retries only what did not run (README, The time budget): the provider's error is undone."""
-    response = saga.start_sync(order_input(("sku-mug", 1), token="tok_processingError"))
+    response = saga.start_sync(order_input(("SKU-MUG", 1), token="tok_processingError"))
     assert (response["status"], response["error"]) == ("FAILED", "SERVICE_UNAVAILABLE"), response
     order_id = json.loads(response["cause"])["orderId"]
     assert order_status(saga, order_id) == "CANCELLED"
     assert (payment(saga, order_id) or {}).get("status") != "CAPTURED"
-    assert stock(saga, "sku-mug") == (10, 0)
+    assert stock(saga, "SKU-MUG") == (10, 0)
 
 
 def test_payment_provider_unavailable_fails_the_execution_after_compensating(saga: LocalSaga) -> None:
-    response = saga.start_sync(order_input(("sku-mug", 3), token="tok_unavailable"))
+    response = saga.start_sync(order_input(("SKU-MUG", 3), token="tok_unavailable"))
     assert response["status"] == "FAILED", response
     assert response["error"] == "SERVICE_UNAVAILABLE"
     cause = json.loads(response["cause"])
@@ -189,31 +189,31 @@ def test_payment_provider_unavailable_fails_the_execution_after_compensating(sag
     order_id = cause["orderId"]
     assert order_status(saga, order_id) == "CANCELLED"
     assert (payment(saga, order_id) or {}).get("status") != "CAPTURED"
-    assert stock(saga, "sku-mug") == (10, 0)
+    assert stock(saga, "SKU-MUG") == (10, 0)
 
 
 def test_replayed_request_repeats_the_outcome_without_charging_twice(saga: LocalSaga) -> None:
-    request = order_input(("sku-mug", 2), key="replay-key")
+    request = order_input(("SKU-MUG", 2), key="replay-key")
     first = output_of(saga.start_sync(request))
     second = output_of(saga.start_sync(request))
     assert second == first
-    assert stock(saga, "sku-mug") == (8, 2)
+    assert stock(saga, "SKU-MUG") == (8, 2)
     payments = saga.table("PaymentsTable").scan()["Items"]
     assert [item["pk"] for item in payments if item["pk"].startswith("PAYMENT#")] == [f"PAYMENT#{first['orderId']}"]
 
 
 def test_same_idempotency_key_with_another_request_is_refused(saga: LocalSaga) -> None:
-    output_of(saga.start_sync(order_input(("sku-mug", 1), key="reused-key")))
-    outcome = output_of(saga.start_sync(order_input(("sku-mug", 5), key="reused-key")))
+    output_of(saga.start_sync(order_input(("SKU-MUG", 1), key="reused-key")))
+    outcome = output_of(saga.start_sync(order_input(("SKU-MUG", 5), key="reused-key")))
     assert outcome["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert stock(saga, "sku-mug") == (9, 1)
+    assert stock(saga, "SKU-MUG") == (9, 1)
 
 
 def test_duplicate_sku_is_an_invalid_request_naming_the_field(saga: LocalSaga) -> None:
-    outcome = output_of(saga.start_sync(order_input(("sku-mug", 1), ("sku-mug", 2))))
+    outcome = output_of(saga.start_sync(order_input(("SKU-MUG", 1), ("SKU-MUG", 2))))
     assert outcome["code"] == "INVALID_REQUEST"
     assert "items[1].sku" in outcome["detail"]
     # Inventory refuses it (the API's model cannot say "unique by sku"): the order is recorded as refused.
     [order] = saga.table("OrdersTable").scan()["Items"]
     assert (order["orderId"], order["status"]) == (outcome["orderId"], "CANCELLED")
-    assert stock(saga, "sku-mug") == (10, 0)
+    assert stock(saga, "SKU-MUG") == (10, 0)

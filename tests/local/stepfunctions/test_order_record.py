@@ -35,7 +35,7 @@ def saga(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSaga]:
     # Tasks get 5 s instead of 1: a step slowed by a busy test machine must not add a timeout to the fault tested.
     monkeypatch.setenv(TIMEOUT_SCALE_ENV, "5")
     local = deploy_in_process()
-    local.table("InventoryTable").put_item(Item={"pk": "SKU#sku-mug", "sku": "sku-mug", **MUG, "reserved": 0})
+    local.table("InventoryTable").put_item(Item={"pk": "SKU#SKU-MUG", "sku": "SKU-MUG", **MUG, "reserved": 0})
     yield local
     local.close()
 
@@ -75,7 +75,7 @@ def order_input(quantity: int = 2, token: str = "tok_visa", key: str = "") -> di
         "idempotencyKey": key or str(uuid.uuid4()),
         "request": {
             "customerId": "cus_1",
-            "items": [{"sku": "sku-mug", "quantity": quantity}],
+            "items": [{"sku": "SKU-MUG", "quantity": quantity}],
             "payment": {"token": token},
         },
     }
@@ -104,7 +104,7 @@ def order_writes(saga: LocalSaga) -> list[tuple[str, str, Decimal]]:
 
 
 def stock(saga: LocalSaga) -> tuple[Decimal, Decimal]:
-    item = saga.table("InventoryTable").get_item(Key={"pk": "SKU#sku-mug"}, ConsistentRead=True)["Item"]
+    item = saga.table("InventoryTable").get_item(Key={"pk": "SKU#SKU-MUG"}, ConsistentRead=True)["Item"]
     return item["available"], item["reserved"]
 
 

@@ -37,8 +37,8 @@ def contents(aws: LocalAws, logical_id: str) -> list[dict[str, Any]]:
 
 
 def test_reserve_prices_every_line_from_the_catalog_and_moves_the_stock(catalog: LocalAws, lambda_context: Any) -> None:
-    # A client-sent price is ignored: only the catalog prices an order.
-    answer = reserve(lambda_context, [{"sku": "SKU-1", "quantity": 2, "unitPrice": 1}, {"sku": "SKU-2", "quantity": 3}])
+    # Only the catalog prices an order (a client-sent price is refused: see the extra-field case below).
+    answer = reserve(lambda_context, [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 3}])
 
     assert answer == {
         "reservationId": answer["reservationId"],
@@ -76,6 +76,31 @@ def test_the_same_sku_twice_is_an_invalid_order_and_nothing_is_reserved(catalog:
 
     with pytest.raises(InvalidOrder, match=r"^items\[1\]\.sku: SKU-2 appears more than once; send one line per SKU$"):
         reserve(lambda_context, [{"sku": "SKU-2", "quantity": 1}, {"sku": "SKU-2", "quantity": 2}])
+
+    assert contents(catalog, "InventoryTable") == before
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (
+            [{"sku": "SKU-1", "quantity": 1, "price": 1}],
+            r"^items\[0\]\.price: unexpected field; a line has only sku and quantity$",
+        ),
+        ([{"sku": "SKU-1", "quantity": 101}], r"^items\[0\]\.quantity must be at most 100$"),
+        ([{"sku": "sku-1", "quantity": 1}], r"^items\[0\]\.sku must be 1-32 upper-case letters, digits or hyphens$"),
+        ([{"sku": f"SKU-{n}", "quantity": 1} for n in range(26)], r"^items: an order holds at most 25 lines, got 26$"),
+    ],
+    ids=["extra-field", "quantity-over-100", "sku-pattern", "26-lines"],
+)
+def test_what_the_api_model_refuses_is_refused_again_and_nothing_is_reserved(
+    catalog: LocalAws, lambda_context: Any, items: list[dict[str, Any]], message: str
+) -> None:
+    """The API's model is one deploy setting away from loose; the step re-checks the contract's limits."""
+    before = contents(catalog, "InventoryTable")
+
+    with pytest.raises(InvalidOrder, match=message):
+        reserve(lambda_context, items)
 
     assert contents(catalog, "InventoryTable") == before
 

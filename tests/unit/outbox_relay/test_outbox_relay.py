@@ -192,9 +192,9 @@ def test_what_the_state_machine_writes_is_what_the_relay_publishes(
     monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")
     saga = deploy_in_process()
     try:
-        mug = {"sku": "sku-mug", "name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10, "reserved": 0}
-        saga.table("InventoryTable").put_item(Item={"pk": "SKU#sku-mug", **mug})
-        lines = [{"sku": "sku-mug", "quantity": 2}]
+        mug = {"sku": "SKU-MUG", "name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10, "reserved": 0}
+        saga.table("InventoryTable").put_item(Item={"pk": "SKU#SKU-MUG", **mug})
+        lines = [{"sku": "SKU-MUG", "quantity": 2}]
         request = {"customerId": "cus_1", "items": lines, "payment": {"token": "tok_visa"}}
         response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "request": request})
         orders_table = saga.table("OrdersTable").name
