@@ -200,6 +200,30 @@ def test_a_halted_execution_answer_is_not_taken_for_the_outcome() -> None:
     assert check(world)[0] == []
 
 
+@pytest.mark.parametrize("retried_by_the_sweep", [True, False])
+def test_a_compensation_failure_the_sweep_undid_later_is_no_violation(retried_by_the_sweep: bool) -> None:
+    """Answered 500 COMPENSATION_FAILED, its event published, then the sweep's retry cancelled it: each was true when
+    said. Without the sweep's mark (recoveryAttempts) the same history is reported."""
+    world = consistent()
+    failed = _view(CANCELLED, "COMPENSATION_FAILED", failureReason={"code": "PAYMENT_DECLINED", "detail": "declined"})
+    cancelled_event = next(
+        e for e in world.events if e.body == {**e.body, "orderId": CANCELLED, "type": "order.cancelled"}
+    )
+    world.events.insert(world.events.index(cancelled_event), _event(failed, "order.compensation_failed"))
+    if retried_by_the_sweep:
+        world.orders[1] = {**world.orders[1], "recoveryAttempts": 1}
+    original = next(r for r in world.requests if order_id_for(r.key) == CANCELLED)
+    world.requests.insert(0, Request(original.key, original.body, 500, {"code": "COMPENSATION_FAILED"}, "original"))
+
+    found = kinds(check(world)[0])
+
+    if retried_by_the_sweep:
+        assert found == {}
+    else:
+        assert CANCELLED in found["event_unexpected"]
+        assert CANCELLED in found["wrong_status"]
+
+
 def test_a_duplicated_event_is_reported_after_deduplication() -> None:
     """The same state change published twice under two deduplication ids: a consumer would see it twice."""
     world = consistent()
