@@ -503,7 +503,7 @@ def markdown(report: dict[str, Any]) -> str:
     def cell(name: str, key: str) -> str:
         value = paths[name]["per_order"][key]
         if isinstance(value, dict):
-            parts = ", ".join(f"{k.removesuffix('Function').removesuffix('Table')} {v:g}" for k, v in value.items())
+            parts = ", ".join(f"{_short(k)} {v:g}" for k, v in value.items())
             return f"{sum(value.values()):g} ({parts})"
         return f"{value:g}"
 
@@ -517,6 +517,13 @@ def markdown(report: dict[str, Any]) -> str:
             figure = next(v for k, v in lever.items() if k.endswith("usd_per_million"))
             rows.append(f"| {lever['lever']} | {figure:.2f} |")
     return "\n".join(rows)
+
+
+def _short(resource: str) -> str:
+    """A resource as the tables name it: `OrdersTable/Sweep` is the Orders table's index Sweep."""
+    table, _, index = resource.partition("/")
+    name = table.removesuffix("Function").removesuffix("Table")
+    return f"{name} index {index}" if index else name
 
 
 def _cost_rows(paths: dict[str, Any], names: list[str]) -> list[str]:

@@ -10,7 +10,8 @@ Sources, one per thing AWS bills:
 - DynamoDB read and write units, per table, from every call moto serves (saga_local.aws_calls): item sizes
   as DynamoDB counts them (attribute names + values), 1 WCU per KB of the larger of the item before and
   after a write, 0.5 (eventual) or 1 (strong) RCU per 4 KB read, twice that in transactions, a failed
-  condition still billed. An interceptor reads the item before the write from moto's backend.
+  condition still billed; a global secondary index's writes (an item entering, leaving or changing in it) apart,
+  as `dynamodb.<Table>/<Index>.wcu`. An interceptor reads the item before the write from moto's backend.
 - Lambda invocations and billed duration, from the REPORT lines the local runtime writes, at each
   function's configured memory; CloudWatch Logs bytes from the same log files, filtered as the
   function's LoggingConfig would filter them.
@@ -39,10 +40,12 @@ from saga_local.cloudformation import template
 from saga_local.cost.units import (
     LEVELS,
     WRITE_UNIT_BYTES,
+    IndexShape,
     LoggingConfig,
     chunked_requests,
     classify,
     gb_seconds,
+    index_write_sizes,
     item_size,
     read_units,
     render_access_log,
@@ -227,12 +230,12 @@ class Meter:
 
     # -- every AWS call moto serves
     def _before_call(self, call: aws_calls.AwsCall) -> None:
-        """Interceptor that never answers: it keeps the sizes of the items a write is about to change."""
+        """Interceptor that never answers: it keeps the items a write is about to change, as stored."""
         if call.service != "dynamodb" or call.operation not in _WRITES:
             return None
         with contextlib.suppress(Exception):
             body = _request(call)
-            call.handler._accounting_before = [self._stored_size(call, t, k) for t, k, _ in _written_items(call, body)]
+            call.handler._accounting_before = [self._stored_item(call, t, k) for t, k, _ in _written_items(call, body)]
         return None
 
     def _after_call(self, call: aws_calls.AwsCall, reply: aws_calls.Reply, _: float) -> None:
@@ -259,15 +262,33 @@ class Meter:
         pk = ((key or {}).get("pk") or {}).get("S", "")
         return "provider.simulator" if str(pk).startswith(SIMULATOR_KEY_PREFIX) else f"dynamodb.{self._table(table)}"
 
-    def _stored_size(self, call: aws_calls.AwsCall, table: str, key: Mapping[str, Any] | None) -> int:
-        """The size of the item stored under `key` now (0 if none), read from moto's backend."""
+    def _stored_item(self, call: aws_calls.AwsCall, table: str, key: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The item stored under `key` now (None if none), in DynamoDB's JSON, read from moto's backend."""
         if key is None:
-            return 0
+            return None
         from moto.dynamodb.models import dynamodb_backends
 
-        backend = dynamodb_backends[call.account_id][call.region]
-        item = backend.get_item(table, dict(key))
-        return item_size(item.to_json()["Attributes"]) if item is not None else 0
+        item = dynamodb_backends[call.account_id][call.region].get_item(table, dict(key))
+        return item.to_json()["Attributes"] if item is not None else None
+
+    def _stored_size(self, call: aws_calls.AwsCall, table: str, key: Mapping[str, Any] | None) -> int:
+        return item_size(self._stored_item(call, table, key))
+
+    def _indexes(self, call: aws_calls.AwsCall, table_name: str) -> list[IndexShape]:
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[call.account_id][call.region].get_table(table_name)
+        table_keys = tuple(n for n in (table.hash_key_attr, table.range_key_attr) if n)
+        return [
+            IndexShape(
+                index.name,
+                tuple(index.schema_key_attrs),
+                table_keys,
+                (index.projection or {}).get("ProjectionType", "ALL"),
+                tuple((index.projection or {}).get("NonKeyAttributes", [])),
+            )
+            for index in table.global_indexes
+        ]
 
     def _dynamodb(self, call: aws_calls.AwsCall, reply: aws_calls.Reply) -> None:
         status, _, body_text = reply
@@ -280,16 +301,22 @@ class Meter:
         if operation in _WRITES:
             transactional = operation == "TransactWriteItems"
             before = getattr(call.handler, "_accounting_before", None) or []
-            for index, (table, key, kind) in enumerate(_written_items(call, body)):
-                old = before[index] if index < len(before) else 0
-                new = 0 if error or kind in ("delete", "check") else self._stored_size(call, table, key)
-                units = write_units(max(old, new), transactional=transactional)
+            for position, (table, key, kind) in enumerate(_written_items(call, body)):
+                old_item = before[position] if position < len(before) else None
+                new_item = None if error or kind in ("delete", "check") else self._stored_item(call, table, key)
+                size = max(item_size(old_item), item_size(new_item))
+                units = write_units(size, transactional=transactional)
                 owner = self._owner(table, key)
+                if not error and kind != "check":  # a refused write changes no index
+                    for index in self._indexes(call, table):
+                        for entry_size in index_write_sizes(index, old_item, new_item):
+                            self.add(f"{owner}/{index.name}.wcu", write_units(entry_size))
+                            self.add(f"{owner}/{index.name}.writes", 1)
                 self.add(f"{owner}.wcu", units)
                 self.add(f"{owner}.writes", 1)
                 if transactional:
                     self.add(f"{owner}.transact_wcu", units)
-                if max(old, new) > WRITE_UNIT_BYTES:
+                if size > WRITE_UNIT_BYTES:
                     self.add(f"{owner}.writes_over_1kb", 1)
                     self.add(f"{owner}.wcu_over_1kb", units - write_units(0, transactional=transactional))
             return
@@ -302,11 +329,15 @@ class Meter:
             return
         if operation in ("Query", "Scan"):
             table = body["TableName"]
-            # Billed on the full items read (a projection does not reduce it), summed, then rounded.
-            keys = [self._key_of(call, table, item) for item in answer.get("Items", [])]
-            size = sum(self._stored_size(call, table, key) for key in keys)
+            # Billed on the full items read (a ProjectionExpression does not reduce it), summed, then rounded; a
+            # global secondary index's Query reads the index's copies.
+            queried = next((i for i in self._indexes(call, table) if i.name == body.get("IndexName")), None)
+            stored = [
+                self._stored_item(call, table, self._key_of(call, table, item)) for item in answer.get("Items", [])
+            ]
+            read_size = sum(item_size(queried.entry(item) if queried else item) for item in stored)
             self.add(
-                f"dynamodb.{self._table(table)}.rcu", read_units(size, consistent=bool(body.get("ConsistentRead")))
+                f"dynamodb.{self._table(table)}.rcu", read_units(read_size, consistent=bool(body.get("ConsistentRead")))
             )
             self.add(f"dynamodb.{self._table(table)}.reads", 1)
 

@@ -73,6 +73,42 @@ def write_units(size: int, *, transactional: bool = False) -> float:
     return float(units * (2 if transactional else 1))
 
 
+@dataclass(frozen=True)
+class IndexShape:
+    """A global secondary index as its writes are billed: which attributes put an item in it, which it keeps."""
+
+    name: str
+    keys: tuple[str, ...]  # the index's own key attributes: an item lacking one is not in the index (sparse)
+    table_keys: tuple[str, ...]
+    projection: str = "ALL"  # ALL, KEYS_ONLY or INCLUDE
+    included: tuple[str, ...] = ()
+
+    def entry(self, item: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any] | None:
+        """The index's copy of `item`, or None when the item is not in the index."""
+        if item is None or any(key not in item for key in self.keys):
+            return None
+        if self.projection == "ALL":
+            return dict(item)
+        kept = {*self.table_keys, *self.keys, *(self.included if self.projection == "INCLUDE" else ())}
+        return {name: value for name, value in item.items() if name in kept}
+
+
+def index_write_sizes(
+    index: IndexShape, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> list[int]:
+    """The sizes of the writes a table write makes in `index` (DynamoDB Developer Guide, "Provisioned throughput
+    considerations for Global Secondary Indexes"): an item entering or leaving it is one write, a change of an
+    index key value two (delete, then put), a change of projected attributes alone one, anything else none."""
+    old, new = index.entry(before), index.entry(after)
+    if old is None and new is None:
+        return []
+    if old is None or new is None:
+        return [item_size(new if old is None else old)]
+    if any(old[key] != new[key] for key in index.keys):
+        return [item_size(old), item_size(new)]
+    return [item_size(new)] if old != new else []
+
+
 def read_units(size: int, *, consistent: bool, transactional: bool = False) -> float:
     """Read units for reading `size` bytes in one request unit (an item, or a whole Query/Scan page):
     per 4 KB started (at least one), 0.5 eventually consistent, 1 strongly, 2 in a transaction."""

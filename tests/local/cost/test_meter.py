@@ -81,6 +81,33 @@ def test_the_meter_counts_reads_on_the_full_item_and_transactions_double(dynamod
     assert usage["dynamodb.Items.transact_wcu"] == usage["dynamodb.Items.wcu"]
 
 
+def test_the_meter_counts_a_sparse_indexs_writes_apart(dynamodb_meter: Any) -> None:
+    client, meter, _ = dynamodb_meter
+    name = f"t-{uuid.uuid4().hex}"
+    index_keys = [{"AttributeName": "sweep", "KeyType": "HASH"}, {"AttributeName": "since", "KeyType": "RANGE"}]
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sweep", "since")],
+        GlobalSecondaryIndexes=[{"IndexName": "Sweep", "KeySchema": index_keys,
+                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+    )  # fmt: skip
+    meter.tables[name] = "Orders"
+    key = {"pk": {"S": "o"}}
+
+    def update(expression: str, **values: str) -> dict[str, float]:
+        bound = {"ExpressionAttributeValues": {f":{k}": {"S": v} for k, v in values.items()}} if values else {}
+        return _usage(meter, lambda: client.update_item(TableName=name, Key=key, UpdateExpression=expression, **bound))
+
+    placed = _usage(meter, lambda: client.put_item(TableName=name, Item={**key, "d": {"S": "x" * 1500}}))
+    assert placed["dynamodb.Orders.wcu"] == 2.0
+    assert "dynamodb.Orders/Sweep.wcu" not in placed  # sparse: not in the index
+    entered = update("SET sweep = :s, since = :t", s="OPEN", t="1")
+    assert entered["dynamodb.Orders/Sweep.wcu"] == 1.0  # one write of its small copy, not of the 1.5 KB item
+    assert update("SET since = :t", t="2")["dynamodb.Orders/Sweep.writes"] == 2  # a key changed: delete and put
+    assert "dynamodb.Orders/Sweep.wcu" not in update("SET d = :d", d="y")  # not projected: nothing
+    assert update("REMOVE sweep, since")["dynamodb.Orders/Sweep.wcu"] == 1.0  # out
+
+
 # ---------------------------------------------------------------- the meter on moto's SNS -> SQS
 
 

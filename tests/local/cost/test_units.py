@@ -5,11 +5,13 @@ read/write capacity mode pages), request chunks, GB-seconds, and Lambda's log fi
 import pytest
 
 from saga_local.cost.units import (
+    IndexShape,
     LoggingConfig,
     LogLine,
     chunked_requests,
     classify,
     gb_seconds,
+    index_write_sizes,
     item_size,
     number_size,
     read_units,
@@ -90,6 +92,43 @@ def test_reads_are_per_4_kb_half_a_unit_eventually_consistent() -> None:
     assert read_units(4097, consistent=True) == 2
     assert read_units(0, consistent=False) == 0.5  # an item not found is still read
     assert read_units(3500, consistent=True, transactional=True) == 2
+
+
+# The orders table's sparse Sweep index (template.yaml): in it while `sweep` is set, keeps status and attempts.
+SWEEP = IndexShape("Sweep", ("sweep", "sweepAt"), ("orderId",), "INCLUDE", ("status", "recoveryAttempts"))
+PENDING = {"orderId": {"S": "ord_1"}, "status": {"S": "PENDING"}, "document": {"S": "x" * 2000}}
+IN_SWEEP = {**PENDING, "sweep": {"S": "OPEN"}, "sweepAt": {"S": "2026-12-04T10:00:30Z"}}
+
+
+def test_an_index_keeps_its_keys_the_table_keys_and_what_it_projects() -> None:
+    assert SWEEP.entry(PENDING) is None  # no `sweep`: not in the sparse index
+    assert SWEEP.entry(IN_SWEEP) == {k: v for k, v in IN_SWEEP.items() if k != "document"}
+    assert IndexShape("All", ("sweep",), ("orderId",)).entry(IN_SWEEP) == IN_SWEEP
+    assert IndexShape("Keys", ("sweep",), ("orderId",), "KEYS_ONLY").entry(IN_SWEEP) == {
+        "orderId": {"S": "ord_1"}, "sweep": {"S": "OPEN"},
+    }  # fmt: skip
+
+
+def test_index_writes_follow_the_item_in_and_out_of_the_index() -> None:
+    entry = item_size(SWEEP.entry(IN_SWEEP))
+    assert entry < 1024 < item_size(IN_SWEEP)  # the index bills its small copy, not the 2 KB item
+    assert index_write_sizes(SWEEP, None, IN_SWEEP) == [entry]  # created in it
+    assert index_write_sizes(SWEEP, IN_SWEEP, PENDING) == [entry]  # leaves it (attributes removed)
+    assert index_write_sizes(SWEEP, IN_SWEEP, None) == [entry]  # deleted
+    assert index_write_sizes(SWEEP, None, PENDING) == []  # never in it: free
+    assert index_write_sizes(SWEEP, PENDING, {**PENDING, "document": {"S": "y"}}) == []
+
+
+def test_an_index_key_change_is_two_writes_and_a_projected_change_one() -> None:
+    later = {**IN_SWEEP, "sweepAt": {"S": "2026-12-04T10:01:30Z"}}
+    assert index_write_sizes(SWEEP, IN_SWEEP, later) == [
+        item_size(SWEEP.entry(IN_SWEEP)),
+        item_size(SWEEP.entry(later)),
+    ]
+    compensating = {**IN_SWEEP, "status": {"S": "COMPENSATING"}}
+    assert index_write_sizes(SWEEP, IN_SWEEP, compensating) == [item_size(SWEEP.entry(compensating))]
+    # A change outside the index's copy writes nothing to it.
+    assert index_write_sizes(SWEEP, IN_SWEEP, {**IN_SWEEP, "document": {"S": "z"}}) == []
 
 
 def test_a_query_rounds_its_total_not_each_item() -> None:
