@@ -159,25 +159,34 @@ def resolve(target: Target, order_id: str, note: str, *, dry_run: bool, out: Cal
     if "sweep" not in item:
         out(f"{order_id}: {item['status']}, finished: nothing to resolve")
         return 1
-    resolution = {"note": note, "resolvedAt": iso(datetime.now(UTC)), "statusWhenResolved": item["status"]}
+    resolved_at = iso(datetime.now(UTC))
+    resolution = {"note": note, "resolvedAt": resolved_at, "statusWhenResolved": item["status"]}
+    # The note goes into the order view itself: GET shows it, and the relay publishes it as order.resolved.
+    view = {**json.loads(str(item["document"])), "resolution": resolution, "updatedAt": resolved_at}
     if dry_run:
         out(f"{order_id}: would be marked resolved ({item['status']}) with the note {note!r} [dry run]")
         return 0
     try:
         target.table.update_item(
             Key={"orderId": order_id},
-            UpdateExpression="SET resolution = :resolution REMOVE sweep, sweepAt, savedRequest",
-            ConditionExpression="sweep = :sweep AND #s = :status",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":resolution": json.dumps(resolution), ":sweep": item["sweep"],
-                                       ":status": item["status"]},
+            UpdateExpression="SET resolvedAt = :at, #document = :document, #updatedAt = :at ADD #version :one "
+            "REMOVE sweep, sweepAt, savedRequest",
+            ConditionExpression="sweep = :sweep AND #s = :status AND #document = :before",
+            ExpressionAttributeNames={"#s": "status", "#document": "document", "#updatedAt": "updatedAt",
+                                      "#version": "version"},
+            ExpressionAttributeValues={":at": resolved_at, ":document": json.dumps(view), ":one": 1,
+                                       ":sweep": item["sweep"], ":status": item["status"],
+                                       ":before": item["document"]},
         )  # fmt: skip
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         out(f"{order_id}: changed meanwhile (now {read(target, order_id)['status']}); left alone")
         return 1
-    out(f"{order_id}: resolved ({item['status']}), out of the sweep; note kept on the order")
+    out(
+        f"{order_id}: resolved ({item['status']}), out of the sweep; the note is on the order and in its "
+        "order.resolved event"
+    )
     return 0
 
 

@@ -185,7 +185,11 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     item = order(stack, order_id)
     assert "sweep" not in item
     assert "savedRequest" not in item
-    assert json.loads(item["resolution"])["note"] == "refunded by hand, ticket 42"
+    view = json.loads(item["document"])
+    assert view["status"] == "COMPENSATION_FAILED"  # the status stays; the resolution says what was done
+    assert view["resolution"]["note"] == "refunded by hand, ticket 42"
+    assert view["resolution"]["statusWhenResolved"] == "COMPENSATION_FAILED"
+    assert events(stack, order_id, 3) == ["order.placed", "order.compensation_failed", "order.resolved"]
     again = stack.cli("ops", "resolve", order_id, "--note", "again")
     assert again.returncode == 1
     assert "nothing to resolve" in again.stdout

@@ -10,15 +10,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: order.resolved, and the order view's `resolution`
 PLACED = "order.placed"
+# An operator marked the order resolved by hand (`ops resolve`): its status stays, its view gains `resolution`.
+RESOLVED = "order.resolved"
 # A MODIFY is news only when the order reaches one of these statuses (the stream filter agrees).
 TYPE_BY_STATUS = {
     "CONFIRMED": "order.confirmed",
     "CANCELLED": "order.cancelled",
     "COMPENSATION_FAILED": "order.compensation_failed",
 }
-# Fixed namespace for event ids: uuid5(namespace, "<orderId>:<status>") is the same on every
+# Fixed namespace for event ids: uuid5(namespace, "<orderId>:<change>") is the same on every
 # redelivery and rewrite of a state change, so consumers can deduplicate beyond SNS's 5 minutes.
 EVENT_ID_NAMESPACE = uuid.UUID("5f0c6a55-8b6e-4d64-9d55-0b1f3c9e2a71")
 
@@ -33,9 +35,14 @@ class OrderEvent:
     data: dict[str, Any]
 
     @property
+    def change(self) -> str:
+        """What changed: the status reached, or RESOLVED (a resolution leaves the status as it was)."""
+        return "RESOLVED" if self.type == RESOLVED else self.status
+
+    @property
     def deduplication_id(self) -> str:
         """One per order state change: SNS FIFO drops a republished copy."""
-        return f"{self.order_id}:{self.status}"
+        return f"{self.order_id}:{self.change}"
 
     @property
     def id(self) -> str:

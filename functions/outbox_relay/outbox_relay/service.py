@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from saga_common.observability import logger, metrics
 
 from outbox_relay.errors import PoisonRecordError
-from outbox_relay.model import PLACED, TYPE_BY_STATUS, OrderEvent
+from outbox_relay.model import PLACED, RESOLVED, TYPE_BY_STATUS, OrderEvent
 
 
 class EventPublisher(Protocol):
@@ -80,6 +80,8 @@ def event_for(record: DynamoDBRecord, *, source: str) -> OrderEvent | None:
         event_type: str | None = PLACED
     elif record.event_name is DynamoDBRecordEventName.MODIFY and status != change.old_image.get("status"):
         event_type = TYPE_BY_STATUS.get(str(status))
+    elif record.event_name is DynamoDBRecordEventName.MODIFY and "resolvedAt" not in change.old_image:
+        event_type = RESOLVED if "resolvedAt" in change.new_image else None  # ops resolve: the status stays
     else:
         event_type = None  # a REMOVE, or a write that did not change the status
     if event_type is None:
@@ -89,6 +91,8 @@ def event_for(record: DynamoDBRecord, *, source: str) -> OrderEvent | None:
         raise PoisonRecordError(
             f"stream record {record.event_id}: status {status!r} but document says {view['status']!r}"
         )
+    if event_type == RESOLVED and not isinstance(view.get("resolution"), dict):
+        raise PoisonRecordError(f"stream record {record.event_id}: resolved, but the document has no resolution")
     return OrderEvent(
         type=event_type,
         source=source,

@@ -18,16 +18,19 @@ import pytest
 
 from saga_local.awslambda.runtime import LambdaRuntime
 from saga_local.awslambda.streams import StreamPoller
+from saga_local.cloudformation import template
 from saga_local.cloudformation.specs import EventSourceMappingSpec, FunctionSpec
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FUNCTION = "relay"
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-# The outbox relay's FilterCriteria (template.yaml): a new order, or a move to a final status.
-RELAY_FILTERS = (
-    {"eventName": ["INSERT"]},
-    {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["CONFIRMED", "CANCELLED"]}}}},
+# The outbox relay's FilterCriteria as template.yaml has them: a new order, a move to a final status, a resolution.
+RELAY_FILTERS = tuple(
+    json.loads(f["Pattern"])
+    for f in template.load()["Resources"]["OutboxRelayFunction"]["Properties"]["Events"]["OrdersStream"]["Properties"][
+        "FilterCriteria"
+    ]["Filters"]
 )
 
 
@@ -199,6 +202,9 @@ def test_records_the_filter_rejects_are_dropped(stream: Stream) -> None:
     stream.put("o1", status="PENDING")  # an identical rewrite: MODIFY, moto emits it too; filtered out
     stream.put("o1", status="CONFIRMED")  # MODIFY to a final status: passes
     stream.dynamodb.delete_item(TableName="orders", Key={"pk": {"S": "o1"}})  # REMOVE: filtered out
+    stream.put("o2", status="COMPENSATION_FAILED")  # INSERT: passes
+    stream.put("o2", status="PENDING")  # MODIFY, not a final status: filtered out
+    stream.put("o2", status="PENDING", resolvedAt="2026-12-04T10:00:00Z")  # ops resolve: passes
     consumer = Consumer()
 
     poller = stream.poll(consumer, filter_patterns=RELAY_FILTERS)
@@ -208,8 +214,11 @@ def test_records_the_filter_rejects_are_dropped(stream: Stream) -> None:
     assert [(record["eventName"], record["dynamodb"]["NewImage"]["status"]["S"]) for record in records] == [
         ("INSERT", "PENDING"),
         ("MODIFY", "CONFIRMED"),
+        ("INSERT", "COMPENSATION_FAILED"),
+        ("MODIFY", "PENDING"),
     ]
-    assert poller.counters.records_filtered == 2
+    assert "resolvedAt" in records[-1]["dynamodb"]["NewImage"]
+    assert poller.counters.records_filtered == 3
 
 
 def test_reported_item_failures_retry_from_the_lowest_failed_record(stream: Stream) -> None:

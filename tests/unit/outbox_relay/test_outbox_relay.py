@@ -39,6 +39,11 @@ COMPENSATION_FAILED = CANCELLED | {
     "status": "COMPENSATION_FAILED",
     "failedCompensations": [{"service": "payments", "error": "States.Timeout"}],
 }
+RESOLVED = COMPENSATION_FAILED | {
+    "resolution": {"note": "refunded by hand, ticket 42", "resolvedAt": "2026-11-25T10:00:00Z",
+                   "statusWhenResolved": "COMPENSATION_FAILED"},
+    "updatedAt": "2026-11-25T10:00:00Z",
+}  # fmt: skip
 
 
 class RecordingPublisher:
@@ -71,6 +76,8 @@ def image(view: dict[str, Any]) -> dict[str, Any]:
     """An orders table item as a stream image (DynamoDB JSON)."""
     item = {"orderId": view["orderId"], "status": view["status"], "updatedAt": view["updatedAt"],
             "requestHash": "0" * 64, "version": 1, "document": json.dumps(view)}  # fmt: skip
+    if "resolution" in view:  # saga_local/ops.py resolve: the marker the stream filter passes
+        item["resolvedAt"] = view["resolution"]["resolvedAt"]
     return {name: TypeSerializer().serialize(value) for name, value in item.items()}
 
 
@@ -140,7 +147,7 @@ def test_the_sample_batch_publishes_one_valid_event_per_state_change_in_order(
         "source": "order-saga.orders",
         "time": CONFIRMED["updatedAt"],
         "orderId": ORDER,
-        "schemaVersion": "1.0",
+        "schemaVersion": "1.1",
         "data": CONFIRMED,
     }
     assert [message["Attributes"]["MessageGroupId"] for message in messages] == [ORDER, ORDER]
@@ -183,6 +190,41 @@ def test_a_failed_order_is_published_with_its_reason(
     envelope_schema.validate(envelope)
     assert (envelope["type"], envelope["data"]) == (event_type, view)
     assert message["Attributes"]["MessageDeduplicationId"] == f"{ORDER}:{view['status']}"
+
+
+def test_an_operators_resolution_is_published_once_with_its_note(aws: LocalAws, lambda_context: Any) -> None:
+    resolved = record("MODIFY", RESOLVED, COMPENSATION_FAILED, seq=4)
+    rewritten = record("MODIFY", RESOLVED | {"updatedAt": "2026-11-25T10:05:00Z"}, RESOLVED, seq=5)
+
+    response = lambda_handler(batch(resolved, rewritten), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [message] = audit_messages(aws)  # a later write of a resolved order is no new event
+    envelope = json.loads(message["Body"])
+    envelope_schema.validate(envelope)
+    assert (envelope["type"], envelope["time"], envelope["data"]) == ("order.resolved", RESOLVED["updatedAt"], RESOLVED)
+    assert envelope["data"]["status"] == "COMPENSATION_FAILED"  # a resolution leaves the status as it was
+    # Its own deduplication id: the COMPENSATION_FAILED event before it must not swallow it in SNS FIFO.
+    assert message["Attributes"]["MessageDeduplicationId"] == f"{ORDER}:RESOLVED"
+    assert envelope["id"] == str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{ORDER}:RESOLVED"))
+
+
+def test_a_resolved_record_without_a_resolution_in_its_document_is_poison(aws: LocalAws, lambda_context: Any) -> None:
+    broken = record("MODIFY", COMPENSATION_FAILED, COMPENSATION_FAILED, seq=4)
+    broken["dynamodb"]["NewImage"]["resolvedAt"] = {"S": "2026-11-25T10:00:00Z"}
+    dead_letters = RecordingDeadLetters()
+
+    response = lambda_handler(batch(broken), lambda_context, publisher=RecordingPublisher(), dead_letters=dead_letters)
+
+    assert response == {"batchItemFailures": []}
+    [(_, reason)] = dead_letters.sent
+    assert "resolved, but the document has no resolution" in reason
+
+
+def test_the_schema_refuses_a_resolved_event_without_its_resolution() -> None:
+    envelope = OrderEvent(type="order.resolved", source="s", order_id=ORDER, status="COMPENSATION_FAILED",
+                          time=COMPENSATION_FAILED["updatedAt"], data=COMPENSATION_FAILED).to_dict()  # fmt: skip
+    assert not envelope_schema.is_valid(envelope)
 
 
 def test_what_the_state_machine_writes_is_what_the_relay_publishes(
