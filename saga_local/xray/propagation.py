@@ -1,7 +1,7 @@
 """Step Functions in X-Ray traces, which moto's interpreter takes no part in.
 
-A StartSyncExecution that carries a trace header (the `X-Amzn-Trace-Id` HTTP header, or the `traceHeader`
-field, which wins) gets:
+A StartSyncExecution or StartExecution (asynchronous Express: its segment is sent when it ends) that carries a
+trace header (the `X-Amzn-Trace-Id` HTTP header, or the `traceHeader` field, which wins) gets:
 - a segment for the execution: named after the state machine, origin AWS::StepFunctions::StateMachine,
   parent the header's Parent, error when FAILED, fault when TIMED_OUT, annotations executionArn, status;
 - a subsegment of it for each Task state run (all its attempts), error when the state failed, caught or
@@ -22,6 +22,7 @@ from functools import wraps
 from typing import Any
 
 from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION
 from saga_local.xray.segments import (
     TRACE_HEADER,
@@ -46,6 +47,7 @@ class _ExecutionTrace:
     sampled: bool
     # (state name, entered time) -> the subsegment id of that running Task state, its Lambda calls' Parent.
     tasks: dict[tuple[str, str], str] = field(default_factory=dict)
+    parent_id: str | None = None  # the caller's segment (an asynchronous execution's segment is sent at its end)
 
     def send(self, document: dict[str, Any]) -> None:
         if self.sampled:  # Sampled=0: the trace goes on downstream, but nothing is recorded
@@ -61,14 +63,15 @@ _Failure = tuple[str | None, str | None]  # (error, cause)
 _caught_failures: ContextVar[list[_Failure] | None] = ContextVar("caught_task_failures", default=None)
 
 
-def _reading_trace_header(start_sync_execution: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The HTTP header is only on the request; the execution runs later in this same thread."""
+def _reading_trace_header(start: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The HTTP header is only on the request; the execution starts later in this same thread. moto's
+    StartExecution drops the `traceHeader` field too: read here, it wins over the header as on AWS."""
 
-    @wraps(start_sync_execution)
+    @wraps(start)
     def reading_trace_header(self: Any) -> Any:
-        token = _request_trace_header.set(trace_header_of(self.headers))
+        token = _request_trace_header.set(self._get_param("traceHeader") or trace_header_of(self.headers))
         try:
-            return start_sync_execution(self)
+            return start(self)
         finally:
             _request_trace_header.reset(token)
 
@@ -96,8 +99,48 @@ def _traced_execution(start: Callable[[Any], None]) -> Callable[[Any], None]:
     return traced_start
 
 
+def _traced_async_execution(start: Callable[[Any], None]) -> Callable[[Any], None]:
+    """StartExecution (an asynchronous Express run, like the recovery sweep's): the run goes on in moto's worker
+    thread after this returns, so its segment is sent when the worker ends (_ending_async_trace)."""
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    @wraps(start)
+    def traced_start(execution: Any) -> None:
+        if isinstance(execution, SyncExecution):  # traced by _traced_execution
+            start(execution)
+            return
+        execution.trace_header = execution.trace_header or _request_trace_header.get()
+        header = parse_trace_header(execution.trace_header)
+        if "Root" in header:
+            trace = _ExecutionTrace(header["Root"], new_segment_id(), sampled=header.get("Sampled") != "0",
+                                    parent_id=header.get("Parent"))  # fmt: skip
+            with _traces_lock:
+                _traced_executions[execution.exec_arn] = trace
+        start(execution)
+
+    return traced_start
+
+
+def _ending_async_trace(terminated: Callable[[Any], None]) -> Callable[[Any], None]:
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    @wraps(terminated)
+    def ending_trace(comm: Any) -> None:
+        terminated(comm)  # sets the execution's status, error and stop date
+        execution = comm.execution
+        if isinstance(execution, SyncExecution):
+            return
+        with _traces_lock:
+            trace = _traced_executions.pop(execution.exec_arn, None)
+        if trace is not None:
+            trace.send(_execution_segment(execution, trace, parent_id=trace.parent_id))
+
+    return ending_trace
+
+
 def _execution_segment(execution: Any, trace: _ExecutionTrace, parent_id: str | None) -> dict[str, Any]:
-    status = getattr(execution.sync_execution_status, "value", "FAILED")  # unset if the run itself broke
+    outcome = getattr(execution, "sync_execution_status", None) or execution.exec_status
+    status = getattr(outcome, "value", "FAILED")  # unset if the run itself broke
     failed, timed_out = status == "FAILED", status == "TIMED_OUT"
     extra: dict[str, Any] = {}
     if failed or timed_out:
@@ -239,13 +282,20 @@ def _cause(error: str | None, cause: str | None) -> dict[str, Any]:
 def _changes() -> Sequence[Change]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution, SyncExecution
     from moto.stepfunctions.responses import StepFunctionResponse
 
     responses: Any = StepFunctionResponse  # start_sync_execution is START_SYNC_EXECUTION's, unknown to mypy
     return [
         Replace(StepFunctionResponse, "start_sync_execution", _reading_trace_header(responses.start_sync_execution)),
+        Replace(StepFunctionResponse, "start_execution", _reading_trace_header(responses.start_execution)),
         Replace(SyncExecution, "start", _traced_execution(SyncExecution.start)),
+        Replace(Execution, "start", _traced_async_execution(Execution.start)),
+        Replace(
+            BaseExecutionWorkerCommunication,
+            "terminated",
+            _ending_async_trace(BaseExecutionWorkerCommunication.terminated),
+        ),
         Replace(StateTask, "_eval_state", _traced_task(StateTask._eval_state)),
         Replace(StateTask, "_handle_catch", _recording_catch(StateTask._handle_catch)),
         # Both Lambda Task styles (a function ARN, arn:aws:states:::lambda:invoke) call this, with the Task's
@@ -263,11 +313,13 @@ def _changes() -> Sequence[Change]:
 PROPAGATE_TRACES = Patch(
     name="xray-sfn-propagation",
     kind=Kind.GAP,
-    replaces="moto.stepfunctions.parser (SyncExecution.start, StateTask._eval_state, lambda_eval_utils): no "
-    "segments, no trace header on the Lambda invocations a Task makes; a new boto3 client per Task",
+    replaces="moto.stepfunctions.parser (SyncExecution.start, Execution.start, StateTask._eval_state, "
+    "lambda_eval_utils): no segments, no trace header on the Lambda invocations a Task makes; a new boto3 client "
+    "per Task; StartExecution drops traceHeader",
     because="an order's trace must show the execution and each step between the API and the functions, as "
     "X-Ray shows Express executions with tracing on (the client reuse rides along: it is where the header "
     "is added)",
     changes=_changes,
-    requires=(START_SYNC_EXECUTION,),
+    # IN_PROCESS_CLIENTS replaces boto_client_for outright: applied after this, it would drop the header.
+    requires=(START_SYNC_EXECUTION, IN_PROCESS_CLIENTS),
 )

@@ -135,6 +135,49 @@ def test_traced_execution_takes_the_http_header_and_marks_failed_tasks_and_execu
     assert [parse_trace_header(target.trace_header)["Root"] for target, _ in behaviour.calls] == [TRACE_ID] * 2
 
 
+@pytest.mark.parametrize("how", ["traceHeader field", "HTTP header"])
+def test_an_asynchronous_execution_joins_its_callers_trace_and_is_sent_when_it_ends(
+    local: Local, behaviour: Behaviour, daemon: DaemonSocket, how: str
+) -> None:
+    """The recovery sweep starts executions with StartExecution from a traced Lambda (the X-Ray SDK adds the
+    HTTP header to the call): the recovery's steps belong to the sweep's trace, under the call that started them."""
+    reserve, charge = local.function("reserve"), local.function("charge")
+    behaviour.functions.update(reserve=lambda event: event, charge=lambda event: event)
+    machine = local.machine({
+        "Reserve": lambda_task(reserve, "function ARN", Next="Charge"),
+        "Charge": lambda_task(charge, "function ARN", End=True),
+    })  # fmt: skip
+    header = f"Root={TRACE_ID};Parent={API_SEGMENT_ID};Sampled=1"
+    if how == "HTTP header":
+
+        def add_header(params: dict[str, Any], **_: Any) -> None:
+            params["headers"]["X-Amzn-Trace-Id"] = header
+
+        local.sfn.meta.events.register("before-call.sfn.StartExecution", add_header)
+        started = local.sfn.start_execution(stateMachineArn=machine, input="{}")
+    else:
+        started = local.sfn.start_execution(stateMachineArn=machine, input="{}", traceHeader=header)
+
+    execution, tasks = _split(daemon.receive(3, timeout=10))
+    assert (execution["trace_id"], execution["parent_id"]) == (TRACE_ID, API_SEGMENT_ID)
+    assert execution["annotations"] == {"executionArn": started["executionArn"], "status": "SUCCEEDED"}
+    assert set(tasks) == {"Reserve", "Charge"}
+    for task in tasks.values():
+        assert (task["trace_id"], task["parent_id"]) == (TRACE_ID, execution["id"])
+    assert [parse_trace_header(target.trace_header)["Parent"] for target, _ in behaviour.calls] == [
+        tasks["Reserve"]["id"], tasks["Charge"]["id"],
+    ]  # fmt: skip
+
+
+def test_a_failed_asynchronous_execution_is_an_error_in_the_trace(local: Local, daemon: DaemonSocket) -> None:
+    machine = local.machine({"Fail": {"Type": "Fail", "Error": "Halted", "Cause": "stopped"}})
+    local.sfn.start_execution(stateMachineArn=machine, input="{}", traceHeader=f"Root={TRACE_ID};Sampled=1")
+    (execution,) = daemon.receive(1, timeout=10)
+    assert execution["error"] is True
+    assert execution["annotations"]["status"] == "FAILED"
+    assert execution["cause"]["exceptions"][0]["type"] == "Halted"
+
+
 def test_timed_out_execution_is_a_fault(local: Local, daemon: DaemonSocket) -> None:
     machine = local.machine({"Wait": {"Type": "Wait", "Seconds": 5, "End": True}}, TimeoutSeconds=1)
     result = local.sfn.start_sync_execution(stateMachineArn=machine, input="{}", traceHeader=f"Root={TRACE_ID}")
