@@ -189,11 +189,13 @@ class LocalAws:
             role = self.sessions.credentials(spec.role_arn, spec.name) if spec.role_arn else None
             runtime.register(_with_local_overrides(spec), role.environment() if role else None)
         # A cold start on this shared machine would eat most of a Task's timeout. Before "ready": one environment
-        # per function reading a stream (one batch per shard at a time), and one per admitted execution for the
-        # others (an execution invokes each at most once at a time).
+        # per function reading a stream (one batch per shard at a time) or run by a schedule (a run at a time), and
+        # one per admitted execution for the others (an execution invokes each at most once at a time).
         polled = {mapping.function_name for mapping in self.stack.mappings}
-        runtime.warm_up(*polled, workers=1)
-        others = [spec.name for spec in self.stack.functions if spec.name not in polled]
+        scheduled = {spec.name for spec in self.stack.functions
+                     if any(s.target_arn == spec.arn for s in self.stack.schedules)}  # fmt: skip
+        runtime.warm_up(*polled, *scheduled, workers=1)
+        others = [spec.name for spec in self.stack.functions if spec.name not in polled | scheduled]
         if others:
             runtime.warm_up(*others, workers=max(1, self.settings.executions_at_once))
         invoke_hook.run_lambdas_with(runtime.runner)
