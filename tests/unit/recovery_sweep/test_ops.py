@@ -83,6 +83,24 @@ def test_list_shows_each_order_in_the_index_with_why(
     assert [(q["op"], q["IndexName"]) for q in reads] == [("Query", "Sweep"), ("Query", "Sweep")]  # never a scan
 
 
+def test_list_and_retry_all_follow_the_indexs_pages(
+    sweepable: Sweepable, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = {sweepable.put_order(f"key-ops-page{n:02d}", age=100 + n) for n in range(3)}
+
+    def pages_of_one(params: dict[str, Any], **_: Any) -> None:  # DynamoDB ends a page at 1 MB
+        params["Limit"] = 1
+
+    sweepable.orders.meta.client.meta.events.register("before-parameter-build.dynamodb.Query", pages_of_one)
+
+    assert run_cli("list") == 0
+    assert run_cli("retry", "--all", "--dry-run") == 0
+
+    output = lines(capsys.readouterr().out)
+    assert {line.split()[0] for line in output[1:4]} == ids
+    assert {line.split(":")[0] for line in output[4:]} == ids
+
+
 def test_list_says_when_there_is_nothing_to_do(run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("list") == 0
     assert capsys.readouterr().out == "no stuck or failed orders (test account)\n"
