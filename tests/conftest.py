@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Powertools reads these when the function modules are imported, before any fixture runs.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrderSaga")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
-for service_dir in ("shared", "orders", "inventory", "payments", "billing", "outbox_relay"):
+for service_dir in ("shared", "orders", "inventory", "payments", "billing", "outbox_relay", "recovery_sweep"):
     sys.path.insert(0, str(ROOT / "functions" / service_dir))
 sys.path.insert(0, str(ROOT))
 

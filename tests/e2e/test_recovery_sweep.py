@@ -1,4 +1,4 @@
-"""The recovery sweep, end to end on a local stack whose schedule runs every second: an order an execution left
+"""The recovery sweep, end to end on a local stack whose schedule runs twice a second: an order an execution left
 unfinished (halted dead after a step, or ended by the machine's own timeout) is driven to a final state by the sweep,
 through the same Lambda and state machine as on AWS; a COMPENSATION_FAILED order is retried until it is undone."""
 
@@ -24,7 +24,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle
         "LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
         "SAGA_LOCAL_TIMEOUT_SCALE": "10",
-        "LOCAL_SCHEDULE_SECONDS": "1",  # the sweep's schedule: every second instead of every minute
+        "LOCAL_SCHEDULE_SECONDS": "0.5",  # the sweep's schedule: twice a second instead of every minute
         "LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "3",  # its window: an order is due 3 s after its last attempt
         "LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "1",
         "LOCAL_FUNCTION_ENV_RETRY_LIMIT": "3",
@@ -64,11 +64,27 @@ def events(stack: LocalStackHandle, order_id: str, count: int, timeout: float = 
     while time.monotonic() < deadline and len(types) < count:
         for message in sqs.receive_message(QueueUrl=stack.outputs["AuditQueueUrl"], MaxNumberOfMessages=10,
                                            WaitTimeSeconds=1).get("Messages", []):  # fmt: skip
+            # Read, then deleted as a consumer does: a FIFO group's next message is held while one is in flight
+            # (the 30 s visibility timeout), so an order's second event would wait for its first to reappear.
+            sqs.delete_message(QueueUrl=stack.outputs["AuditQueueUrl"], ReceiptHandle=message["ReceiptHandle"])
             body = json.loads(message["Body"])
             if body["orderId"] == order_id and body["id"] not in seen:
                 seen.add(body["id"])
                 types.append(body["type"])
     return types
+
+
+def sweep_runs(stack: LocalStackHandle) -> int:
+    """The sweep's invocations finished so far: the REPORT lines of its log, one per invocation as on Lambda."""
+    return sum(log.read_text().count("REPORT RequestId") for log in stack.state_dir.rglob("*RecoverySweep*.log"))
+
+
+def wait_for_sweeps(stack: LocalStackHandle, runs: int, timeout: float = 30) -> None:
+    """Until the sweep has run `runs` more times: what a check that it did nothing must wait for."""
+    target, deadline = sweep_runs(stack) + runs, time.monotonic() + timeout
+    while sweep_runs(stack) < target:
+        assert time.monotonic() < deadline, f"the sweep ran {sweep_runs(stack)} of {target} times in {timeout} s"
+        time.sleep(0.2)
 
 
 def test_an_order_left_pending_by_a_halted_execution_is_confirmed_by_the_sweep(stack: LocalStackHandle) -> None:
@@ -147,7 +163,7 @@ def test_an_order_the_sweep_cannot_finish_is_flagged_after_its_retries(stack: Lo
     assert flagged["sweep"] == "FLAGGED"
     assert flagged["status"] == "COMPENSATION_FAILED"
     assert flagged["recoveryAttempts"] == 3  # RETRY_LIMIT
-    time.sleep(3)
+    wait_for_sweeps(stack, 3)  # three more runs, as many as would each have started an execution
     assert order(stack, order_id)["version"] == flagged["version"]  # no more executions
 
 

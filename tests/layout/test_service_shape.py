@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("inventory", "payments", "billing", "outbox_relay")  # orders: the state machine writes them
+# orders: the state machine writes them; recovery_sweep: a scheduled function, same five modules
+SERVICES = ("inventory", "payments", "billing", "outbox_relay", "recovery_sweep")
 MODULES = {"handler.py", "service.py", "repository.py", "model.py", "errors.py"}
 # Extra modules are ports and their adapters, each a concept of its own.
 EXTRA_MODULES = {"payments": {"provider.py", "simulator.py"}}

@@ -14,14 +14,25 @@ from recovery_sweep.model import FLAGGED, IndexedOrder
 
 
 def due(partition: str, cutoff: str, limit: int) -> list[IndexedOrder]:
-    """The orders of one index partition whose sweepAt is at or before `cutoff`, oldest first: a Query, never a
-    scan (the index holds only unfinished and failed orders)."""
-    response = aws.table("ORDERS_TABLE").query(
-        IndexName=os.environ.get("SWEEP_INDEX", "Sweep"),
-        KeyConditionExpression=Key("sweep").eq(partition) & Key("sweepAt").lte(cutoff),
-        Limit=limit,
-    )
-    return [IndexedOrder.from_item(item) for item in response["Items"]]
+    """The orders of one index partition whose sweepAt is at or before `cutoff`, oldest first, at most `limit`: a
+    Query, never a scan (the index holds only unfinished and failed orders), following its pages (a page stops at
+    1 MB, before `limit` if it must)."""
+    found: list[IndexedOrder] = []
+    start: dict[str, Any] | None = None
+    while len(found) < limit:
+        request: dict[str, Any] = {
+            "IndexName": os.environ.get("SWEEP_INDEX", "Sweep"),
+            "KeyConditionExpression": Key("sweep").eq(partition) & Key("sweepAt").lte(cutoff),
+            "Limit": limit - len(found),
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        page = aws.table("ORDERS_TABLE").query(**request)
+        found += [IndexedOrder.from_item(item) for item in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return found
 
 
 def saved_request(order_id: str) -> dict[str, Any] | None:

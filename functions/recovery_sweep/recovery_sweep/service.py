@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from saga_common.observability import logger, metrics, tracer
 
 from recovery_sweep import repository
@@ -24,9 +25,10 @@ class SweepReport:
     started: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # an AWS call failed: due again after its backoff
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"started": self.started, "flagged": self.flagged, "skipped": self.skipped}
+        return {"started": self.started, "flagged": self.flagged, "skipped": self.skipped, "failed": self.failed}
 
 
 def sweep(settings: SweepSettings, *, now: datetime | None = None, limit: int = 100) -> SweepReport:
@@ -39,6 +41,10 @@ def sweep(settings: SweepSettings, *, now: datetime | None = None, limit: int = 
             recover(order, settings, moment, report)
         except SweptMeanwhile:
             report.skipped.append(order.order_id)  # another sweep took it, or it finished meanwhile
+        except (ClientError, BotoCoreError):
+            # One order's throttled or refused call must not leave the others of the batch unswept.
+            report.failed.append(order.order_id)
+            logger.exception("recovery not started: due again after its backoff", extra={"orderId": order.order_id})
     metrics.add_metric(name="RecoveriesStarted", unit=MetricUnit.Count, value=len(report.started))
     if report.flagged:
         metrics.add_metric(name="RecoveryExhausted", unit=MetricUnit.Count, value=len(report.flagged))
