@@ -108,6 +108,12 @@ def test_an_order_left_pending_by_a_halted_execution_is_confirmed_by_the_sweep(s
     payments = [p for p in _scan(stack, "PaymentsTable") if p.get("orderId") == order_id and "paymentId" in p]
     assert [p["status"] for p in payments] == ["CAPTURED"]
     assert events(stack, order_id, 2) == ["order.placed", "order.confirmed"]
+    # The recovery is in a trace of its own: the sweep's run, its StartExecution, and under it the execution's steps.
+    traces = stack.cli("trace", order_id)
+    assert traces.returncode == 0, traces.stderr
+    recovery = next((t for t in traces.stdout.split("trace ") if "RecoverySweepFunction" in t), "")
+    for step in ("ConfirmOrder", "BillOrder", "InventoryFunction"):
+        assert step in recovery, traces.stdout
     # A replay of the request now answers the order as the sweep finished it, and changes nothing.
     again, _ = stack.place_order(("SKU-4", 2), key=key)
     assert again.status == 201
