@@ -38,6 +38,7 @@ from botocore.config import Config
 from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, check
 from saga_local.cloudformation.template import ROOT
 from saga_local.launch import Launched, launched_stack
+from saga_local.signing import Caller, sign
 
 REPORT = ROOT / ".local" / "reports" / "chaos.json"
 TOKENS = {"tok_visa": 0.70, "tok_chargeDeclined": 0.10, "tok_processingError": 0.12, "tok_unavailable": 0.08}
@@ -123,8 +124,8 @@ def plans(count: int, skus: list[str], rng: random.Random, run_id: str) -> list[
 
 
 class Client:
-    def __init__(self, api_url: str, api_key: str) -> None:
-        self.api_url, self.api_key = api_url, api_key
+    def __init__(self, api_url: str, api_key: str, caller: Caller) -> None:
+        self.api_url, self.api_key, self.caller = api_url, api_key, caller
         self.requests: list[Request] = []
         self._lock = threading.Lock()
 
@@ -140,9 +141,10 @@ class Client:
         return request
 
     def _post_once(self, key: str, body: dict[str, Any], kind: str) -> Request:
+        url, data = f"{self.api_url}/orders", json.dumps(body).encode()
+        headers = {"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"}
         http = urllib.request.Request(  # noqa: S310 - the local API
-            f"{self.api_url}/orders", data=json.dumps(body).encode(), method="POST",
-            headers={"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"},
+            url, data=data, method="POST", headers=sign("POST", url, data, headers, self.caller),
         )  # fmt: skip
         try:
             with urllib.request.urlopen(http, timeout=120) as response:  # noqa: S310  # nosec B310  # the local API
@@ -318,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
         rules_path.write_text(json.dumps({"faults": rules}))
         print(f"chaos: {args.orders} orders at concurrency {args.concurrency}, faults x{args.fault_scale}, "
               f"seed {args.seed}; stack ready in {stack.startup_seconds:.1f} s", flush=True)  # fmt: skip
-        client = Client(stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"])
+        client = Client(stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"], Caller.from_outputs(stack.outputs))
         work = plans(args.orders, list(initial), rng, run_id)
         placing_seconds = place_all(client, work, args.concurrency, lambda: _write_poison(local, *poison))
         rules_path.write_text(json.dumps({"faults": []}))  # faults off while the outbox drains and tables are read

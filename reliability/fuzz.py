@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:  # run as a script: saga_local must import
     sys.path.insert(0, str(ROOT))
 
 from saga_local.launch import launched_stack  # noqa: E402
+from saga_local.signing import Caller, RequestsSigV4  # noqa: E402
 
 DOCUMENT = ROOT / "api" / "openapi.yaml"
 REPORT = ROOT / ".local" / "reports" / "fuzz.json"
@@ -107,6 +108,17 @@ def problem_details(ctx: Any, response: schemathesis.Response, case: Case) -> bo
 
 
 # Hooks before a call are global in schemathesis: registered on import, like the check above.
+# The caller every request is signed as (SigV4): set by fuzz(). The document's sigv4 scheme is an `apiKey` on the
+# Authorization header to API Gateway's importer; schemathesis cannot sign, so the signature is added here.
+SIGNER: Caller | None = None
+
+
+@schemathesis.hook("before_call")
+def _sign(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
+    if SIGNER is not None:
+        kwargs["auth"] = RequestsSigV4(SIGNER)
+
+
 @schemathesis.hook("before_call")
 def _fresh_key(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
     """Hypothesis draws few distinct valid keys ("00000000" again and again), so most valid orders would only
@@ -137,7 +149,11 @@ def config(api_url: str, api_key: str, max_examples: int, seed: int | None) -> s
     )
 
 
-def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = None) -> dict[str, Any]:
+def fuzz(
+    api_url: str, api_key: str, *, max_examples: int, seed: int | None = None, caller: Caller | None = None
+) -> dict[str, Any]:
+    global SIGNER
+    SIGNER = caller
     """Run every phase against the API at `api_url`; the summary of what was sent and what failed."""
     schema = schemathesis.openapi.from_path(DOCUMENT, config=config(api_url, api_key, max_examples, seed))
     statistic = Statistic()
@@ -211,23 +227,24 @@ def _answers(api_url: str, api_key: str) -> bool:
 
 
 @contextlib.contextmanager
-def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str]]:
-    """The API given, else the running `make local` stack, else a stack started for this run."""
+def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str, Caller | None]]:
+    """The API given (signed with no caller), else the running `make local` stack, else a stack started for this
+    run, each signed as its first caller."""
     if url and api_key:
-        yield url, api_key
+        yield url, api_key, None
         return
     outputs_file = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
     if outputs_file.exists():
         outputs = json.loads(outputs_file.read_text())
         if _answers(outputs["LocalApiUrl"], outputs["ApiKey"]):
             print(f"Using the running local stack: {outputs['LocalApiUrl']}", flush=True)
-            yield outputs["LocalApiUrl"], outputs["ApiKey"]
+            yield outputs["LocalApiUrl"], outputs["ApiKey"], Caller.from_outputs(outputs)
             return
     print("Starting a local stack (saga_local.launch) ...", flush=True)
     # Back-off scaled down, Task timeouts up: the e2e tests' settings, for a machine every emulated Lambda shares.
     with launched_stack({"SAGA_LOCAL_RETRY_SCALE": "0.01", "SAGA_LOCAL_TIMEOUT_SCALE": "10"}) as stack:
         print(f"Local stack ready in {stack.startup_seconds:.1f} s: {stack.outputs['LocalApiUrl']}", flush=True)
-        yield stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"]
+        yield stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"], Caller.from_outputs(stack.outputs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-examples must be at least 1")
     if bool(args.url) != bool(args.api_key):
         parser.error("--url and --api-key go together")
-    with _api(args.url, args.api_key) as (api_url, api_key):
-        summary = fuzz(api_url, api_key, max_examples=args.max_examples, seed=args.seed)
+    with _api(args.url, args.api_key) as (api_url, api_key, caller):
+        summary = fuzz(api_url, api_key, max_examples=args.max_examples, seed=args.seed, caller=caller)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(summary, indent=2, ensure_ascii=False))

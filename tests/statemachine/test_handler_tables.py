@@ -61,6 +61,9 @@ def test_every_task_is_a_lambda_task_or_a_dynamodb_integration(
 ) -> None:
     dynamodb = {task.name: task.action for task in asl_steps.dynamodb_tasks(definition)}
     assert dynamodb == {
+        "ClaimIdempotencyKey": "putItem",
+        "FindIdempotencyKey": "getItem",
+        "FindClaimedOrder": "getItem",
         "CreateOrder": "putItem",
         "FindExistingOrder": "getItem",
         "ConfirmOrder": "updateItem",

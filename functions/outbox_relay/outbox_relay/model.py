@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: `caller`
 PLACED = "order.placed"
 # A MODIFY is news only when the order reaches one of these statuses (the stream filter agrees).
 TYPE_BY_STATUS = {
@@ -31,6 +31,7 @@ class OrderEvent:
     status: str
     time: str
     data: dict[str, Any]
+    caller: str | None = None  # the IAM principal that placed the order (an ARN, nothing secret)
 
     @property
     def deduplication_id(self) -> str:
@@ -42,7 +43,7 @@ class OrderEvent:
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, self.deduplication_id))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        envelope = {
             "id": self.id,
             "type": self.type,
             "source": self.source,
@@ -51,6 +52,9 @@ class OrderEvent:
             "schemaVersion": SCHEMA_VERSION,
             "data": self.data,
         }
+        if self.caller is not None:  # orders stored before callers were recorded have none
+            envelope["caller"] = self.caller
+        return envelope
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))

@@ -70,9 +70,13 @@ def charges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
-def order_input(quantity: int = 2, token: str = "tok_visa", key: str = "") -> dict[str, Any]:
+CALLER = "arn:aws:iam::123456789012:user/storefront"
+
+
+def order_input(quantity: int = 2, token: str = "tok_visa", key: str = "", caller: str = CALLER) -> dict[str, Any]:
     return {
         "idempotencyKey": key or str(uuid.uuid4()),
+        "caller": caller,
         "request": {
             "customerId": "cus_1",
             "items": [{"sku": "SKU-MUG", "quantity": quantity}],
@@ -87,7 +91,9 @@ def output_of(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def orders(saga: LocalSaga) -> list[dict[str, Any]]:
-    return saga.table("OrdersTable").scan(ConsistentRead=True)["Items"]
+    """The order items (the Idempotency-Key records beside them left out)."""
+    items = saga.table("OrdersTable").scan(ConsistentRead=True)["Items"]
+    return [item for item in items if item["orderId"].startswith("ord_")]
 
 
 def order_writes(saga: LocalSaga) -> list[tuple[str, str, Decimal]]:
@@ -97,6 +103,7 @@ def order_writes(saga: LocalSaga) -> list[tuple[str, str, Decimal]]:
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    records = [r for r in records if r["dynamodb"]["Keys"]["orderId"]["S"].startswith("ord_")]
     return [
         (r["eventName"], r["dynamodb"]["NewImage"]["status"]["S"], Decimal(r["dynamodb"]["NewImage"]["version"]["N"]))
         for r in records
@@ -120,8 +127,8 @@ def _request(call: aws_calls.AwsCall) -> dict[str, Any]:
 
 def _written_status(request: dict[str, Any]) -> str | None:
     """The order status a PutItem or UpdateItem of the orders table writes."""
-    if "Item" in request:
-        return str(request["Item"]["status"]["S"])
+    if "Item" in request:  # an Idempotency-Key record has no status
+        return request["Item"].get("status", {}).get("S")
     return request.get("ExpressionAttributeValues", {}).get(":status", {}).get("S")
 
 
@@ -388,3 +395,65 @@ def test_same_key_with_another_body_is_refused_and_the_first_order_untouched(
     assert steps == ["ReserveInventory", "ChargePayment", "BillOrder"]  # the second request ran no step
     assert charges == [first["orderId"]]
     assert stock(saga) == (9, 1)
+
+
+# ---------------------------------------------------------------- callers, keys and order ids
+
+
+def test_the_same_key_from_two_callers_makes_two_orders_each_replayable(saga: LocalSaga, charges: list[str]) -> None:
+    other = "arn:aws:sts::123456789012:assumed-role/back-office"
+    mine = output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout")))
+    theirs = output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout", caller=other)))
+
+    assert mine["status"] == theirs["status"] == "CONFIRMED"
+    assert mine["orderId"] != theirs["orderId"]
+    owners = {item["orderId"]: item["caller"] for item in orders(saga)}
+    assert owners == {mine["orderId"]: CALLER, theirs["orderId"]: other}
+    # Each caller's replay finds its own order, never the other's.
+    assert output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout", caller=other))) == theirs
+    assert output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout"))) == mine
+    assert sorted(charges) == sorted([mine["orderId"], theirs["orderId"]])
+
+
+def test_the_order_id_cannot_be_computed_from_the_key(saga: LocalSaga) -> None:
+    import hashlib
+
+    key = "predictable-key-1"
+    order = output_of(saga.start_sync(order_input(key=key)))
+    keyed = hashlib.sha256(key.encode()).hexdigest()
+    scoped = hashlib.sha256(json.dumps([CALLER, key], separators=(",", ":")).encode()).hexdigest()
+    assert order["orderId"] not in {f"ord_{keyed}", f"ord_{scoped}"}
+    assert order["orderId"].removeprefix("ord_") != keyed
+    # The Idempotency-Key record is what a replay finds the order by: SHA-256 of [caller, key], never served.
+    record = saga.table("OrdersTable").get_item(Key={"orderId": f"key_{scoped}"}, ConsistentRead=True)["Item"]
+    assert record["targetOrderId"] == order["orderId"]
+    assert record["caller"] == CALLER
+    assert set(record) == {"orderId", "targetOrderId", "caller", "requestHash", "createdAt"}  # no card token
+
+
+def test_a_claimed_key_whose_order_was_never_written_gets_it_on_retry(saga: LocalSaga, charges: list[str]) -> None:
+    table_name = saga.stack.refs["OrdersTable"]
+    refused: list[str] = []
+
+    def refuse_first_order_write(call: aws_calls.AwsCall) -> aws_calls.Reply | None:
+        if refused or (call.service, call.operation) != ("dynamodb", "PutItem"):
+            return None
+        request = _request(call)
+        if request.get("TableName") != table_name or _written_status(request) != "PENDING":
+            return None
+        refused.append(request["Item"]["orderId"]["S"])  # not written: the execution stops between the two writes
+        return 500, {"x-amzn-RequestId": str(uuid.uuid4())}, json.dumps(LOST_REPLY)
+
+    remove = aws_calls.add_interceptor(refuse_first_order_write)
+    try:
+        request = order_input(key="claimed-then-stopped")
+        first = saga.start_sync(request)
+    finally:
+        remove()
+    assert (first["status"], first["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert orders(saga) == []
+
+    order = output_of(saga.start_sync(request))
+    assert order["status"] == "CONFIRMED"
+    assert order["orderId"] == refused[0]  # the id the key was claimed for
+    assert charges == [order["orderId"]]
