@@ -152,9 +152,10 @@ def config(api_url: str, api_key: str, max_examples: int, seed: int | None) -> s
 def fuzz(
     api_url: str, api_key: str, *, max_examples: int, seed: int | None = None, caller: Caller | None = None
 ) -> dict[str, Any]:
+    """Run every phase against the API at `api_url`, each request signed as `caller`; the summary of what was sent
+    and what failed."""
     global SIGNER
     SIGNER = caller
-    """Run every phase against the API at `api_url`; the summary of what was sent and what failed."""
     schema = schemathesis.openapi.from_path(DOCUMENT, config=config(api_url, api_key, max_examples, seed))
     statistic = Statistic()
     statuses: dict[str, Counter[str]] = {}
@@ -181,20 +182,7 @@ def fuzz(
         elif isinstance(event, events.EngineFinished):
             stop_reason = event.stop_reason.value
             late_failures = [f"{failure.code} {failure.title}: {failure.message}" for failure in event.failures]
-    failures = [
-        {
-            "operation": label,
-            "check": failure.code,
-            "title": failure.title,
-            "message": failure.message,
-            "status": group.response.status_code if group.response is not None else None,
-            "reproduce": group.code_sample,
-        }
-        for label, groups in statistic.failures.items()
-        for group in groups.values()
-        for failure in group.failures
-    ]
-    failures += [{"operation": "run", "check": "after_run", "message": text} for text in late_failures]
+    failures = _failures(statistic, late_failures)
     everything: Counter[str] = sum(statuses.values(), Counter())
     return {
         "schemathesis": schemathesis.__version__,
@@ -211,6 +199,23 @@ def fuzz(
         "failures": failures,
         "errors": dict(errors),
     }
+
+
+def _failures(statistic: Statistic, late_failures: list[str]) -> list[dict[str, Any]]:
+    failures: list[dict[str, Any]] = [
+        {
+            "operation": label,
+            "check": failure.code,
+            "title": failure.title,
+            "message": failure.message,
+            "status": group.response.status_code if group.response is not None else None,
+            "reproduce": group.code_sample,
+        }
+        for label, groups in statistic.failures.items()
+        for group in groups.values()
+        for failure in group.failures
+    ]
+    return failures + [{"operation": "run", "check": "after_run", "message": text} for text in late_failures]
 
 
 def _answers(api_url: str, api_key: str) -> bool:

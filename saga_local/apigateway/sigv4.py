@@ -93,42 +93,14 @@ def verify(
             "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", "MissingAuthenticationTokenException"
         )
     parts = _parse_authorization(authorization, lower)
-    scope = parts["Credential"].split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request":
-        raise _incomplete("Credential should be scoped to a valid region. ")
-    access_key_id, date, scope_region, service, _ = scope
-    if service != SERVICE:
-        raise SignatureRejected(
-            "INVALID_SIGNATURE", f"Credential should be scoped to correct service: '{SERVICE}'. ",
-            "InvalidSignatureException",
-        )  # fmt: skip
-    if scope_region != region:
-        raise SignatureRejected(
-            "INVALID_SIGNATURE", "Credential should be scoped to a valid region. ", "InvalidSignatureException"
-        )
     timestamp = _timestamp(lower)
+    access_key_id = _check_scope(parts["Credential"], region, timestamp)
     now = now or datetime.now(UTC)
-    if timestamp.strftime("%Y%m%d") != date:
-        raise SignatureRejected(
-            "INVALID_SIGNATURE",
-            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-            f"'{date}' != '{timestamp.strftime('%Y%m%d')}', from '{timestamp.strftime(SIGV4_TIMESTAMP)}'.",
-            "InvalidSignatureException",
-        )
     _check_skew(timestamp, now)
     principal = lookup(access_key_id)
     if principal is None:
         raise SignatureRejected("UNRECOGNIZED_CLIENT", _INVALID_TOKEN, "UnrecognizedClientException")
-    token = lower.get("x-amz-security-token")
-    if principal.session_token is None and token is not None:
-        raise SignatureRejected("UNRECOGNIZED_CLIENT", _INVALID_TOKEN, "UnrecognizedClientException")
-    if principal.session_token is not None:
-        if token is None or not hmac.compare_digest(token.encode(), principal.session_token.encode()):
-            raise SignatureRejected("UNRECOGNIZED_CLIENT", _INVALID_TOKEN, "UnrecognizedClientException")
-        if principal.expires_at is not None and principal.expires_at <= now:
-            raise SignatureRejected(
-                "EXPIRED_TOKEN", "The security token included in the request is expired", "ExpiredTokenException"
-            )
+    _check_session(principal, lower.get("x-amz-security-token"), now)
     canonical, string_to_sign, expected = _signature(
         method, url, lower, parts["SignedHeaders"], body, timestamp, principal, region
     )
@@ -185,6 +157,45 @@ def _parse_authorization(authorization: str, headers: Mapping[str, str]) -> dict
         digest = hashlib.sha256(authorization.encode()).hexdigest()
         raise _incomplete(f"{' '.join(missing)} Authorization={digest}".strip())
     return parts
+
+
+def _check_scope(credential: str, region: str, timestamp: datetime) -> str:
+    """The access key id of a credential scoped to execute-api, this region and the request's date."""
+    scope = credential.split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request":
+        raise _incomplete("Credential should be scoped to a valid region. ")
+    access_key_id, date, scope_region, service, _ = scope
+    if service != SERVICE:
+        raise SignatureRejected(
+            "INVALID_SIGNATURE", f"Credential should be scoped to correct service: '{SERVICE}'. ",
+            "InvalidSignatureException",
+        )  # fmt: skip
+    if scope_region != region:
+        raise SignatureRejected(
+            "INVALID_SIGNATURE", "Credential should be scoped to a valid region. ", "InvalidSignatureException"
+        )
+    if timestamp.strftime("%Y%m%d") != date:
+        raise SignatureRejected(
+            "INVALID_SIGNATURE",
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{date}' != '{timestamp.strftime('%Y%m%d')}', from '{timestamp.strftime(SIGV4_TIMESTAMP)}'.",
+            "InvalidSignatureException",
+        )
+    return access_key_id
+
+
+def _check_session(principal: Principal, token: str | None, now: datetime) -> None:
+    """A user's key signs without a token; a role session's with the token it was issued, until it expires."""
+    if principal.session_token is None:
+        if token is not None:
+            raise SignatureRejected("UNRECOGNIZED_CLIENT", _INVALID_TOKEN, "UnrecognizedClientException")
+        return
+    if token is None or not hmac.compare_digest(token.encode(), principal.session_token.encode()):
+        raise SignatureRejected("UNRECOGNIZED_CLIENT", _INVALID_TOKEN, "UnrecognizedClientException")
+    if principal.expires_at is not None and principal.expires_at <= now:
+        raise SignatureRejected(
+            "EXPIRED_TOKEN", "The security token included in the request is expired", "ExpiredTokenException"
+        )
 
 
 def _incomplete(message: str) -> SignatureRejected:
