@@ -190,11 +190,15 @@ def test_replay_after_success_answers_the_same_order_written_once(
 def test_create_order_landed_but_reply_lost_resumes_the_same_order(
     saga: LocalSaga, steps: list[str], charges: list[str]
 ) -> None:
+    request = order_input()
     with reply_lost(saga, "PutItem", "PENDING") as writes:
-        order = output_of(saga.start_sync(order_input()))
-
-    # CreateOrder is not retried: FindExistingOrder reads the order it wrote, PENDING, and the saga goes on from it.
+        first = saga.start_sync(request)
+    # CreateOrder is neither retried nor read after (the time budget): 503, and nothing else was done...
     assert writes == ["landed, reply lost"]
+    assert (first["status"], first["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert steps == []
+    # ... the client's retry with the key finds the order its key record names, PENDING, and its saga goes on.
+    order = output_of(saga.start_sync(request))
     assert order["status"] == "CONFIRMED"
     assert [item["orderId"] for item in orders(saga)] == [order["orderId"]]
     assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "CONFIRMED", 2)]
@@ -453,6 +457,11 @@ def test_a_claimed_key_whose_order_was_never_written_gets_it_on_retry(saga: Loca
     assert (first["status"], first["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
     assert orders(saga) == []
 
+    # The retry finds the key claimed and no order: it stores the order under the claimed id, and asks for a retry
+    # (the time budget holds no third DynamoDB call before the forward steps), which places it.
+    second = saga.start_sync(request)
+    assert (second["status"], second["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert [item["orderId"] for item in orders(saga)] == refused
     order = output_of(saga.start_sync(request))
     assert order["status"] == "CONFIRMED"
     assert order["orderId"] == refused[0]  # the id the key was claimed for
