@@ -35,7 +35,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, check
+from reliability.invariants import ORDER_PREFIX, DeadLetter, Event, Request, Snapshot, StreamRecord, check
 from saga_local.cloudformation.template import ROOT
 from saga_local.launch import Launched, launched_stack
 from saga_local.signing import Caller, sign
@@ -155,7 +155,7 @@ class Client:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
-        return Request(key, body, status, parsed, kind)
+        return Request(key, body, status, parsed, kind, caller=self.caller.owner)
 
 
 def place(client: Client, plan: Plan) -> None:
@@ -251,7 +251,7 @@ def expected_events(orders: list[dict[str, Any]], poison: set[str]) -> set[str]:
     """The deduplication ids the outbox owes: each order's placed and its final status."""
     owed = set()
     for item in orders:
-        if item["orderId"] in poison:
+        if item["orderId"] in poison or not item["orderId"].startswith(ORDER_PREFIX):  # an Idempotency-Key record
             continue
         owed.add(f"{item['orderId']}:PENDING")
         if item["status"] != "PENDING":
@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     items = catalog(args.orders)
     initial = {item["sku"]: item["stock"] for item in items}
     rules = fault_rules(args.fault_scale)
-    poison = {f"poison-{run_id}"}
+    poison = {f"{ORDER_PREFIX}poison-{run_id}"}  # an order's id: the relay's filter lets only orders' INSERTs through
     started = time.perf_counter()
     with launched_stack(env, keep=True) as stack:
         print(f"stack state (logs, traces): {stack.state_dir}", flush=True)
@@ -380,7 +380,11 @@ def place_all(client: Client, work: list[Plan], concurrency: int, write_poison: 
 
 def unfinished(orders: list[dict[str, Any]], poison: set[str]) -> list[str]:
     """Orders the recovery sweep still has to finish: PENDING, or still in its index."""
-    return [o["orderId"] for o in orders if o["orderId"] not in poison and (o["status"] == "PENDING" or "sweep" in o)]
+    return [
+        o["orderId"] for o in orders
+        if o["orderId"].startswith(ORDER_PREFIX) and o["orderId"] not in poison
+        and (o["status"] == "PENDING" or "sweep" in o)
+    ]  # fmt: skip
 
 
 def wait_for_sweep(local: Local, poison: set[str]) -> float:

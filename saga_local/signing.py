@@ -29,6 +29,7 @@ class Caller:
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
     region: str = "us-east-1"
+    arn: str | None = None  # the principal's ARN (outputs' `Arn`): who the API says placed an order, see `owner`
 
     @classmethod
     def from_output(cls, entry: Mapping[str, Any], region: str = "us-east-1") -> "Caller":
@@ -38,6 +39,7 @@ class Caller:
             secret_access_key=entry["SecretAccessKey"],
             session_token=entry.get("SessionToken"),
             region=region,
+            arn=entry.get("Arn"),
         )
 
     @classmethod
@@ -47,6 +49,15 @@ class Caller:
         if len(callers) <= index:
             raise KeyError(f"the outputs have {len(callers)} Callers; no caller #{index}")
         return cls.from_output(callers[index], str(outputs.get("Region", "us-east-1")))
+
+    @property
+    def owner(self) -> str | None:
+        """The caller its orders and Idempotency-Keys belong to, as the API passes it to the saga (api/openapi.yaml):
+        an IAM user's ARN; for a role session the role's (`...:assumed-role/NAME`, the session name dropped), so
+        every session of one role shares them. None when the ARN is not known."""
+        if self.arn and ":assumed-role/" in self.arn:
+            return self.arn.rsplit("/", 1)[0]
+        return self.arn
 
     @property
     def credentials(self) -> Credentials:

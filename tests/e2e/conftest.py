@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from reliability.invariants import key_record_id
 from saga_local.launch import launched_stack
 from saga_local.signing import Caller, sign
 
@@ -110,6 +111,15 @@ class LocalStackHandle:
             "payment": {"token": token},
         }
         return self.request("POST", "/orders", body, headers={"Idempotency-Key": key}, caller=caller), key
+
+    def order_id_of(self, key: str, caller: int = 0) -> str:
+        """The order a caller's Idempotency-Key names, found as a replay finds it: through the key's record (the id is
+        random, it cannot be computed from the key)."""
+        owner = self.caller(caller).owner or ""
+        record_id = key_record_id(owner, key)
+        record = self.table("OrdersTable").get_item(Key={"orderId": record_id}, ConsistentRead=True).get("Item")
+        assert record, f"no order claimed for key {key!r} of {owner}"
+        return str(record["targetOrderId"])
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

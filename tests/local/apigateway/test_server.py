@@ -673,9 +673,11 @@ def test_a_tampered_body_or_header_breaks_the_signature(api: Client, aws: FakeAw
 
 
 def test_a_role_session_signs_with_its_token_and_is_its_role_to_the_saga(api: Client, aws: FakeAws) -> None:
-    session = Caller("fulfilment", ROLE_SESSION.access_key_id, ROLE_SESSION.secret_access_key, "session-token-1")
+    session = Caller("fulfilment", ROLE_SESSION.access_key_id, ROLE_SESSION.secret_access_key, "session-token-1",
+                     arn=ROLE_SESSION.arn)  # fmt: skip
     assert place(signed_as(api, session)).status_code == 201
     assert json.loads(aws.last.body["input"])["caller"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/fulfilment"
+    assert session.owner == json.loads(aws.last.body["input"])["caller"]  # what a client finds its keys by
 
 
 def test_a_caller_without_execute_api_invoke_on_the_route_is_403_access_denied(api: Client, aws: FakeAws) -> None:
