@@ -32,6 +32,7 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import gevent
 import locust.stats
 from gevent.pool import Group
@@ -52,6 +53,7 @@ from loadtest.settings import (
     positive,
     resolve_target,
 )
+from saga_local.signing import Caller, sign
 
 logger = logging.getLogger("loadtest")
 NETWORK_TIMEOUT_S = 60.0  # above API Gateway's 29 s integration timeout: the API answers first
@@ -62,6 +64,7 @@ class Run:
 
     def __init__(self) -> None:
         self.api_key = ""
+        self.caller: Caller | None = None  # every request is signed (SigV4, execute-api) as this principal
         self.rate = 1.0
         self.poisson = False
         self.weights: dict[str, float] = {}
@@ -121,6 +124,7 @@ def configure(environment: Environment, options: Any) -> None:
     target = resolve_target(options.host, options.api_key, os.environ, Path(options.outputs_file))
     environment.host = target.url
     RUN.api_key = target.api_key
+    RUN.caller = resolve_caller(Path(options.outputs_file), target.url)
     RUN.rate = positive("--rate", options.rate)
     RUN.poisson = options.arrivals == "poisson"
     RUN.weights = parse_mix(options.mix)
@@ -144,14 +148,36 @@ def configure(environment: Environment, options: Any) -> None:
     gevent.get_hub().loop.update_now()
 
 
+def resolve_caller(outputs_file: Path, url: str) -> Caller:
+    """The local stack's first caller when the outputs file has Callers, else the AWS credentials botocore finds
+    (environment, profile, role) for a deployed API."""
+    try:
+        outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+    except ValueError:
+        outputs = {}
+    if outputs.get("Callers") and url.startswith(str(outputs.get("LocalApiUrl", "")).rstrip("/")):
+        return Caller.from_outputs(outputs)
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise ConfigError("no AWS credentials to sign with: set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET")
+    frozen = credentials.get_frozen_credentials()
+    region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return Caller("aws", str(frozen.access_key), str(frozen.secret_key), frozen.token, region)
+
+
+def signed_headers(url: str, data: bytes, idempotency_key: str) -> dict[str, str]:
+    headers = {"x-api-key": RUN.api_key, "Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
+    assert RUN.caller is not None  # set by configure()
+    return sign("POST", url, data, headers, RUN.caller)
+
+
 def warm_up(url: str) -> None:
     """One confirmed order outside the statistics: a cold stack's first order loads every function's
     clients (seconds on the local stack), which is not what the run is measuring."""
     request = new_request("confirmed", _catalog(), RUN.rng)
     http = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s)
         f"{url}/orders", data=json.dumps(request.body).encode(), method="POST",
-        headers={"x-api-key": RUN.api_key, "Idempotency-Key": request.idempotency_key,
-                 "Content-Type": "application/json"},
+        headers=signed_headers(f"{url}/orders", json.dumps(request.body).encode(), request.idempotency_key),
     )  # fmt: skip
     started = time.perf_counter()
     try:
@@ -211,9 +237,10 @@ class OrderArrivals(FastHttpUser):
     def _post(self, request: Request, name: str, check: Any) -> tuple[int, Any]:
         """POST the request under the stats entry `/orders <name>`; returns (status, body) when the outcome
         was the expected one, (0, None) otherwise."""
-        headers = {"x-api-key": RUN.api_key, "Idempotency-Key": request.idempotency_key}
+        data = json.dumps(request.body).encode()
+        headers = signed_headers(f"{self.host}/orders", data, request.idempotency_key)
         with self.client.post(
-            "/orders", json=request.body, headers=headers, name=f"/orders {name}", catch_response=True
+            "/orders", data=data.decode(), headers=headers, name=f"/orders {name}", catch_response=True
         ) as response:
             status = response.status_code or 0
             RUN.latencies_ms.append(response.request_meta["response_time"])

@@ -35,9 +35,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, check
+from reliability.invariants import ORDER_PREFIX, DeadLetter, Event, Request, Snapshot, StreamRecord, check
 from saga_local.cloudformation.template import ROOT
 from saga_local.launch import Launched, launched_stack
+from saga_local.signing import Caller, sign
 
 REPORT = ROOT / ".local" / "reports" / "chaos.json"
 TOKENS = {"tok_visa": 0.70, "tok_chargeDeclined": 0.10, "tok_processingError": 0.12, "tok_unavailable": 0.08}
@@ -123,8 +124,8 @@ def plans(count: int, skus: list[str], rng: random.Random, run_id: str) -> list[
 
 
 class Client:
-    def __init__(self, api_url: str, api_key: str) -> None:
-        self.api_url, self.api_key = api_url, api_key
+    def __init__(self, api_url: str, api_key: str, caller: Caller) -> None:
+        self.api_url, self.api_key, self.caller = api_url, api_key, caller
         self.requests: list[Request] = []
         self._lock = threading.Lock()
 
@@ -140,9 +141,10 @@ class Client:
         return request
 
     def _post_once(self, key: str, body: dict[str, Any], kind: str) -> Request:
+        url, data = f"{self.api_url}/orders", json.dumps(body).encode()
+        headers = {"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"}
         http = urllib.request.Request(  # noqa: S310 - the local API
-            f"{self.api_url}/orders", data=json.dumps(body).encode(), method="POST",
-            headers={"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"},
+            url, data=data, method="POST", headers=sign("POST", url, data, headers, self.caller),
         )  # fmt: skip
         try:
             with urllib.request.urlopen(http, timeout=120) as response:  # noqa: S310  # nosec B310  # the local API
@@ -153,7 +155,7 @@ class Client:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
-        return Request(key, body, status, parsed, kind)
+        return Request(key, body, status, parsed, kind, caller=self.caller.owner)
 
 
 def place(client: Client, plan: Plan) -> None:
@@ -249,7 +251,7 @@ def expected_events(orders: list[dict[str, Any]], poison: set[str]) -> set[str]:
     """The deduplication ids the outbox owes: each order's placed and its final status."""
     owed = set()
     for item in orders:
-        if item["orderId"] in poison:
+        if item["orderId"] in poison or not item["orderId"].startswith(ORDER_PREFIX):  # an Idempotency-Key record
             continue
         owed.add(f"{item['orderId']}:PENDING")
         if item["status"] != "PENDING":
@@ -306,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     items = catalog(args.orders)
     initial = {item["sku"]: item["stock"] for item in items}
     rules = fault_rules(args.fault_scale)
-    poison = {f"poison-{run_id}"}
+    poison = {f"{ORDER_PREFIX}poison-{run_id}"}  # an order's id: the relay's filter lets only orders' INSERTs through
     started = time.perf_counter()
     with launched_stack(env, keep=True) as stack:
         print(f"stack state (logs, traces): {stack.state_dir}", flush=True)
@@ -318,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
         rules_path.write_text(json.dumps({"faults": rules}))
         print(f"chaos: {args.orders} orders at concurrency {args.concurrency}, faults x{args.fault_scale}, "
               f"seed {args.seed}; stack ready in {stack.startup_seconds:.1f} s", flush=True)  # fmt: skip
-        client = Client(stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"])
+        client = Client(stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"], Caller.from_outputs(stack.outputs))
         work = plans(args.orders, list(initial), rng, run_id)
         placing_seconds = place_all(client, work, args.concurrency, lambda: _write_poison(local, *poison))
         rules_path.write_text(json.dumps({"faults": []}))  # faults off while the outbox drains and tables are read
@@ -378,7 +380,11 @@ def place_all(client: Client, work: list[Plan], concurrency: int, write_poison: 
 
 def unfinished(orders: list[dict[str, Any]], poison: set[str]) -> list[str]:
     """Orders the recovery sweep still has to finish: PENDING, or still in its index."""
-    return [o["orderId"] for o in orders if o["orderId"] not in poison and (o["status"] == "PENDING" or "sweep" in o)]
+    return [
+        o["orderId"] for o in orders
+        if o["orderId"].startswith(ORDER_PREFIX) and o["orderId"] not in poison
+        and (o["status"] == "PENDING" or "sweep" in o)
+    ]  # fmt: skip
 
 
 def wait_for_sweep(local: Local, poison: set[str]) -> float:

@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:  # run as a script: saga_local must import
     sys.path.insert(0, str(ROOT))
 
 from saga_local.launch import launched_stack  # noqa: E402
+from saga_local.signing import Caller, RequestsSigV4  # noqa: E402
 
 DOCUMENT = ROOT / "api" / "openapi.yaml"
 REPORT = ROOT / ".local" / "reports" / "fuzz.json"
@@ -107,6 +108,17 @@ def problem_details(ctx: Any, response: schemathesis.Response, case: Case) -> bo
 
 
 # Hooks before a call are global in schemathesis: registered on import, like the check above.
+# The caller every request is signed as (SigV4): set by fuzz(). The document's sigv4 scheme is an `apiKey` on the
+# Authorization header to API Gateway's importer; schemathesis cannot sign, so the signature is added here.
+SIGNER: Caller | None = None
+
+
+@schemathesis.hook("before_call")
+def _sign(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
+    if SIGNER is not None:
+        kwargs["auth"] = RequestsSigV4(SIGNER)
+
+
 @schemathesis.hook("before_call")
 def _fresh_key(context: Any, case: Case, kwargs: dict[str, Any]) -> None:
     """Hypothesis draws few distinct valid keys ("00000000" again and again), so most valid orders would only
@@ -137,8 +149,13 @@ def config(api_url: str, api_key: str, max_examples: int, seed: int | None) -> s
     )
 
 
-def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = None) -> dict[str, Any]:
-    """Run every phase against the API at `api_url`; the summary of what was sent and what failed."""
+def fuzz(
+    api_url: str, api_key: str, *, max_examples: int, seed: int | None = None, caller: Caller | None = None
+) -> dict[str, Any]:
+    """Run every phase against the API at `api_url`, each request signed as `caller`; the summary of what was sent
+    and what failed."""
+    global SIGNER
+    SIGNER = caller
     schema = schemathesis.openapi.from_path(DOCUMENT, config=config(api_url, api_key, max_examples, seed))
     statistic = Statistic()
     statuses: dict[str, Counter[str]] = {}
@@ -165,20 +182,7 @@ def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = No
         elif isinstance(event, events.EngineFinished):
             stop_reason = event.stop_reason.value
             late_failures = [f"{failure.code} {failure.title}: {failure.message}" for failure in event.failures]
-    failures = [
-        {
-            "operation": label,
-            "check": failure.code,
-            "title": failure.title,
-            "message": failure.message,
-            "status": group.response.status_code if group.response is not None else None,
-            "reproduce": group.code_sample,
-        }
-        for label, groups in statistic.failures.items()
-        for group in groups.values()
-        for failure in group.failures
-    ]
-    failures += [{"operation": "run", "check": "after_run", "message": text} for text in late_failures]
+    failures = _failures(statistic, late_failures)
     everything: Counter[str] = sum(statuses.values(), Counter())
     return {
         "schemathesis": schemathesis.__version__,
@@ -197,6 +201,23 @@ def fuzz(api_url: str, api_key: str, *, max_examples: int, seed: int | None = No
     }
 
 
+def _failures(statistic: Statistic, late_failures: list[str]) -> list[dict[str, Any]]:
+    failures: list[dict[str, Any]] = [
+        {
+            "operation": label,
+            "check": failure.code,
+            "title": failure.title,
+            "message": failure.message,
+            "status": group.response.status_code if group.response is not None else None,
+            "reproduce": group.code_sample,
+        }
+        for label, groups in statistic.failures.items()
+        for group in groups.values()
+        for failure in group.failures
+    ]
+    return failures + [{"operation": "run", "check": "after_run", "message": text} for text in late_failures]
+
+
 def _answers(api_url: str, api_key: str) -> bool:
     """Whether an API is listening there (any HTTP answer will do)."""
     url = f"{api_url}/orders/ord_00000000000000000000000000"
@@ -211,23 +232,24 @@ def _answers(api_url: str, api_key: str) -> bool:
 
 
 @contextlib.contextmanager
-def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str]]:
-    """The API given, else the running `make local` stack, else a stack started for this run."""
+def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str, Caller | None]]:
+    """The API given (signed with no caller), else the running `make local` stack, else a stack started for this
+    run, each signed as its first caller."""
     if url and api_key:
-        yield url, api_key
+        yield url, api_key, None
         return
     outputs_file = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
     if outputs_file.exists():
         outputs = json.loads(outputs_file.read_text())
         if _answers(outputs["LocalApiUrl"], outputs["ApiKey"]):
             print(f"Using the running local stack: {outputs['LocalApiUrl']}", flush=True)
-            yield outputs["LocalApiUrl"], outputs["ApiKey"]
+            yield outputs["LocalApiUrl"], outputs["ApiKey"], Caller.from_outputs(outputs)
             return
     print("Starting a local stack (saga_local.launch) ...", flush=True)
     # Back-off scaled down, Task timeouts up: the e2e tests' settings, for a machine every emulated Lambda shares.
     with launched_stack({"SAGA_LOCAL_RETRY_SCALE": "0.01", "SAGA_LOCAL_TIMEOUT_SCALE": "10"}) as stack:
         print(f"Local stack ready in {stack.startup_seconds:.1f} s: {stack.outputs['LocalApiUrl']}", flush=True)
-        yield stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"]
+        yield stack.outputs["LocalApiUrl"], stack.outputs["ApiKey"], Caller.from_outputs(stack.outputs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-examples must be at least 1")
     if bool(args.url) != bool(args.api_key):
         parser.error("--url and --api-key go together")
-    with _api(args.url, args.api_key) as (api_url, api_key):
-        summary = fuzz(api_url, api_key, max_examples=args.max_examples, seed=args.seed)
+    with _api(args.url, args.api_key) as (api_url, api_key, caller):
+        summary = fuzz(api_url, api_key, max_examples=args.max_examples, seed=args.seed, caller=caller)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -13,6 +13,8 @@ wrong, the order ids) and a summary of the outcomes. The rules:
   a CANCELLED order has a net charge of zero, its invoice absent or VOID, its ledger netting zero and
   its stock released; a COMPENSATION_FAILED order says which compensation failed and why, and what
   the other services undid is undone;
+- orders belong to their caller: each order is the target of exactly one Idempotency-Key record, of the caller
+  stored with the order (a request finds its order through its caller's key record, never by computing its id);
 - no saga left PENDING, and no order nobody asked for; no order left unfinished after the sweep window (still in
   the recovery sweep's index: PENDING, COMPENSATION_FAILED awaiting a retry, or FLAGGED when the sweep gave up);
 - events: after deduplication by MessageDeduplicationId, each order state change exactly once, in
@@ -52,6 +54,9 @@ EVENT_BY_STATUS = {
 # finishes the order, and the order's final state is checked instead of this answer.
 HALTED = (500, "INTERNAL_ERROR")
 NO_OUTCOME = (429, 504)  # throttled or timed out: the client retries with the same key to learn the outcome
+# The orders table holds orders (random ids) and, beside them, one record per caller's Idempotency-Key naming its
+# order (targetOrderId): the ASL's IdentifyOrder and ClaimIdempotencyKey.
+ORDER_PREFIX, KEY_PREFIX = "ord_", "key_"
 
 
 @dataclass
@@ -63,6 +68,9 @@ class Request:
     status: int
     response: Any  # the parsed JSON body (None if not JSON)
     kind: str = "original"  # original | replay (same key, same body) | reused (same key, other body) | retry
+    # Who sent it, as the API tells the saga (`caller`: an IAM user's ARN, a role's without the session name);
+    # None: the only caller the key records name (a run signed as one caller).
+    caller: str | None = None
 
 
 @dataclass
@@ -95,8 +103,8 @@ class StreamRecord:
     @property
     def deduplication_id(self) -> str | None:
         """The id of the event the relay owes for it (outbox_relay.events), None if it makes none."""
-        if self.event_name == "INSERT":
-            return f"{self.order_id}:{self.status}"
+        if self.event_name == "INSERT":  # of an order: the mapping's filter lets no key record's through
+            return f"{self.order_id}:{self.status}" if self.order_id.startswith(ORDER_PREFIX) else None
         if self.event_name == "MODIFY" and self.status in TERMINAL and self.status != self.old_status:
             return f"{self.order_id}:{self.status}"
         return None
@@ -105,7 +113,7 @@ class StreamRecord:
 @dataclass
 class Snapshot:
     initial_stock: dict[str, int]  # SKU -> units seeded, for the SKUs the run owns
-    orders: list[dict[str, Any]]  # orders table items, `document` parsed into `view`
+    orders: list[dict[str, Any]]  # orders table items: the orders, and the Idempotency-Key records beside them
     inventory: list[dict[str, Any]]
     payments: list[dict[str, Any]]
     billing: list[dict[str, Any]]
@@ -130,9 +138,12 @@ class Violation:
         return {"kind": self.kind, "detail": self.detail, "orderIds": list(self.order_ids)}
 
 
-def order_id_for(key: str) -> str:
-    """The order id the API derives from an Idempotency-Key (docs/saga-steps.md), computed independently."""
-    return "ord_" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+def key_record_id(caller: str, key: str) -> str:
+    """The id of the record a caller's Idempotency-Key is claimed under (the ASL's IdentifyOrder: SHA-256 of the JSON
+    array [caller, key]), computed independently. The record names the order (targetOrderId); the order's own id
+    is random, and cannot be computed from the key."""
+    scoped = json.dumps([caller, key], separators=(",", ":"), ensure_ascii=False)
+    return KEY_PREFIX + hashlib.sha256(scoped.encode("utf-8")).hexdigest()
 
 
 def expected_answer(order: dict[str, Any] | None) -> tuple[int, str | None] | None:
@@ -154,10 +165,14 @@ class _Checker:
     def __init__(self, snapshot: Snapshot) -> None:
         self.s = snapshot
         self.violations: list[Violation] = []
-        self.views = {
-            item["orderId"]: _view(item) for item in snapshot.orders if item["orderId"] not in snapshot.poison_order_ids
+        orders = [item for item in snapshot.orders if not str(item["orderId"]).startswith(KEY_PREFIX)]
+        self.key_records = {
+            item["orderId"]: item for item in snapshot.orders if str(item["orderId"]).startswith(KEY_PREFIX)
         }
-        self.items = {item["orderId"]: item for item in snapshot.orders}
+        self.callers = sorted({str(record.get("caller")) for record in self.key_records.values()})
+        poison = snapshot.poison_order_ids
+        self.views = {item["orderId"]: _view(item) for item in orders if item["orderId"] not in poison}
+        self.items = {item["orderId"]: item for item in orders}
         self.skus = {item["sku"]: item for item in snapshot.inventory if str(item.get("pk", "")).startswith("SKU#")}
         self.reservations = {i["orderId"]: i for i in snapshot.inventory if str(i["pk"]).startswith("RESERVATION#")}
         self.payments = {i["orderId"]: i for i in snapshot.payments if str(i["pk"]).startswith("PAYMENT#")}
@@ -176,6 +191,17 @@ class _Checker:
 
     def fail(self, kind: str, detail: str, *order_ids: str) -> None:
         self.violations.append(Violation(kind, detail, tuple(order_ids)))
+
+    def order_id_of(self, request: Request) -> str | None:
+        """The order the request's key names, found as a replay finds it: through its caller's key record. None if
+        the key was never claimed (the request was refused, or failed before the claim)."""
+        callers = [request.caller] if request.caller is not None else self.callers
+        targets = {
+            str(record["targetOrderId"])
+            for caller in callers
+            if (record := self.key_records.get(key_record_id(caller, request.key))) is not None
+        }
+        return targets.pop() if len(targets) == 1 else None
 
     # ------------------------------------------------------------ stock
 
@@ -205,8 +231,24 @@ class _Checker:
 
     # ------------------------------------------------------------ orders, money, undo
 
+    def ownership(self) -> None:
+        """Each order is named by one key record, of the caller stored with the order: no other caller's key finds
+        it, and no key finds another caller's order."""
+        named: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in self.key_records.values():
+            named[str(record.get("targetOrderId"))].append(record)
+        for order_id, item in sorted(self.items.items()):
+            if order_id in self.s.poison_order_ids:
+                continue
+            records = named.get(order_id, [])
+            owners = sorted({str(record.get("caller")) for record in records})
+            if len(records) != 1:
+                self.fail("order_not_owned", f"named by {len(records)} Idempotency-Key records {owners}", order_id)
+            elif owners != [item.get("caller")]:
+                self.fail("order_not_owned", f"stored for {item.get('caller')}, its key record is {owners}", order_id)
+
     def orders(self) -> None:
-        asked = {order_id_for(r.key) for r in self.s.requests}
+        asked = {order_id for r in self.s.requests if (order_id := self.order_id_of(r)) is not None}
         for order_id, view in sorted(self.views.items()):
             if view is None:
                 self.fail("order_unreadable", "the order's document is not an order view", order_id)
@@ -342,10 +384,11 @@ class _Checker:
     # ------------------------------------------------------------ HTTP answers and DLQs
 
     def answers(self) -> None:
-        originals: dict[str, Request] = {}
+        originals: dict[tuple[str | None, str], Request] = {}
         for request in self.s.requests:
-            order_id = order_id_for(request.key)
-            view = self.views.get(order_id)
+            found = self.order_id_of(request)
+            order_id = found or f"(no order for key {request.key})"
+            view = self.views.get(found) if found else None
             problem = request.response if isinstance(request.response, dict) else {}
             if request.status in NO_OUTCOME or (request.status, problem.get("code")) == HALTED:
                 continue  # the client's retry with the same key, or the recovery sweep, gives the outcome
@@ -370,9 +413,9 @@ class _Checker:
             if request.status == 201 and view is not None and problem != view:
                 self.fail("wrong_status", "the 201 body is not the order as stored", order_id)
             if request.kind == "original":
-                originals[request.key] = request
-            elif request.kind == "replay" and request.key in originals:
-                first = originals[request.key]
+                originals[request.caller, request.key] = request
+            elif request.kind == "replay" and (request.caller, request.key) in originals:
+                first = originals[request.caller, request.key]
                 if (first.status, first.response) != (request.status, request.response):
                     self.fail("replay_mismatch", f"original {first.status}, replay {request.status}", order_id)
 
@@ -473,6 +516,7 @@ class _Checker:
 def check(snapshot: Snapshot) -> tuple[list[Violation], dict[str, Any]]:
     checker = _Checker(snapshot)
     checker.stock()
+    checker.ownership()
     checker.orders()
     checker.events()
     checker.answers()

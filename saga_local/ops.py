@@ -124,7 +124,8 @@ def retry(target: Target, order_ids: list[str], *, dry_run: bool, out: Callable[
             continue
         attempt = int(item.get("recoveryAttempts", 0)) + 1
         recovery = Recovery(order_id, str(item["idempotencyKey"]), json.loads(str(item["savedRequest"])), attempt,
-                            str(item["status"]), iso(datetime.now(UTC)))  # fmt: skip
+                            str(item["status"]), iso(datetime.now(UTC)),
+                            caller=str(item.get("caller", "")))  # fmt: skip
         if dry_run:
             out(f"{order_id}: would run the saga again ({item['status']}, attempt {attempt}) [dry run]")
             continue

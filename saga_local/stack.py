@@ -100,6 +100,7 @@ class LocalAws:
     settings: Settings
     stack: Stack | None = None
     started_at: float = field(default_factory=time.monotonic)
+    callers: list[dict[str, str]] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
 
     def start(self) -> "LocalAws":
@@ -144,6 +145,7 @@ class LocalAws:
         self._start_lambda_runtime()
         self._start_stream_pollers()
         self._start_scheduler()
+        self._create_callers()
         self._start_apis()
         self.seed(settings.seed_file)
         self._write_state()
@@ -234,15 +236,28 @@ class LocalAws:
         self.scheduler = scheduler
         self._closers.append(scheduler.stop)
 
-    def _start_apis(self) -> None:
-        from saga_local.apigateway.server import make_app, serve
+    def _create_callers(self) -> None:
+        """IAM principals allowed to invoke the APIs, made with the account's root credentials (as provisioning)."""
+        from saga_local.apigateway.callers import create_callers
 
         assert self.stack is not None
+        endpoint = self.settings.endpoint_url
+        resources = [f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api.api_id}/*" for api in self.stack.apis]
+        self.callers = create_callers(client("iam", endpoint), client("sts", endpoint), resources) if resources else []
+
+    def _start_apis(self) -> None:
+        from saga_local.apigateway.callers import moto_allows, moto_principals
+        from saga_local.apigateway.server import make_app
+        from saga_local.apigateway.serving import serve
+
+        assert self.stack is not None
+        principals = moto_principals(ACCOUNT_ID)  # moto runs in this process: its IAM and STS hold the secrets
         for index, api in enumerate(self.stack.apis):
             app = make_app(
                 api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID,
                 executions_at_once=self.settings.executions_at_once or None,
                 role_credentials=self._integration_credentials,
+                principals=principals, allows=moto_allows,
             )  # fmt: skip
             handle = serve(app, self.settings.host, self.settings.api_port + index)
             self._closers.append(handle.shutdown)
@@ -273,9 +288,11 @@ class LocalAws:
             "LocalApiUrl": self.api_url,
             "AwsEndpointUrl": self.settings.endpoint_url,
             "ApiKey": stack.apis[0].api_keys[0] if stack.apis and stack.apis[0].api_keys else None,
+            "Callers": self.callers,  # IAM principals that may invoke the API; the first is the README's
             "Region": REGION,
         }
         self.settings.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
+        self.settings.outputs_file.chmod(0o600)  # the callers' secret keys
         state = {
             "settings": {k: str(v) for k, v in asdict(self.settings).items()},
             "refs": {k: v for k, v in stack.refs.items() if isinstance(v, str | int)},

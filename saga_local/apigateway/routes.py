@@ -28,6 +28,7 @@ class Route:
     parameter_names: tuple[str, ...]
     rank: tuple[int, ...]  # API Gateway prefers a literal segment to {param}, and {param} to {proxy+}
     requires_api_key: bool
+    iam_authorization: bool  # AWS_IAM: a SigV4 signature, and execute-api:Invoke on the route
     validate_parameters: bool
     validate_body: bool
     parameters: list[dict[str, Any]]
@@ -76,6 +77,7 @@ def load_routes(document: Mapping[str, Any]) -> list[Route]:
                     parameter_names=names,
                     rank=rank,
                     requires_api_key=_requires_api_key(document, operation, where),
+                    iam_authorization=_uses_iam(document, operation),
                     validate_parameters=bool(validator.get("validateRequestParameters")),
                     validate_body=bool(validator.get("validateRequestBody")),
                     parameters=operation_parameters(document, resource_path, method),
@@ -113,12 +115,27 @@ def _requires_api_key(document: Mapping[str, Any], operation: Mapping[str, Any],
     for requirement in operation.get("security", document.get("security", [])):
         for name in requirement:
             scheme = schemes.get(name, {})
+            if _is_sigv4(scheme):
+                continue
             if scheme.get("type") != "apiKey" or "x-amazon-apigateway-authorizer" in scheme:
-                raise UnsupportedDefinition(f"{where}: security scheme {name!r} (only API keys are emulated)")
+                raise UnsupportedDefinition(
+                    f"{where}: security scheme {name!r} (only API keys and awsSigv4 are emulated)"
+                )
             required = required or (scheme.get("in") == "header" and scheme.get("name", "").lower() == "x-api-key")
     if required and document.get("x-amazon-apigateway-api-key-source", "HEADER") != "HEADER":
         raise UnsupportedDefinition("x-amazon-apigateway-api-key-source: only HEADER is emulated")
     return required
+
+
+def _uses_iam(document: Mapping[str, Any], operation: Mapping[str, Any]) -> bool:
+    """The importer sets authorizationType AWS_IAM for a scheme with `x-amazon-apigateway-authtype: awsSigv4`."""
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    requirements = operation.get("security", document.get("security", []))
+    return any(_is_sigv4(schemes.get(name, {})) for requirement in requirements for name in requirement)
+
+
+def _is_sigv4(scheme: Mapping[str, Any]) -> bool:
+    return str(scheme.get("x-amazon-apigateway-authtype", "")).lower() == "awssigv4"
 
 
 # ---------------------------------------------------------------------------------------------- one request

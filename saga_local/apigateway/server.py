@@ -29,7 +29,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from werkzeug.datastructures import Headers
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from saga_local.apigateway import (
@@ -39,6 +38,16 @@ from saga_local.apigateway import (
     select_integration_response,
 )
 from saga_local.apigateway.routes import JSON_SERVICES, Route, UnsupportedDefinition, load_routes
+from saga_local.apigateway.serving import TokenBucket
+from saga_local.apigateway.sigv4 import (
+    PolicyCheck,
+    PrincipalLookup,
+    SignatureRejected,
+    check_invoke,
+    identity,
+    invoke_arn,
+    verify,
+)
 from saga_local.apigateway.validation import InvalidBody, missing_parameters
 from saga_local.cloudformation.specs import RestApiSpec
 from saga_local.xray.segments import (
@@ -50,7 +59,7 @@ from saga_local.xray.segments import (
     send_segment,
 )
 
-__all__ = ["GatewayError", "ServerHandle", "TokenBucket", "UnsupportedDefinition", "make_app", "serve"]
+__all__ = ["GatewayError", "UnsupportedDefinition", "make_app"]
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +71,17 @@ _GATEWAY_DEFAULTS: dict[str, tuple[int, str]] = {
     "API_CONFIGURATION_ERROR": (500, "Internal server error"),
     "BAD_REQUEST_BODY": (400, "Invalid request body"),
     "BAD_REQUEST_PARAMETERS": (400, "Missing required request parameters"),
+    "EXPIRED_TOKEN": (403, "The security token included in the request is expired"),
     "INTEGRATION_FAILURE": (504, "Internal server error"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
     "INVALID_API_KEY": (403, "Forbidden"),
+    "INVALID_SIGNATURE": (403, "Forbidden"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "THROTTLED": (429, "Too Many Requests"),
     "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    # Not a gateway response type of its own (an unknown access key or session token): DEFAULT_4XX answers it.
+    "UNRECOGNIZED_CLIENT": (403, "The security token included in the request is invalid."),
 }
 _DEFAULT_GATEWAY_TEMPLATE = '{"message":$context.error.messageString}'
 
@@ -76,30 +89,18 @@ _DEFAULT_GATEWAY_TEMPLATE = '{"message":$context.error.messageString}'
 class GatewayError(Exception):
     """API Gateway answers itself, with the gateway response of `response_type`."""
 
-    def __init__(self, response_type: str, message: str | None = None, validation_error: str | None = None) -> None:
+    def __init__(
+        self,
+        response_type: str,
+        message: str | None = None,
+        validation_error: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
         super().__init__(f"{response_type}: {message or ''}")
         self.response_type = response_type
         self.message = message or _GATEWAY_DEFAULTS.get(response_type, (500, "Internal server error"))[1]
         self.validation_error = validation_error
-
-
-class TokenBucket:
-    """API Gateway's throttle: `rate` requests a second on average, in bursts of at most `burst`."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate, self._capacity, self._clock = rate, burst, clock
-        self._tokens, self._last = float(burst), clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
+        self.error_type = error_type  # x-amzn-ErrorType, as API Gateway tells it for IAM refusals
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class _Call:
     integration_span: tuple[float, float] | None = None
     span_name: str = ""
     api_key_id: str = ""
+    caller_arn: str = ""
 
 
 # What the local admission bound (executions_at_once) holds back: a call that runs a whole execution.
@@ -143,8 +145,12 @@ class _ApiGateway:
         access_log: logging.Logger,
         executions_at_once: int | None = None,
         role_credentials: Callable[[str], Credentials] | None = None,
+        principals: PrincipalLookup | None = None,
+        allows: PolicyCheck | None = None,
     ) -> None:
         self._spec = spec
+        self._principals = principals or (lambda _access_key_id: None)
+        self._allows = allows
         self._document = spec.definition
         self._routes = load_routes(spec.definition)
         self._endpoint = aws_endpoint_url.rstrip("/") + "/"
@@ -231,6 +237,8 @@ class _ApiGateway:
         body = self._read_body(request)
         route, call.params["path"] = self._match(request.method, request.path)
         call.context.update(resourcePath=route.resource_path, resourceId=_short_id(route.resource_path))
+        if route.iam_authorization:  # before the API key, as API Gateway
+            self._authorize(call, body)
         if route.requires_api_key:
             self._check_api_key(call)
         if self._bucket is not None and not self._bucket.take():
@@ -269,6 +277,29 @@ class _ApiGateway:
                 if route.method in (method, "ANY") and (found := route.pattern.fullmatch(candidate)):
                     return route, dict(zip(route.parameter_names, found.groups(), strict=True))
         raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
+
+    def _authorize(self, call: _Call, body: bytes) -> None:
+        """AWS_IAM: the SigV4 signature, then execute-api:Invoke on this stage, method and path."""
+        request = call.request
+        # The path as sent (still percent-encoded): SigV4 encodes the canonical URI once more, as the client did.
+        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+        query = request.query_string.decode("latin-1")
+        url = f"{request.scheme}://{request.host}{raw.partition('?')[0]}" + (f"?{query}" if query else "")
+        try:
+            principal = verify(
+                method=request.method, url=url, headers=dict(request.headers.items()), body=body,
+                region=self._region, lookup=self._principals,
+            )  # fmt: skip
+            if self._allows is not None:
+                path = call.context["path"].removeprefix(f"/{self._spec.stage}") or "/"
+                resource = invoke_arn(
+                    self._region, self._account_id, self._spec.api_id, self._spec.stage, request.method, path
+                )
+                check_invoke(principal, resource, self._allows)
+        except SignatureRejected as refused:
+            raise GatewayError(refused.response_type, refused.message, error_type=refused.error_type) from None
+        call.context["identity"].update(identity(principal))
+        call.caller_arn = principal.arn
 
     def _check_api_key(self, call: _Call) -> None:
         key = _header(call.params["header"], "x-api-key") or ""
@@ -386,6 +417,8 @@ class _ApiGateway:
         content_type, template = _pick_template(templates, call.request)
         body = render_gateway_response(template or "", context=call.context)
         headers = Headers({"Content-Type": content_type})
+        if error.error_type:
+            headers.set("x-amzn-ErrorType", error.error_type)
         sources = self._parameter_sources(call)
         for target, expression in config.get("responseParameters", {}).items():
             if target.startswith("gatewayresponse.header."):
@@ -429,6 +462,7 @@ class _ApiGateway:
                     "integrationStatus": call.integration_status,
                     "traceId": call.context.get("xrayTraceId"),
                     "apiKeyId": call.api_key_id or None,
+                    "caller": call.caller_arn or None,
                     "error": call.context.get("error", {}).get("message"),
                 }
             )
@@ -533,12 +567,15 @@ def make_app(
     access_log: logging.Logger | None = None,
     executions_at_once: int | None = None,
     role_credentials: Callable[[str], Credentials] | None = None,
+    principals: PrincipalLookup | None = None,
+    allows: PolicyCheck | None = None,
 ) -> WSGIApplication:
     """The stage of `spec` as a WSGI application calling AWS at `aws_endpoint_url`. `spec.definition` has its
     intrinsics resolved. One JSON access log line per request goes to `access_log` (default: the
     `saga_local.apigateway.access` logger). With tracing, the X-Ray segment is named `<name>/<stage>`, the name being
     `spec.extra["name"]` (the RestApi's Name) or the document's title. Raises UnsupportedDefinition for what is
-    not emulated.
+    not emulated. A route with AWS_IAM authorization verifies SigV4 against `principals` (access key id ->
+    principal; none: every signature is refused) and, given `allows`, checks execute-api:Invoke with it.
 
     `executions_at_once` (a local setting; None: no bound, as on AWS) bounds the integrations that start a Step
     Functions execution running at the same time: the others wait (up to ADMISSION_WAIT_SECONDS, then 504)
@@ -553,40 +590,6 @@ def make_app(
         access_log=access_log or logging.getLogger("saga_local.apigateway.access"),
         executions_at_once=executions_at_once,
         role_credentials=role_credentials,
+        principals=principals,
+        allows=allows,
     )
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """The access log already records each request; werkzeug's own line would repeat it."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-@dataclass
-class ServerHandle:
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.server.host}:{self.server.server_port}"
-
-    def shutdown(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 3000) -> ServerHandle:
-    """Serve `app` from a thread, a thread per request (port 0: any free port, see `.url`)."""
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
-    # A short poll: shutdown() waits for the loop to notice it (0.5 s by default).
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name=f"apigateway:{server.server_port}",
-        daemon=True,
-    )
-    thread.start()
-    return ServerHandle(server, thread)

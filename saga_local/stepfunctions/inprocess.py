@@ -3,7 +3,7 @@ calls the real handlers in this process, against moto's tables.
 
     with mock_aws():
         saga = deploy_in_process()      # every resource of template.yaml, as the local stack provisions it
-        response = saga.start_sync({"idempotencyKey": ..., "request": {...}})  # StartSyncExecution
+        response = saga.start_sync({"idempotencyKey": ..., "caller": ..., "request": {...}})  # StartSyncExecution
 
 Good enough for tests, not a faithful Lambda: every function shares this process (one set of
 modules, one os.environ), so invocations run one at a time. The local stack runs each function in

@@ -67,14 +67,16 @@ def test_uses_only_long_form_intrinsics_which_aws_include_understands() -> None:
     assert not re.search(r"(^|\s)!(Sub|GetAtt|Ref|Join|If)\b", text)
 
 
-def test_every_operation_requires_the_api_key_from_the_header(document: dict[str, Any]) -> None:
+def test_every_operation_requires_a_sigv4_signature_and_the_api_key_from_the_header(
+    document: dict[str, Any],
+) -> None:
     scheme = document["components"]["securitySchemes"]["api_key"]
     assert scheme == {"type": "apiKey", "name": "x-api-key", "in": "header"}
     assert document["x-amazon-apigateway-api-key-source"] == "HEADER"
     operations = [(path, method) for path, item in document["paths"].items() for method in item]
     assert sorted(operations) == sorted([*OPERATIONS, *((path, ANY_METHOD) for path in ALLOWED)])
     for path, method in operations:
-        assert _operation(document, path, method)["security"] == [{"api_key": []}], (method, path)
+        assert _operation(document, path, method)["security"] == [{"sigv4": [], "api_key": []}], (method, path)
 
 
 def test_every_operation_validates_body_and_parameters(document: dict[str, Any]) -> None:
@@ -111,7 +113,7 @@ def test_each_integration_response_lands_on_a_declared_method_response(document:
 def test_any_other_method_is_405_with_allow_answered_by_api_gateway_itself(document: dict[str, Any], path: str) -> None:
     """Without an ANY method API Gateway answers MISSING_AUTHENTICATION_TOKEN, as if the resource did not exist."""
     operation = _operation(document, path, ANY_METHOD)
-    assert operation["security"] == [{"api_key": []}]
+    assert operation["security"] == [{"sigv4": [], "api_key": []}]
     assert list(operation["responses"]) == ["405"]
     assert "Allow" in operation["responses"]["405"]["headers"]
     integration = operation["x-amazon-apigateway-integration"]
@@ -282,7 +284,9 @@ ERROR_CONTEXT = {
 GATEWAY_ERRORS = {
     "BAD_REQUEST_BODY": (400, "INVALID_REQUEST"),
     "BAD_REQUEST_PARAMETERS": (400, "INVALID_REQUEST"),
-    "MISSING_AUTHENTICATION_TOKEN": (404, "NOT_FOUND"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "FORBIDDEN"),  # unsigned, or no such method and path
+    "INVALID_SIGNATURE": (403, "FORBIDDEN"),
+    "EXPIRED_TOKEN": (403, "FORBIDDEN"),
     "INVALID_API_KEY": (403, "FORBIDDEN"),
     "ACCESS_DENIED": (403, "FORBIDDEN"),
     "THROTTLED": (429, "TOO_MANY_REQUESTS"),

@@ -50,8 +50,18 @@ def get(document: dict[str, Any]) -> Integration:
     return load_integration(document, "/orders/{orderId}", "GET", VALUES)
 
 
+CALLER = "arn:aws:iam::123456789012:user/storefront"
+IDENTITY = {"userArn": CALLER, "caller": "AIDAEXAMPLE", "accountId": "123456789012"}
+
+
 def respond(
-    integration: Integration, status_code: int, body: Any, *, key: str = KEY, order_id: str = ORDER_ID
+    integration: Integration,
+    status_code: int,
+    body: Any,
+    *,
+    key: str = KEY,
+    order_id: str = ORDER_ID,
+    caller: str = CALLER,
 ) -> tuple[int, dict[str, str], str]:
     """What the client gets when the integration answers `status_code` with `body` (JSON)."""
     selected = select_integration_response(integration.responses, status_code)
@@ -60,7 +70,7 @@ def respond(
         selected.templates["application/json"],
         body=json.dumps(body),
         params={"path": {"orderId": order_id}, "header": {"Idempotency-Key": key}},
-        context={"requestId": "req-1", "path": "/dev/orders"},
+        context={"requestId": "req-1", "path": "/dev/orders", "identity": {**IDENTITY, "userArn": caller}},
     )
     headers = {"Content-Type": "application/json", **result.header_overrides}
     return result.status_override or selected.status_code, headers, result.body
@@ -119,6 +129,7 @@ def test_sample_event_becomes_a_start_sync_execution_request(post: Integration) 
     assert request["stateMachineArn"] == STATE_MACHINE_ARN
     assert json.loads(request["input"]) == {
         "idempotencyKey": event["headers"]["Idempotency-Key"],
+        "caller": event["requestContext"]["identity"]["userArn"],
         "requestId": event["requestContext"]["requestId"],
         "request": json.loads(event["body"]),
     }
@@ -132,7 +143,12 @@ def test_request_survives_quotes_backslashes_and_non_ascii(post: Integration, cu
     """The templates must not depend on validation having rejected such bodies."""
     body = {"customerId": customer_id, "items": [{"sku": "SKU-MUG", "quantity": 2}], "payment": {"token": "tok_visa"}}
     raw = json.dumps(body, ensure_ascii=False)
-    result = render(post.request_templates["application/json"], body=raw, params={"header": {"idempotency-key": KEY}})
+    result = render(
+        post.request_templates["application/json"],
+        body=raw,
+        params={"header": {"idempotency-key": KEY}},
+        context={"identity": IDENTITY},
+    )
     execution_input = json.loads(json.loads(result.body)["input"])
     assert execution_input["request"] == body
     assert execution_input["idempotencyKey"] == KEY
@@ -140,7 +156,12 @@ def test_request_survives_quotes_backslashes_and_non_ascii(post: Integration, cu
 
 @pytest.mark.parametrize("key", ["short", 'abcdefgh", "x": "y', "k" * 129, "has space in it", "clé-accentuée", ""])
 def test_a_malformed_idempotency_key_never_reaches_the_saga(post: Integration, key: str) -> None:
-    result = render(post.request_templates["application/json"], body="{}", params={"header": {"Idempotency-Key": key}})
+    result = render(
+        post.request_templates["application/json"],
+        body="{}",
+        params={"header": {"Idempotency-Key": key}},
+        context={"identity": IDENTITY},
+    )
     request = json.loads(result.body)
     assert request["stateMachineArn"] == STATE_MACHINE_ARN
     with pytest.raises(json.JSONDecodeError):  # StartSyncExecution refuses it: InvalidExecutionInput
@@ -291,7 +312,8 @@ def test_malformed_order_id_is_never_spliced_into_the_request(get: Integration) 
 
 def test_found_order_is_200_with_the_document_verbatim(get: Integration) -> None:
     document = json.dumps(order_view(customerId=AWKWARD), ensure_ascii=False)
-    item = {"Item": {"orderId": {"S": ORDER_ID}, "document": {"S": document}, "status": {"S": "CONFIRMED"}}}
+    item = {"Item": {"orderId": {"S": ORDER_ID}, "caller": {"S": CALLER}, "document": {"S": document},
+                     "status": {"S": "CONFIRMED"}}}  # fmt: skip
     status, headers, body = respond(get, 200, item)
     assert status == 200
     assert headers["Content-Type"] == "application/json"
@@ -302,6 +324,45 @@ def test_missing_order_is_404(get: Integration) -> None:
     status, headers, body = respond(get, 200, {})
     assert status == 404
     assert assert_problem(headers, body, 404, "ORDER_NOT_FOUND")["orderId"] == ORDER_ID
+
+
+ROLE = "arn:aws:sts::123456789012:assumed-role/back-office"
+
+
+@pytest.mark.parametrize(
+    ("owner", "caller"),
+    [
+        (CALLER, "arn:aws:iam::123456789012:user/back-office"),  # another user
+        (ROLE, "arn:aws:sts::123456789012:assumed-role/storefront/s-1"),  # another role
+        (f"{ROLE}-2", f"{ROLE}/session-1"),  # a role whose name starts like the owner's
+        (None, CALLER),  # an order stored without a caller belongs to nobody
+    ],
+)
+def test_another_callers_order_answers_exactly_like_an_unknown_one(
+    get: Integration, owner: str | None, caller: str
+) -> None:
+    item: dict[str, Any] = {"orderId": {"S": ORDER_ID}, "document": {"S": json.dumps(order_view())}}
+    if owner is not None:
+        item["caller"] = {"S": owner}
+    assert respond(get, 200, {"Item": item}, caller=caller) == respond(get, 200, {}, caller=caller)
+
+
+def test_every_session_of_the_owning_role_reads_its_order(get: Integration) -> None:
+    document = json.dumps(order_view())
+    item = {"Item": {"orderId": {"S": ORDER_ID}, "caller": {"S": ROLE}, "document": {"S": document}}}
+    for session in ("s-1", "another-session"):
+        status, _, body = respond(get, 200, item, caller=f"{ROLE}/{session}")
+        assert (status, body.strip()) == (200, document)
+
+
+def test_a_role_session_places_orders_as_its_role(post: Integration) -> None:
+    result = render(
+        post.request_templates["application/json"],
+        body=json.dumps({"customerId": "c-1"}),
+        params={"header": {"Idempotency-Key": KEY}},
+        context={"identity": {**IDENTITY, "userArn": f"{ROLE}/session-1"}},
+    )
+    assert json.loads(json.loads(result.body)["input"])["caller"] == ROLE
 
 
 @pytest.mark.parametrize("order_id", ["ord_123", ORDER_ID.upper(), ORDER_ID + "0", ORDER_ID[:30], 'ord_"quoted"'])

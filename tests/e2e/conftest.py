@@ -18,7 +18,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from reliability.invariants import key_record_id
 from saga_local.launch import launched_stack
+from saga_local.signing import Caller, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 90
@@ -64,15 +66,29 @@ class LocalStackHandle:
         )
         return resource.Table(self.state["refs"][logical_id])
 
+    def caller(self, index: int = 0) -> Caller:
+        """The `index`-th local caller of the outputs (0: the README's)."""
+        return Caller.from_outputs(self.outputs, index)
+
     def request(
-        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None, api_key: bool = True
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        api_key: bool = True,
+        caller: Caller | int | None = 0,
     ) -> Response:
+        """Signed as `caller` (a Caller, or the index of one in the outputs; None: unsigned)."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        all_headers = {"Content-Type": "application/json", **({"x-api-key": self.api_key} if api_key else {})}
+        all_headers.update(headers or {})
+        if caller is not None:
+            signer = self.caller(caller) if isinstance(caller, int) else caller
+            all_headers = sign(method, self.api_url + path, data, all_headers, signer)
         request = urllib.request.Request(self.api_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if api_key:
-            request.add_header("x-api-key", self.api_key)
-        for name, value in (headers or {}).items():
+        for name, value in all_headers.items():
             request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -81,7 +97,12 @@ class LocalStackHandle:
             return Response(error.code, dict(error.headers), error.read())
 
     def place_order(
-        self, *items: tuple[str, int], token: str = "tok_visa", key: str | None = None, customer: str = "c-1"
+        self,
+        *items: tuple[str, int],
+        token: str = "tok_visa",
+        key: str | None = None,
+        customer: str = "c-1",
+        caller: Caller | int | None = 0,
     ) -> tuple[Response, str]:
         key = key or f"key-{uuid.uuid4()}"
         body = {
@@ -89,7 +110,16 @@ class LocalStackHandle:
             "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
             "payment": {"token": token},
         }
-        return self.request("POST", "/orders", body, headers={"Idempotency-Key": key}), key
+        return self.request("POST", "/orders", body, headers={"Idempotency-Key": key}, caller=caller), key
+
+    def order_id_of(self, key: str, caller: int = 0) -> str:
+        """The order a caller's Idempotency-Key names, found as a replay finds it: through the key's record (the id is
+        random, it cannot be computed from the key)."""
+        owner = self.caller(caller).owner or ""
+        record_id = key_record_id(owner, key)
+        record = self.table("OrdersTable").get_item(Key={"orderId": record_id}, ConsistentRead=True).get("Item")
+        assert record, f"no order claimed for key {key!r} of {owner}"
+        return str(record["targetOrderId"])
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -197,5 +197,6 @@ def test_an_undeclared_method_is_405_with_allow(
     assert response.headers["Allow"] == allowed
 
 
-def test_an_unknown_path_is_404(local_stack: LocalStackHandle) -> None:
-    _problem(local_stack.request("GET", "/customers"), 404, "NOT_FOUND")
+def test_an_unknown_path_is_api_gateways_missing_token_403(local_stack: LocalStackHandle) -> None:
+    # API Gateway cannot tell an unknown path from an unsigned request (MISSING_AUTHENTICATION_TOKEN).
+    _problem(local_stack.request("GET", "/customers"), 403, "FORBIDDEN")

@@ -9,7 +9,9 @@ SEED = 20261126  # the same cases every run; `make fuzz` draws new ones
 
 
 def test_the_api_passes_every_schemathesis_check(local_stack: LocalStackHandle) -> None:
-    summary = fuzz(local_stack.api_url, local_stack.api_key, max_examples=MAX_EXAMPLES, seed=SEED)
+    summary = fuzz(
+        local_stack.api_url, local_stack.api_key, max_examples=MAX_EXAMPLES, seed=SEED, caller=local_stack.caller()
+    )
     assert summary["failures"] == []
     assert summary["errors"] == {}
     assert summary["server_errors"] == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from saga_local.signing import sign
 from tests.e2e.conftest import ROOT, LocalStackHandle
 
 PROBLEM_JSON = "application/problem+json"
@@ -75,6 +76,13 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
         assert replay.status == status, replay.body
     refused = local_stack.request("GET", f"/orders/{order_ids[0]}", headers={"x-api-key": wrong_key}, api_key=False)
     assert refused.status == 403
+    # A signed read whose signature is kept: neither it nor any caller's secret key or session token may be logged.
+    url = f"{local_stack.api_url}/orders/{order_ids[0]}"
+    signed = sign("GET", url, None, {"x-api-key": local_stack.api_key}, local_stack.caller(0))
+    signature = signed["Authorization"].rpartition("Signature=")[2]
+    assert (
+        local_stack.request("GET", f"/orders/{order_ids[0]}", headers=signed, api_key=False, caller=None).status == 200
+    )
 
     # Wait until the run has written what these orders left: each order id in the traces (segments come over
     # UDP), an invocation in every function's log (the relay's comes after the stream poll), then no log growing
@@ -104,7 +112,12 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
         "card token (canary)": canary,
         "API key": local_stack.api_key,
         "a wrong API key": wrong_key,
+        "a SigV4 signature": signature,
     }
+    for caller in local_stack.outputs["Callers"]:
+        secrets[f"{caller['Name']}'s secret access key"] = caller["SecretAccessKey"]
+        if caller.get("SessionToken"):
+            secrets[f"{caller['Name']}'s session token"] = caller["SessionToken"]
     assert _leaks(logs, secrets, relative_to=local_stack.state_dir.parent) == []
 
 

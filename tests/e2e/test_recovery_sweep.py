@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from reliability.invariants import order_id_for
 from saga_local.launch import launched_stack
 from tests.e2e.conftest import LocalStackHandle
 
@@ -91,7 +90,7 @@ def test_an_order_left_pending_by_a_halted_execution_is_confirmed_by_the_sweep(s
     available = stack.table("InventoryTable").get_item(Key={"pk": "SKU#SKU-4"})["Item"]["available"]
     set_faults(stack, [{"state": "ChargePayment", "fault": "halt"}])  # charged, then the orchestrator went away
     response, key = stack.place_order(("SKU-4", 2))
-    order_id = order_id_for(key)
+    order_id = stack.order_id_of(key)
     assert response.status == 500
     halted = order(stack, order_id)
     assert halted["status"] == "PENDING"
@@ -127,20 +126,20 @@ def test_an_order_whose_execution_timed_out_is_finished_by_the_sweep(stack: Loca
     assert response.status == 504
     set_faults(stack, [])
 
-    final = wait_final(stack, order_id_for(key))
+    final = wait_final(stack, stack.order_id_of(key))
 
     assert final["status"] == "CANCELLED"
     assert json.loads(final["document"])["failureReason"]["code"] == "PAYMENT_DECLINED"
-    reservation = stack.table("InventoryTable").get_item(Key={"pk": f"RESERVATION#{order_id_for(key)}"})["Item"]
+    reservation = stack.table("InventoryTable").get_item(Key={"pk": f"RESERVATION#{stack.order_id_of(key)}"})["Item"]
     assert reservation["status"] == "RELEASED"
-    assert events(stack, order_id_for(key), 2) == ["order.placed", "order.cancelled"]
+    assert events(stack, stack.order_id_of(key), 2) == ["order.placed", "order.cancelled"]
 
 
 def test_a_compensation_failed_order_is_retried_until_undone(stack: LocalStackHandle) -> None:
     set_faults(stack, [{"function": "PaymentsFunction", "match": {"action": "RefundPayment"},
                         "error": "PaymentProviderUnavailable"}])  # fmt: skip
     response, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
-    order_id = order_id_for(key)
+    order_id = stack.order_id_of(key)
     assert response.status == 500
     assert response.json()["code"] == "COMPENSATION_FAILED"
     assert order(stack, order_id)["sweep"] == "OPEN"
@@ -159,7 +158,7 @@ def test_an_order_the_sweep_cannot_finish_is_flagged_after_its_retries(stack: Lo
     ]
     set_faults(stack, rules)
     response, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
-    order_id = order_id_for(key)
+    order_id = stack.order_id_of(key)
     assert response.status == 500
     deadline = time.monotonic() + 90
     while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
@@ -181,7 +180,7 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     set_faults(stack, [{"function": "PaymentsFunction", "match": {"action": "RefundPayment"},
                         "error": "PaymentProviderUnavailable"}])  # fmt: skip
     _, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
-    order_id = order_id_for(key)
+    order_id = stack.order_id_of(key)
     deadline = time.monotonic() + 90
     while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -221,7 +220,7 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
 def test_the_operator_retry_leaves_a_finished_order_alone(stack: LocalStackHandle) -> None:
     response, key = stack.place_order(("SKU-3", 1))
     assert response.status == 201
-    result = stack.cli("ops", "retry", order_id_for(key))
+    result = stack.cli("ops", "retry", stack.order_id_of(key))
     assert result.returncode == 1
     assert "CONFIRMED, nothing to retry" in result.stdout
     bad = stack.cli("ops", "retry")

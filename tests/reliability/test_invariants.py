@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, Violation, check, order_id_for
+from reliability.invariants import DeadLetter, Event, Request, Snapshot, StreamRecord, Violation, check, key_record_id
 
 KEY_OK, KEY_CANCELLED = "key-confirmed-0001", "key-declined-0002"
-OK, CANCELLED = order_id_for(KEY_OK), order_id_for(KEY_CANCELLED)
+OK, CANCELLED = "ord_3f1c0a", "ord_9b27e4"  # random ids: found through the key records, never from the keys
+CALLER, OTHER = "arn:aws:iam::123456789012:user/storefront", "arn:aws:iam::123456789012:user/back-office"
 TOTAL = 2 * 1299
 
 
@@ -24,8 +25,14 @@ def _view(order_id: str, status: str, **fields: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _order_item(view: dict[str, Any]) -> dict[str, Any]:
-    return {"orderId": view["orderId"], "status": view["status"], "document": json.dumps(view)}
+def _order_item(view: dict[str, Any], caller: str = CALLER) -> dict[str, Any]:
+    return {"orderId": view["orderId"], "caller": caller, "status": view["status"], "document": json.dumps(view)}
+
+
+def _key_record(key: str, order_id: str, caller: str = CALLER) -> dict[str, Any]:
+    """The Idempotency-Key record beside the orders (ClaimIdempotencyKey): the caller's key names its order."""
+    return {"orderId": key_record_id(caller, key), "targetOrderId": order_id, "caller": caller,
+            "requestHash": "h", "createdAt": "2026-01-01T00:00:00.000Z"}  # fmt: skip
 
 
 def _event(view: dict[str, Any], kind: str) -> Event:
@@ -52,7 +59,12 @@ def consistent() -> Snapshot:
     body = {"customerId": "c-1", "items": [{"sku": "SKU-A", "quantity": 2}], "payment": {"token": "tok_visa"}}
     return Snapshot(
         initial_stock={"SKU-A": 10},
-        orders=[_order_item(confirmed), _order_item(cancelled)],
+        orders=[
+            _order_item(confirmed),
+            _order_item(cancelled),
+            _key_record(KEY_OK, OK),
+            _key_record(KEY_CANCELLED, CANCELLED),
+        ],
         inventory=[
             {"pk": "SKU#SKU-A", "sku": "SKU-A", "available": 8, "reserved": 2},
             {
@@ -91,9 +103,9 @@ def consistent() -> Snapshot:
             _event(cancelled, "order.cancelled"),
         ],
         requests=[
-            Request(KEY_OK, body, 201, confirmed),
-            Request(KEY_CANCELLED, body, 402, declined),
-            Request(KEY_CANCELLED, body, 402, declined, "replay"),
+            Request(KEY_OK, body, 201, confirmed, caller=CALLER),
+            Request(KEY_CANCELLED, body, 402, declined, caller=CALLER),
+            Request(KEY_CANCELLED, body, 402, declined, "replay", caller=CALLER),
         ],
     )
 
@@ -195,8 +207,8 @@ def test_an_order_left_unfinished_after_the_sweep_window_is_reported() -> None:
 def test_a_halted_execution_answer_is_not_taken_for_the_outcome() -> None:
     """An execution stopped dead answers 500 INTERNAL_ERROR; the sweep then finishes the order: no violation."""
     world = consistent()
-    original = next(r for r in world.requests if order_id_for(r.key) == OK)
-    world.requests.insert(0, Request(original.key, original.body, 500, {"code": "INTERNAL_ERROR"}, "original"))
+    original = next(r for r in world.requests if r.key == KEY_OK)
+    world.requests.insert(0, Request(original.key, original.body, 500, {"code": "INTERNAL_ERROR"}, "original", CALLER))
     assert check(world)[0] == []
 
 
@@ -212,8 +224,10 @@ def test_a_compensation_failure_the_sweep_undid_later_is_no_violation(retried_by
     world.events.insert(world.events.index(cancelled_event), _event(failed, "order.compensation_failed"))
     if retried_by_the_sweep:
         world.orders[1] = {**world.orders[1], "recoveryAttempts": 1}
-    original = next(r for r in world.requests if order_id_for(r.key) == CANCELLED)
-    world.requests.insert(0, Request(original.key, original.body, 500, {"code": "COMPENSATION_FAILED"}, "original"))
+    original = next(r for r in world.requests if r.key == KEY_CANCELLED)
+    world.requests.insert(
+        0, Request(original.key, original.body, 500, {"code": "COMPENSATION_FAILED"}, "original", CALLER)
+    )
 
     found = kinds(check(world)[0])
 
@@ -262,22 +276,68 @@ def test_a_wrong_status_and_a_replay_that_differs_are_reported() -> None:
     assert found["replay_mismatch"] == {CANCELLED}
 
 
+# ---------------------------------------------------------------- callers and their orders
+
+
+def test_requests_find_their_orders_through_their_callers_key_records() -> None:
+    """A request names no order id: its caller's key record does. Without a caller, the only caller recorded."""
+    world = consistent()
+    assert check(world)[0] == []
+    for request in world.requests:
+        request.caller = None
+    assert check(world)[0] == []
+
+
+def test_the_same_key_from_another_caller_is_another_order() -> None:
+    world = consistent()
+    theirs = _view("ord_5d0e71", "CANCELLED", failureReason={"code": "OUT_OF_STOCK", "detail": "none left"})
+    world.orders += [_order_item(theirs, OTHER), _key_record(KEY_OK, theirs["orderId"], OTHER)]
+    world.events += [_event(_view(theirs["orderId"], "PENDING"), "order.placed"), _event(theirs, "order.cancelled")]
+    out_of_stock = {"status": 409, "code": "OUT_OF_STOCK", "orderId": theirs["orderId"]}
+    world.requests.append(Request(KEY_OK, {}, 409, out_of_stock, caller=OTHER))
+    assert check(world)[0] == []
+
+
+def test_a_caller_answered_another_callers_order_is_reported() -> None:
+    """Caller B sends A's Idempotency-Key: B's key record names nothing of A's, so A's order as B's answer is wrong."""
+    world = consistent()
+    world.requests.append(Request(KEY_OK, world.requests[0].body, 201, world.requests[0].response, caller=OTHER))
+    assert "wrong_status" in kinds(check(world)[0])
+
+
+@pytest.mark.parametrize("change", ["record of another caller", "second record", "no record"])
+def test_an_order_its_callers_key_record_does_not_name_is_reported(change: str) -> None:
+    world = consistent()
+    record = next(item for item in world.orders if item.get("targetOrderId") == OK)
+    if change == "record of another caller":
+        record.update(orderId=key_record_id(OTHER, KEY_OK), caller=OTHER)
+    elif change == "second record":
+        world.orders.append(_key_record("someone-elses-key", OK, OTHER))
+    else:
+        world.orders.remove(record)
+    found = kinds(check(world)[0])
+    assert found["order_not_owned"] == {OK}
+    if change != "second record":
+        assert OK in found["order_not_requested"]  # no request of its caller finds it
+
+
 # ---------------------------------------------------------------- DLQs
 # The orders stream of the consistent world, plus one record made poison on purpose (sequence number 300).
 POISON_NUMBER = "300"
 STREAM = [
     StreamRecord("100", OK, "INSERT", "PENDING"),
+    StreamRecord("105", key_record_id(CALLER, KEY_CANCELLED), "INSERT", None),  # a key record: no event
     StreamRecord("110", CANCELLED, "INSERT", "PENDING"),
     StreamRecord("120", OK, "MODIFY", "PENDING", "PENDING"),  # a write that changed no status: no event
     StreamRecord("130", OK, "MODIFY", "CONFIRMED", "PENDING"),
     StreamRecord("140", CANCELLED, "MODIFY", "CANCELLED", "PENDING"),
-    StreamRecord(POISON_NUMBER, "poison-1", "INSERT", "PENDING"),
+    StreamRecord(POISON_NUMBER, "ord_poison-1", "INSERT", "PENDING"),
 ]
 
 
 def _with_stream(world: Snapshot) -> Snapshot:
     world.stream = list(STREAM)
-    world.poison_sequence_numbers, world.poison_order_ids = {POISON_NUMBER}, {"poison-1"}
+    world.poison_sequence_numbers, world.poison_order_ids = {POISON_NUMBER}, {"ord_poison-1"}
     return world
 
 
@@ -302,8 +362,8 @@ def test_the_poison_record_dead_lettered_twice_is_explained_not_a_violation() ->
     delivered twice (or crashed after dead-lettering and was retried), so the record was dead-lettered twice."""
     world = _with_stream(consistent())
     world.relay_dlq = [
-        _dead_lettered_by_relay(POISON_NUMBER, "poison-1"),
-        _dead_lettered_by_relay(POISON_NUMBER, "poison-1"),
+        _dead_lettered_by_relay(POISON_NUMBER, "ord_poison-1"),
+        _dead_lettered_by_relay(POISON_NUMBER, "ord_poison-1"),
     ]
     violations, summary = check(world)
     assert violations == []
@@ -314,8 +374,8 @@ def test_the_poison_record_dead_lettered_twice_is_explained_not_a_violation() ->
     assert first["explanation"] == "made poison on purpose"
     assert first["reason"] == "stream record 300: new image has no JSON document"
     assert first["records"] == [{"sequenceNumber": POISON_NUMBER, "poison": True, "inStream": True,
-                                 "orderId": "poison-1", "eventName": "INSERT", "status": "PENDING",
-                                 "event": "poison-1:PENDING", "eventPublished": None}]  # fmt: skip
+                                 "orderId": "ord_poison-1", "eventName": "INSERT", "status": "PENDING",
+                                 "event": "ord_poison-1:PENDING", "eventPublished": None}]  # fmt: skip
     assert "copy 2 of 2" in second["explanation"]
     assert "at-least-once" in second["explanation"]
 
@@ -334,7 +394,7 @@ def test_a_poison_record_in_no_dlq_is_reported() -> None:
 def test_a_real_record_dead_lettered_after_its_event_was_published_is_explained_not_a_violation() -> None:
     """The relay published OK's order.placed, then failed until the mapping gave up on the record: no event lost."""
     world = _with_stream(consistent())
-    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _given_up_by_mapping("100", "100", 1)]
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "ord_poison-1"), _given_up_by_mapping("100", "100", 1)]
     violations, summary = check(world)
     assert violations == []
     assert summary["dlq"]["realRecordsDeadLettered"] == 1
@@ -351,7 +411,7 @@ def test_a_real_record_dead_lettered_whose_event_was_never_published_is_reported
     world = _with_stream(consistent())
     world.events = [event for event in world.events if event.deduplication_id != f"{OK}:CONFIRMED"]
     # A batch from OK's placed to CANCELLED's cancelled: the mapping held the records its filter lets through.
-    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _given_up_by_mapping("120", "140", 2)]
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "ord_poison-1"), _given_up_by_mapping("120", "140", 2)]
     violations, summary = check(world)
     found = kinds(violations)
     assert found["dlq_event_lost"] == {OK}
@@ -367,7 +427,7 @@ def test_a_real_record_dead_lettered_whose_event_was_never_published_is_reported
     assert entry["explanation"].endswith("ITS EVENT WAS NEVER PUBLISHED")
     assert summary["dlq"]["eventsLost"] == 1
     # Dead-lettered by the relay itself (a real record it took for poison): the same verdict.
-    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "poison-1"), _dead_lettered_by_relay("130", OK)]
+    world.relay_dlq = [_dead_lettered_by_relay(POISON_NUMBER, "ord_poison-1"), _dead_lettered_by_relay("130", OK)]
     assert kinds(check(world)[0])["dlq_event_lost"] == {OK}
 
 

@@ -1,5 +1,5 @@
-"""The API key as deployed: the REST API body of the translated template (api/openapi.yaml after AWS::Include and
-the SAM transform). Through the running local API: tests/e2e/test_no_secrets_in_logs.py."""
+"""IAM authorization and the API key as deployed: the REST API body of the translated template (api/openapi.yaml
+after AWS::Include and the SAM transform). Through the running local API: tests/e2e/test_no_secrets_in_logs.py."""
 
 import json
 from typing import Any
@@ -22,22 +22,33 @@ def body(resources: dict[str, Any]) -> dict[str, Any]:
     return dict(api["Properties"]["Body"])
 
 
-def test_every_method_requires_an_api_key_from_the_header_and_nothing_else_will_do(body: dict[str, Any]) -> None:
+def test_every_method_requires_a_sigv4_signature_and_an_api_key_and_nothing_else_will_do(
+    body: dict[str, Any],
+) -> None:
     assert body["x-amazon-apigateway-api-key-source"] == "HEADER"
     schemes = body["components"]["securitySchemes"]
     methods = [(p, m, o) for p, item in body["paths"].items() for m, o in item.items() if m in OPERATIONS]
     assert len(methods) >= 4  # POST /orders, GET /orders/{orderId}, and the 405 responder of each path
     for path, method, operation in methods:
-        # Exactly one requirement: an extra `{}` (or a second scheme) would let a request in without the key.
+        # Exactly one requirement naming both: an extra `{}` (or a second requirement) would let a request in
+        # unsigned or without the key.
         (requirement,) = operation.get("security", body.get("security", [{}]))
-        assert requirement, (method, path)
-        for scheme in requirement:
-            assert schemes[scheme] == {"type": "apiKey", "name": "x-api-key", "in": "header"}, (method, path)
+        assert sorted(requirement) == ["api_key", "sigv4"], (method, path)
+        assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+        assert schemes["sigv4"] == {
+            "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"
+        }  # fmt: skip
 
 
 def test_a_missing_or_wrong_key_is_a_problem_json_403(body: dict[str, Any]) -> None:
     responses = body["x-amazon-apigateway-gateway-responses"]
-    for kind in ("INVALID_API_KEY", "ACCESS_DENIED"):
+    for kind in (
+        "INVALID_API_KEY",
+        "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "INVALID_SIGNATURE",
+        "EXPIRED_TOKEN",
+    ):
         response = responses[kind]
         assert response["statusCode"] == "403", kind
         assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"

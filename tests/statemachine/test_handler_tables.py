@@ -61,8 +61,10 @@ def test_every_task_is_a_lambda_task_or_a_dynamodb_integration(
 ) -> None:
     dynamodb = {task.name: task.action for task in asl_steps.dynamodb_tasks(definition)}
     assert dynamodb == {
+        "ClaimIdempotencyKey": "updateItem",
         "CreateOrder": "putItem",
         "FindExistingOrder": "getItem",
+        "StoreClaimedOrder": "putItem",
         "ConfirmOrder": "updateItem",
         "FindUnconfirmedOrder": "getItem",
         "ClaimCompensation": "updateItem",
@@ -74,12 +76,25 @@ def test_every_task_is_a_lambda_task_or_a_dynamodb_integration(
     assert {name for name, _ in asl_steps.all_tasks(definition)} == dynamodb.keys() | {task.name for task in tasks}
 
 
+def _sets_only_if_not_exists(parameters: dict[str, Any]) -> bool:
+    """An update whose every assignment keeps what is there (`SET #a = if_not_exists(#a, :v), ...`): a repeat changes
+    nothing, as a failed condition would not (the Idempotency-Key claim, which reads the claim in the same write)."""
+    expression = parameters.get("UpdateExpression", "")
+    if not expression.startswith("SET ") or "ReturnValues" not in parameters:
+        return False
+    assignments = re.split(r", (?=#)", expression.removeprefix("SET "))
+    return all(re.fullmatch(r"(#\w+) = if_not_exists\(\1, :\w+\)", part) for part in assignments)
+
+
 def test_a_conditional_write_never_retries_its_failed_condition(definition: dict[str, Any]) -> None:
     for task in asl_steps.dynamodb_tasks(definition):
         condition = task.state["Parameters"].get("ConditionExpression")
         if task.action == "getItem":
             assert condition is None, task.name
             assert task.no_retry is None, f"{task.name}: a read has no final error"
+        elif _sets_only_if_not_exists(task.state["Parameters"]):
+            assert condition is None, task.name
+            assert task.no_retry is None, task.name
         else:
             assert condition, f"{task.name}: an unconditional write to the order record"
             assert task.no_retry == ["DynamoDB.ConditionalCheckFailedException"], task.name

@@ -12,9 +12,11 @@ tests/statemachine/test_mock_coverage.py checks that the test cases, together, e
 Retry, Catch and Choice rule, from the same executions (OUTCOMES), read the same way (Outcome).
 """
 
+import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,8 +26,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.unique_id_generation import (
+    uuid as _uuid_function,  # States.UUID()
+)
 
-from reliability.invariants import order_id_for
 from saga_local import patches
 from saga_local.apigateway import Integration, load_integration, load_openapi, render, select_integration_response
 from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
@@ -43,10 +47,17 @@ RETRY_SCALE = "0.001"  # SAGA_LOCAL_RETRY_SCALE: the 1-2 s backoffs of the ASL w
 
 _POST = read_event("api-post-order.json")
 KEY = _POST["headers"]["Idempotency-Key"]
-ORDER_ID = order_id_for(KEY)  # as IdentifyOrder names the order: the mocks answer for this one
+CALLER = _POST["requestContext"]["identity"]["userArn"]
+# IdentifyOrder names a new order from two States.UUID() (random): here the interpreter's UUIDs are this one, so the
+# order id is known, and the mocks' stored orders and key record name the same id.
+FIXED_UUID = "0b7e2c4a-6f1d-4e58-9a3c-2d5f8e1b7a90"
+ORDER_ID = "ord_" + hashlib.sha256((FIXED_UUID + FIXED_UUID).encode()).hexdigest()
+# A replay's execution draws another id than the one its key record names (ClaimIdempotencyKeyClaimedBefore).
+NEXT_UUID = [FIXED_UUID]
 # The execution input the API's request template makes of events/api-post-order.json.
 EXECUTION_INPUT = {
     "idempotencyKey": KEY,
+    "caller": CALLER,
     "requestId": _POST["requestContext"]["requestId"],
     "request": json.loads(_POST["body"]),
 }
@@ -252,6 +263,8 @@ class MockedSaga:
     def run(self, test_case: str) -> Outcome:
         """StartSyncExecution of `<machine ARN>#<test case>`, as Step Functions Local takes it."""
         called = len(self.calls)
+        claim = mock_config()["StateMachines"][STATE_MACHINE_NAME]["TestCases"][test_case].get("ClaimIdempotencyKey")
+        NEXT_UUID[0] = str(uuid.uuid4()) if claim == "ClaimIdempotencyKeyClaimedBefore" else FIXED_UUID
         response = self.sfn.start_sync_execution(
             stateMachineArn=f"{self.machine_arn}#{test_case}", input=json.dumps(execution_input(test_case))
         )
@@ -262,7 +275,8 @@ class MockedSaga:
 def execution_input(test_case: str) -> dict[str, Any]:
     """The API's input; a `Recovery...` test case runs as the recovery sweep starts it (with `recovery`)."""
     if test_case.startswith("Recovery"):
-        return {**EXECUTION_INPUT, "requestId": "sweep", "recovery": {"attempt": 1, "reason": "COMPENSATION_FAILED"}}
+        recovery = {"orderId": ORDER_ID, "attempt": 1, "reason": "COMPENSATION_FAILED"}
+        return {**EXECUTION_INPUT, "requestId": "sweep", "recovery": recovery}
     return EXECUTION_INPUT
 
 
@@ -304,6 +318,7 @@ def mocked_saga() -> Iterator[MockedSaga]:
         patches.apply_all()
         sfn_mocks.enable_mock_config(MOCK_CONFIG)
         previous = run_lambdas_with(no_function_code)
+        patch.setattr(_uuid_function, "long_uid", lambda: NEXT_UUID[0])
         # The interpreter logs every Task error with its whole state; mocked errors are the point here.
         interpreter_log = logging.getLogger("moto.stepfunctions.parser")
         log_level = interpreter_log.level
@@ -392,9 +407,14 @@ def api_answer(response: dict[str, Any]) -> Answer:
 
 States = tuple[str, ...]  # a path: the names of the states entered, in order
 
-NEW = ("IdentifyOrder", "DescribeNewOrder", "CreateOrder")  # the order stored PENDING (or CreateOrder failed)
-FOUND = (*NEW, "FindExistingOrder", "IsOrderStored", "ReadStoredOrder", "IsSameRequest")  # the key had an order
+START = ("IdentifyOrder", "IsRecovery")  # a new order id, unless the recovery sweep names the order
+KEY_CLAIMED = (*START, "ClaimIdempotencyKey", "IsSameKeyRequest")  # the caller's Idempotency-Key, by this request
+NEW = (*KEY_CLAIMED, "DescribeNewOrder", "CreateOrder")  # claimed now: the order stored PENDING (or CreateOrder failed)
+READ = ("ReadStoredOrder", "IsSameRequest")
+FOUND = (*KEY_CLAIMED, "UseClaimedOrder", "FindExistingOrder", "IsOrderStored", *READ)  # claimed before: its order
 RESUMED = (*FOUND, "ResumeOrder", "RouteByOrderStatus")  # ... stored by the same request: its saga goes on
+# The recovery sweep's execution: the order it names, read and resumed.
+RECOVERED = (*START, "RecoverOrder", "FindExistingOrder", "IsOrderStored", *READ, "ResumeOrder", "RouteByOrderStatus")
 
 
 def forward(start: States = NEW) -> States:
@@ -560,8 +580,10 @@ EXPECTED: dict[str, Expected] = {
     "ReplayOfPendingOrder": confirmed((*forward(RESUMED), "OrderConfirmedNow"),
                                       confirmed_now(stored("FindExistingOrderPending")["createdAt"])),
     # ------------------------------------------------------------------ business failures: never retried
-    "IdempotencyKeyReused": rejected((*FOUND, "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
+    "IdempotencyKeyReused": rejected((*KEY_CLAIMED, "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
                                      KEY_REUSED_DETAIL, order=False),
+    # The claim failed: whether it landed is unknown, nothing else was done; a retry with the key finds out.
+    "ClaimIdempotencyKeyUnavailable": not_created((*START, "ClaimIdempotencyKey", *NOT_CREATED)),
     "OutOfStock": rejected((*NEW, "ReserveInventory", *nothing_to_undo("OutOfStock"), *REJECTED), 409,
                            "OUT_OF_STOCK", OUT_OF_STOCK_DETAIL),
     "UnknownSku": rejected((*NEW, "ReserveInventory", *nothing_to_undo("UnknownSku"), *REJECTED), 422, "UNKNOWN_SKU",
@@ -626,17 +648,23 @@ EXPECTED: dict[str, Expected] = {
     "ConfirmOrderTimedOutAfterItsWriteLanded": confirmed((*FORWARD, "UndoBilling", *CLAIM_REFUSED,
                                                           "ResumeConfirmedOrder", "OrderConfirmed"),
                                                          stored("FindConfirmedOrderConfirmed")),
-    # ------------------------------------------------------------------ CreateOrder failing: what is stored decides
-    # CreateOrder is not retried: FindExistingOrder reads what the key has, and nothing stored is a 503 to retry.
-    "CreateOrderUnavailable": not_created((*NEW, "FindExistingOrder", "IsOrderStored", *NOT_CREATED)),
-    "CreateOrderUnavailableNotReadable": not_created((*NEW, "FindExistingOrder", *NOT_CREATED)),
-    "CreateOrderUnavailableKeyReused": rejected((*FOUND, "RejectReusedIdempotencyKey"), 422,
-                                                "IDEMPOTENCY_KEY_REUSED", KEY_REUSED_DETAIL, order=False),
-    "CreateOrderUnavailableConfirmedMeanwhile": confirmed((*RESUMED, "OrderConfirmed"),
-                                                          stored("FindExistingOrderConfirmed")),
-    # The write landed but its answer timed out: the order is found PENDING and its saga goes on.
-    "CreateOrderTimedOutAfterWriting": confirmed((*forward(RESUMED), "OrderConfirmedNow"),
-                                                 confirmed_now(stored("FindExistingOrderPending")["createdAt"])),
+    # ------------------------------------------------------------------ CreateOrder failing, and the key record
+    # CreateOrder is not retried, nor is the order read after it fails (the time budget holds two DynamoDB calls before
+    # the forward steps): a 503 to retry with the same key, which reads the order (ReplayOfPendingOrder) or writes it.
+    "CreateOrderUnavailable": not_created((*NEW, *NOT_CREATED)),
+    "CreateOrderConditionFailed": not_created((*NEW, *NOT_CREATED)),  # a new random id taken: only a safeguard
+    "CreateOrderTimedOutAfterWriting": not_created((*NEW, *NOT_CREATED)),
+    # A key record and an order of another request (the key record matched this one's): refused, as a reused key.
+    "ReplayFindsAnotherRequestsOrder": rejected((*FOUND, "RejectReusedIdempotencyKey"), 422, "IDEMPOTENCY_KEY_REUSED",
+                                                KEY_REUSED_DETAIL, order=False),
+    "ReplayNotReadable": not_created((*KEY_CLAIMED, "UseClaimedOrder", "FindExistingOrder", *NOT_CREATED)),
+    # The key was claimed but its order never stored (its CreateOrder failed, or the execution stopped in between):
+    # stored now, PENDING, and a 503 to retry, which finds it and runs its saga.
+    "KeyClaimedOrderNeverStored": not_created((*KEY_CLAIMED, "UseClaimedOrder", "FindExistingOrder", "IsOrderStored",
+                                               "DescribeClaimedOrder", "StoreClaimedOrder", *NOT_CREATED)),
+    "KeyClaimedOrderStoredMeanwhile": not_created((*KEY_CLAIMED, "UseClaimedOrder", "FindExistingOrder",
+                                                   "IsOrderStored", "DescribeClaimedOrder", "StoreClaimedOrder",
+                                                   *NOT_CREATED)),
     # ------------------------------------------------------------------ retries exhausted: every compensation route
     "ReserveInventoryUnavailable": unavailable((*NEW, "ReserveInventory", *undo_inventory(), *UNAVAILABLE)),
     "ChargePaymentUnavailable": unavailable((*NEW, "ReserveInventory", "ChargePayment", *UNDO_PAYMENT, *UNAVAILABLE)),
@@ -681,17 +709,20 @@ EXPECTED: dict[str, Expected] = {
         ConfirmOrder=1,
     ),
     # ------------------------------------------------------------------ the recovery sweep (functions/recovery_sweep)
-    # A COMPENSATION_FAILED order, run again by the sweep: every compensation again, then closed with the reason it
-    # failed for in the first place (here a service being unavailable: 503), or COMPENSATION_FAILED once more.
+    # A COMPENSATION_FAILED order, run again by the sweep (which names it: read, never created, no key claimed): every
+    # compensation again, then closed with the reason it failed for in the first place (here a service being
+    # unavailable: 503), or COMPENSATION_FAILED once more.
     "RecoveryRetriesCompensation": unavailable(
-        (*RESUMED, *RETRIED_COMPENSATION, "RefundPayment", "UndoReleaseInventory?", "ReleaseInventory",
+        (*RECOVERED, *RETRIED_COMPENSATION, "RefundPayment", "UndoReleaseInventory?", "ReleaseInventory",
          "ClassifyFailure", "KeepStoredReason", "AnyCompensationFailed", "DescribeCancelledOrder", "LeaveTheSweep",
          "CloseOrder", *UNAVAILABLE)),
-    "RecoveryRetryFailsAgain": compensation_failed((*RESUMED, *RETRIED_COMPENSATION, "RefundPayment",
+    "RecoveryRetryFailsAgain": compensation_failed((*RECOVERED, *RETRIED_COMPENSATION, "RefundPayment",
                                                     "RefundPaymentFailed", "UndoReleaseInventory?", "ReleaseInventory",
                                                     "ClassifyFailure", "KeepStoredReason", "AnyCompensationFailed",
                                                     "DescribeCompensationFailedOrder", "StayInTheSweep", "CloseOrder",
                                                     *NOT_UNDONE), RefundPayment=1),
+    # The order the sweep names is not there (nothing the sweep reads is deleted: a safeguard): nothing is done.
+    "RecoveryFindsNoOrder": not_created((*START, "RecoverOrder", "FindExistingOrder", "IsOrderStored", *NOT_CREATED)),
 }
 # fmt: on
 

@@ -132,11 +132,16 @@ def test_api_stage_is_traced_logged_and_throttled(resources: dict[str, Any]) -> 
     assert settings["ThrottlingBurstLimit"]
 
 
-def test_api_key_is_required_on_every_operation_and_tied_to_a_usage_plan(resources: dict[str, Any]) -> None:
+def test_every_operation_needs_a_sigv4_signature_and_an_api_key_tied_to_a_usage_plan(
+    resources: dict[str, Any],
+) -> None:
     body = resources["OrdersApi"]["Properties"]["Body"]
+    schemes = body["components"]["securitySchemes"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"  # imported as AWS_IAM
     for path, operations in body["paths"].items():
         for method, operation in operations.items():
-            assert {"api_key": []} in operation.get("security", body.get("security", [])), (path, method)
+            # One requirement naming both: IAM authorization AND the usage plan's key.
+            assert {"sigv4": [], "api_key": []} in operation.get("security", body.get("security", [])), (path, method)
     assert resources["ApiUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
     assert resources["ApiUsagePlan"]["Properties"]["Throttle"]
 
@@ -158,7 +163,10 @@ def test_outbox_mapping_is_filtered_checkpointed_and_has_a_dead_letter_queue(res
     assert 0 < props["MaximumRecordAgeInSeconds"] <= 21600
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["OutboxRelayDLQ", "Arn"]}
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
-    assert {"eventName": ["INSERT"]} in patterns
+    assert {
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"orderId": {"S": [{"prefix": "ord_"}]}}},
+    } in patterns  # an order's, not an Idempotency-Key record's
     assert all("eventName" in p for p in patterns)
 
 

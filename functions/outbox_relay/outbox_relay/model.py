@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = "1.1"  # 1.1: order.resolved, and the order view's `resolution`
+SCHEMA_VERSION = "1.1"  # 1.1: `caller`, order.resolved and the order view's `resolution`
 PLACED = "order.placed"
 # An operator marked the order resolved by hand (`ops resolve`): its status stays, its view gains `resolution`.
 RESOLVED = "order.resolved"
@@ -33,6 +33,7 @@ class OrderEvent:
     status: str
     time: str
     data: dict[str, Any]
+    caller: str | None = None  # the IAM principal that placed the order (an ARN, nothing secret)
 
     @property
     def change(self) -> str:
@@ -49,7 +50,7 @@ class OrderEvent:
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, self.deduplication_id))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        envelope = {
             "id": self.id,
             "type": self.type,
             "source": self.source,
@@ -58,6 +59,9 @@ class OrderEvent:
             "schemaVersion": SCHEMA_VERSION,
             "data": self.data,
         }
+        if self.caller is not None:  # orders stored before callers were recorded have none
+            envelope["caller"] = self.caller
+        return envelope
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))

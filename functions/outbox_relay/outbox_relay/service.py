@@ -75,6 +75,8 @@ def event_for(record: DynamoDBRecord, *, source: str) -> OrderEvent | None:
     change = record.dynamodb
     if change is None:
         raise PoisonRecordError(f"stream record {record.event_id} has no dynamodb change")
+    if not str(change.keys.get("orderId", "")).startswith("ord_"):
+        return None  # an Idempotency-Key record beside the orders (the stream filter drops it already)
     status = change.new_image.get("status")
     if record.event_name is DynamoDBRecordEventName.INSERT:
         event_type: str | None = PLACED
@@ -100,6 +102,7 @@ def event_for(record: DynamoDBRecord, *, source: str) -> OrderEvent | None:
         status=view["status"],
         time=view["updatedAt"],  # when the state changed, not when the record was relayed
         data=view,
+        caller=str(change.new_image["caller"]) if change.new_image.get("caller") else None,
     )
 
 

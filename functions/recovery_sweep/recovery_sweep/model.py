@@ -56,6 +56,7 @@ class Recovery:
     attempt: int
     reason: str  # the status the order was found in: PENDING or COMPENSATION_FAILED
     swept_at: str
+    caller: str = ""  # the IAM principal that placed the order (its `caller`), as the API gave it to the saga
 
     @property
     def execution_name(self) -> str:
@@ -65,10 +66,13 @@ class Recovery:
         return f"recovery-{self.order_id.removeprefix('ord_')[:40]}-{self.attempt}-{stamp}"
 
     def execution_input(self) -> str:
-        """The API's input for the same request (same key, same body: the saga resumes it), plus `recovery`."""
+        """The API's input for the same request (same caller, key and body), plus `recovery` naming the order: the saga
+        reads that order and resumes it, and neither claims the key nor creates an order."""
         return json.dumps({
             "idempotencyKey": self.idempotency_key,
+            "caller": self.caller,
             "requestId": f"recovery-sweep-{self.attempt}",
             "request": self.request,
-            "recovery": {"attempt": self.attempt, "reason": self.reason, "sweptAt": self.swept_at},
+            "recovery": {"orderId": self.order_id, "attempt": self.attempt, "reason": self.reason,
+                         "sweptAt": self.swept_at},
         })  # fmt: skip

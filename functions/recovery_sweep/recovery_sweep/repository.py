@@ -36,10 +36,10 @@ def due(partition: str, cutoff: str, limit: int) -> list[IndexedOrder]:
 
 
 def saved_request(order_id: str) -> dict[str, Any] | None:
-    """The order's stored idempotency key and request, if it still has them (a final order has not)."""
+    """The order's stored idempotency key, request and caller, if it still has them (a final order has not)."""
     item = aws.table("ORDERS_TABLE").get_item(
-        Key={"orderId": order_id}, ProjectionExpression="idempotencyKey, savedRequest, #s",
-        ExpressionAttributeNames={"#s": "status"}, ConsistentRead=True,
+        Key={"orderId": order_id}, ProjectionExpression="idempotencyKey, savedRequest, #s, #c",
+        ExpressionAttributeNames={"#s": "status", "#c": "caller"}, ConsistentRead=True,
     ).get("Item")  # fmt: skip
     return dict(item) if item else None
 

@@ -65,7 +65,9 @@ def recover(order: IndexedOrder, settings: SweepSettings, now: datetime, report:
     except NothingToReplay:
         repository.flag(order, now=iso(now))  # nothing to run the saga on: an operator decides
         report.flagged.append(order.order_id)
-        logger.error("no saved request to replay: the order needs an operator", extra={"orderId": order.order_id})
+        logger.error(
+            "no saved request or owner to replay: the order needs an operator", extra={"orderId": order.order_id}
+        )
         return
     repository.claim(order, attempt=recovery.attempt, next_sweep_at=iso(settings.next_due(now, recovery.attempt)),
                      now=recovery.swept_at)  # fmt: skip
@@ -80,9 +82,10 @@ def _recovery(order: IndexedOrder, attempt: int, now: datetime) -> Recovery:
     stored = repository.saved_request(order.order_id)
     if not stored or stored.get("status") != order.status:
         raise SweptMeanwhile(order.order_id)  # gone, or its status changed since the index was read
-    if "savedRequest" not in stored or "idempotencyKey" not in stored:
-        raise NothingToReplay(order.order_id)
+    if "savedRequest" not in stored or "idempotencyKey" not in stored or "caller" not in stored:
+        raise NothingToReplay(order.order_id)  # an order stored before callers were recorded: an operator decides
     return Recovery(
         order_id=order.order_id, idempotency_key=str(stored["idempotencyKey"]),
         request=json.loads(str(stored["savedRequest"])), attempt=attempt, reason=order.status, swept_at=iso(now),
+        caller=str(stored["caller"]),
     )  # fmt: skip

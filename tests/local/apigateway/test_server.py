@@ -2,6 +2,7 @@
 that records each request and answers with canned StartSyncExecution / GetItem responses."""
 
 import copy
+import io
 import json
 import logging
 import socket
@@ -14,12 +15,16 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import Client, EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from saga_local.apigateway import load_openapi, resolve_intrinsics
-from saga_local.apigateway.server import ServerHandle, TokenBucket, UnsupportedDefinition, make_app, serve
+from saga_local.apigateway.callers import moto_allows
+from saga_local.apigateway.server import UnsupportedDefinition, make_app
+from saga_local.apigateway.serving import ServerHandle, TokenBucket, serve
+from saga_local.apigateway.sigv4 import Principal
 from saga_local.cloudformation.specs import RestApiSpec
+from saga_local.signing import Caller, RequestsSigV4, sign
 from saga_local.xray.segments import parse_trace_header
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +47,44 @@ ORDER_REQUEST: dict[str, Any] = {
     "payment": {"token": "tok_visa"},
 }
 PROBLEMS = "https://order-saga.example.com/problems/"
+API_ARN = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:a1b2c3d4e5"
+INVOKE_ALL = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API_ARN}/*"}],
+    }
+)
+STOREFRONT = Principal(
+    access_key_id="AKIASTOREFRONT000001", secret_access_key="storefront-secret-0123456789",
+    arn=f"arn:aws:iam::{ACCOUNT_ID}:user/storefront", account_id=ACCOUNT_ID, user_id="AIDASTOREFRONT",
+    policies=[INVOKE_ALL],
+)  # fmt: skip
+PRINCIPALS = {STOREFRONT.access_key_id: STOREFRONT}
+SIGNER = Caller("storefront", STOREFRONT.access_key_id, STOREFRONT.secret_access_key)
+
+
+class SignedClient(Client):
+    """A client that signs every request as `caller` (SigV4, execute-api), unless `caller` is None."""
+
+    caller: Caller | None = SIGNER
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        if self.caller is None or (args and isinstance(args[0], EnvironBuilder | dict)):
+            return super().open(*args, **kwargs)
+        builder = EnvironBuilder(*args, **kwargs)
+        try:
+            request = builder.get_request()
+            body = request.get_data()  # reading it empties the builder's stream: it is sent again below
+            headers = {name: value for name, value in request.headers.items() if name.lower() != "content-length"}
+            signed = sign(request.method, request.url, body, headers, self.caller)
+            environ = builder.get_environ()
+            environ["wsgi.input"] = io.BytesIO(body)
+            for name, value in signed.items():
+                environ["HTTP_" + name.upper().replace("-", "_")] = value
+            return super().open(environ)
+        finally:
+            builder.close()
+
 
 # ---------------------------------------------------------------------------------------------- a fake AWS
 
@@ -106,7 +149,8 @@ def start_sync_execution(body: dict[str, Any]) -> Answer:
 def fake_aws() -> Iterator[tuple[FakeAws, ServerHandle]]:
     fake = FakeAws()
     fake.answers["StartSyncExecution"] = start_sync_execution
-    fake.answer("GetItem", 200, {"Item": {"orderId": {"S": ORDER_ID}, "document": {"S": json.dumps(order_view())}}})
+    item = {"orderId": {"S": ORDER_ID}, "caller": {"S": STOREFRONT.arn}, "document": {"S": json.dumps(order_view())}}
+    fake.answer("GetItem", 200, {"Item": item})
     handle = serve(fake, "127.0.0.1", 0)
     yield fake, handle
     handle.shutdown()
@@ -142,8 +186,9 @@ def gateway(fake_aws: tuple[FakeAws, ServerHandle], document: dict[str, Any]) ->
         spec = RestApiSpec(logical_id="OrdersApi", api_id="a1b2c3d4e5", definition=document, stage="dev",
                            api_keys=(API_KEY,), tracing_enabled=True)  # fmt: skip
         app = make_app(replace(spec, **changes), aws_endpoint_url=endpoint, region=REGION, account_id=ACCOUNT_ID,
-                       executions_at_once=executions_at_once)  # fmt: skip
-        return Client(app)
+                       executions_at_once=executions_at_once, principals=PRINCIPALS.get,
+                       allows=moto_allows)  # fmt: skip
+        return SignedClient(app)
 
     return make
 
@@ -200,6 +245,7 @@ def test_the_saga_is_started_with_the_request_as_its_input(
     assert sent.body["stateMachineArn"] == STATE_MACHINE_ARN
     assert json.loads(sent.body["input"]) == {
         "idempotencyKey": IDEMPOTENCY_KEY,
+        "caller": STOREFRONT.arn,  # $context.identity.userArn of the signature's principal
         "requestId": response.headers["x-amzn-RequestId"],  # $context.requestId
         "request": body,
     }
@@ -312,7 +358,8 @@ def test_a_missing_required_header_is_400_naming_it(api: Client, aws: FakeAws) -
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/dev/nothing"), ("GET", "/dev"), ("POST", "/dev/orders/x/y")])
 def test_an_unknown_route_is_the_missing_token_answer(api: Client, method: str, path: str) -> None:
-    problem(api.open(path, method=method, headers={"x-api-key": API_KEY}), 404, "NOT_FOUND")
+    # API Gateway cannot tell an unknown route from an unsigned request: both are its 403.
+    problem(api.open(path, method=method, headers={"x-api-key": API_KEY}), 403, "FORBIDDEN")
 
 
 @pytest.mark.parametrize(
@@ -504,7 +551,8 @@ def test_each_request_has_an_access_log_line(api: Client, caplog: pytest.LogCapt
         response = place(api)
         api.get("/dev/nothing")
     lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == access]
-    assert [(line["status"], line["resourcePath"]) for line in lines] == [(201, "/orders"), (404, "")]
+    assert [(line["status"], line["resourcePath"]) for line in lines] == [(201, "/orders"), (403, "")]
+    assert lines[0]["caller"] == STOREFRONT.arn
     assert lines[0]["requestId"] == response.headers["x-amzn-RequestId"]
     assert lines[0]["integrationStatus"] == 200
     assert lines[0]["integrationLatencyMs"] is not None
@@ -514,13 +562,15 @@ def test_each_request_has_an_access_log_line(api: Client, caplog: pytest.LogCapt
 def test_serves_http_on_a_port(fake_aws: tuple[FakeAws, ServerHandle], document: dict[str, Any]) -> None:
     spec = RestApiSpec(logical_id="OrdersApi", api_id="a1b2c3d4e5", definition=document, stage="dev",
                        api_keys=(API_KEY,))  # fmt: skip
-    app = make_app(spec, aws_endpoint_url=fake_aws[1].url, region=REGION, account_id=ACCOUNT_ID)
+    app = make_app(spec, aws_endpoint_url=fake_aws[1].url, region=REGION, account_id=ACCOUNT_ID,
+                   principals=PRINCIPALS.get, allows=moto_allows)  # fmt: skip
     handle = serve(app, "127.0.0.1", 0)
     try:
         response = requests.post(
             f"{handle.url}/dev/orders",
             json=ORDER_REQUEST,
             headers={"x-api-key": API_KEY, "Idempotency-Key": IDEMPOTENCY_KEY},
+            auth=RequestsSigV4(SIGNER),
             timeout=10,
         )
     finally:
@@ -528,3 +578,130 @@ def test_serves_http_on_a_port(fake_aws: tuple[FakeAws, ServerHandle], document:
     assert response.status_code == 201
     assert response.json()["orderId"] == ORDER_ID
     assert "X-Amzn-Trace-Id" not in response.headers  # tracing is off for this stage
+
+
+# ---------------------------------------------------------------------------------------------- AWS_IAM (SigV4)
+
+ROLE_SESSION = Principal(
+    access_key_id="ASIAFULFILMENT000001", secret_access_key="role-secret-0123456789", session_token="session-token-1",
+    arn=f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/fulfilment/shift-1", account_id=ACCOUNT_ID,
+    user_id="AROAFULFILMENT:shift-1", policies=[INVOKE_ALL],
+)  # fmt: skip
+PRINCIPALS[ROLE_SESSION.access_key_id] = ROLE_SESSION
+READ_ONLY = Principal(
+    access_key_id="AKIAREADONLY00000001", secret_access_key="reader-secret-0123456789",
+    arn=f"arn:aws:iam::{ACCOUNT_ID}:user/reader", account_id=ACCOUNT_ID, user_id="AIDAREADER",
+    policies=[json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+              "Resource": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:a1b2c3d4e5/dev/GET/orders/*"}]})],
+)  # fmt: skip
+PRINCIPALS[READ_ONLY.access_key_id] = READ_ONLY
+
+
+def signed_as(api: Client, caller: Caller | None) -> Client:
+    api.caller = caller  # type: ignore[attr-defined]
+    return api
+
+
+def test_an_unsigned_request_is_403_missing_authentication_token_and_nothing_starts(api: Client, aws: FakeAws) -> None:
+    body = problem(place(signed_as(api, None)), 403, "FORBIDDEN")
+    assert body["detail"].startswith("Missing Authentication Token")
+    assert aws.requests == []
+
+
+@pytest.mark.parametrize(
+    ("caller", "message"),
+    [
+        (Caller("x", STOREFRONT.access_key_id, "not-the-secret"), "The request signature we calculated does not match"),
+        (Caller("x", "AKIAUNKNOWN000000001", "whatever"), "The security token included in the request is invalid."),
+        (Caller("x", ROLE_SESSION.access_key_id, ROLE_SESSION.secret_access_key, "another-token"),
+         "The security token included in the request is invalid."),
+        (Caller("x", ROLE_SESSION.access_key_id, ROLE_SESSION.secret_access_key),  # no token at all
+         "The security token included in the request is invalid."),
+        (Caller("x", STOREFRONT.access_key_id, STOREFRONT.secret_access_key, region="eu-west-1"),
+         "Credential should be scoped to a valid region. "),
+    ],
+    ids=["wrong-secret", "unknown-key", "wrong-session-token", "missing-session-token", "other-region"],
+)  # fmt: skip
+def test_a_wrongly_signed_request_is_403_with_api_gateways_message(
+    api: Client, aws: FakeAws, caller: Caller, message: str
+) -> None:
+    response = place(signed_as(api, caller))
+    assert response.status_code == 403
+    assert json.loads(response.get_data(as_text=True))["detail"].startswith(message)
+    assert aws.requests == []
+
+
+def test_a_signature_for_another_service_is_403(api: Client, aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("saga_local.signing.SERVICE", "execute-apis")
+    body = problem(place(api), 403, "FORBIDDEN")
+    assert body["detail"] == "Credential should be scoped to correct service: 'execute-api'. "
+    assert aws.requests == []
+
+
+@pytest.mark.parametrize(("minutes", "words"), [(-6, "Signature expired: "), (6, "Signature not yet current: ")])
+def test_a_signature_more_than_5_minutes_off_is_403(
+    api: Client, aws: FakeAws, monkeypatch: pytest.MonkeyPatch, minutes: int, words: str
+) -> None:
+    import datetime as dt
+
+    signed_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: signed_at.replace(tzinfo=None))
+    body = problem(place(api), 403, "FORBIDDEN")
+    assert body["detail"].startswith(words)
+    assert body["detail"].endswith(("- 5 min.)", "+ 5 min.)"))
+    assert aws.requests == []
+
+
+def test_within_the_skew_a_signature_is_good(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    signed_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: signed_at.replace(tzinfo=None))
+    assert place(api).status_code == 201
+
+
+def test_a_tampered_body_or_header_breaks_the_signature(api: Client, aws: FakeAws) -> None:
+    request = {"Content-Type": "application/json", "x-api-key": API_KEY, "Idempotency-Key": IDEMPOTENCY_KEY}
+    url = "http://localhost/dev/orders"
+    headers = sign("POST", url, json.dumps(ORDER_REQUEST).encode(), request, SIGNER)
+    plain = signed_as(api, None)
+    tampered = {**ORDER_REQUEST, "items": [{"sku": "SKU-MUG", "quantity": 99}]}
+    problem(plain.post("/dev/orders", data=json.dumps(tampered), headers=headers), 403, "FORBIDDEN")
+    other_key = {**headers, "Idempotency-Key": "another-key-123"}
+    problem(plain.post("/dev/orders", data=json.dumps(ORDER_REQUEST), headers=other_key), 403, "FORBIDDEN")
+    assert aws.requests == []
+    assert plain.post("/dev/orders", data=json.dumps(ORDER_REQUEST), headers=headers).status_code == 201
+
+
+def test_a_role_session_signs_with_its_token_and_is_its_role_to_the_saga(api: Client, aws: FakeAws) -> None:
+    session = Caller("fulfilment", ROLE_SESSION.access_key_id, ROLE_SESSION.secret_access_key, "session-token-1",
+                     arn=ROLE_SESSION.arn)  # fmt: skip
+    assert place(signed_as(api, session)).status_code == 201
+    assert json.loads(aws.last.body["input"])["caller"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/fulfilment"
+    assert session.owner == json.loads(aws.last.body["input"])["caller"]  # what a client finds its keys by
+
+
+def test_a_caller_without_execute_api_invoke_on_the_route_is_403_access_denied(api: Client, aws: FakeAws) -> None:
+    reader = signed_as(api, Caller("reader", READ_ONLY.access_key_id, READ_ONLY.secret_access_key))
+    body = problem(place(reader), 403, "FORBIDDEN")
+    assert body["detail"] == (
+        f"User: {READ_ONLY.arn} is not authorized to perform: execute-api:Invoke on resource: "
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:a1b2c3d4e5/dev/POST/orders"
+    )
+    assert aws.requests == []
+    assert reader.get(f"/dev/orders/{ORDER_ID}", headers={"x-api-key": API_KEY}).status_code == 404  # not its order
+
+
+def test_without_gateway_responses_the_answer_is_api_gateways_own_body(
+    gateway: Gateway, document: dict[str, Any]
+) -> None:
+    del document["x-amazon-apigateway-gateway-responses"]
+    api = signed_as(gateway(), None)
+    response = place(api)
+    assert (response.status_code, response.json) == (403, {"message": "Missing Authentication Token"})
+    response = place(signed_as(api, Caller("x", "AKIAUNKNOWN000000001", "whatever")))
+    assert (response.status_code, response.json) == (
+        403,
+        {"message": "The security token included in the request is invalid."},
+    )
+    assert response.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"

@@ -198,16 +198,19 @@ def test_the_batching_window_gathers_records_into_one_batch(stream: Stream) -> N
 
 
 def test_records_the_filter_rejects_are_dropped(stream: Stream) -> None:
-    stream.put("o1", status="PENDING")  # INSERT: passes
-    stream.put("o1", status="PENDING")  # an identical rewrite: MODIFY, moto emits it too; filtered out
-    stream.put("o1", status="CONFIRMED")  # MODIFY to a final status: passes
-    stream.dynamodb.delete_item(TableName="orders", Key={"pk": {"S": "o1"}})  # REMOVE: filtered out
-    stream.put("o2", status="COMPENSATION_FAILED")  # INSERT: passes
-    stream.put("o2", status="PENDING")  # MODIFY, not a final status: filtered out
-    stream.put("o2", status="PENDING", resolvedAt="2026-12-04T10:00:00Z")  # ops resolve: passes
+    stream.put("ord_1", status="PENDING")  # INSERT of an order: passes
+    stream.put("ord_1", status="PENDING")  # an identical rewrite: MODIFY, moto emits it too; filtered out
+    stream.put("ord_1", status="CONFIRMED")  # MODIFY to a final status: passes
+    stream.dynamodb.delete_item(TableName="orders", Key={"pk": {"S": "ord_1"}})  # REMOVE: filtered out
+    stream.put("key_1", status="CLAIMED")  # INSERT of an Idempotency-Key record: no order, filtered out
+    stream.put("ord_2", status="COMPENSATION_FAILED")  # INSERT: passes
+    stream.put("ord_2", status="PENDING")  # MODIFY, not a final status: filtered out
+    stream.put("ord_2", status="PENDING", resolvedAt="2026-12-04T10:00:00Z")  # ops resolve: passes
     consumer = Consumer()
 
-    poller = stream.poll(consumer, filter_patterns=RELAY_FILTERS)
+    # The template's patterns name the orders table's key, orderId; this table's key is pk.
+    filters = tuple(json.loads(json.dumps(pattern).replace('"orderId"', '"pk"')) for pattern in RELAY_FILTERS)
+    poller = stream.poll(consumer, filter_patterns=filters)
     assert poller.wait_idle()
 
     [records] = [event["Records"] for event in consumer.events]
@@ -218,7 +221,7 @@ def test_records_the_filter_rejects_are_dropped(stream: Stream) -> None:
         ("MODIFY", "PENDING"),
     ]
     assert "resolvedAt" in records[-1]["dynamodb"]["NewImage"]
-    assert poller.counters.records_filtered == 3
+    assert poller.counters.records_filtered == 4
 
 
 def test_reported_item_failures_retry_from_the_lowest_failed_record(stream: Stream) -> None:

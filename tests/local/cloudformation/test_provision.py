@@ -114,7 +114,10 @@ def test_stream_mapping_and_api_become_specs_for_the_emulators(stack: Stack) -> 
     assert mapping.report_batch_item_failures
     assert mapping.bisect_batch_on_function_error
     assert mapping.on_failure_destination_arn == stack.attribute("OutboxRelayDLQ", "Arn")
-    assert {"eventName": ["INSERT"]} in mapping.filter_patterns
+    assert {
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"orderId": {"S": [{"prefix": "ord_"}]}}},
+    } in mapping.filter_patterns
     (api,) = stack.apis
     assert api.stage == "dev"
     assert len(api.api_keys) == 1

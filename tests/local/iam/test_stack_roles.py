@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from saga_local.launch import Launched, launched_stack
+from saga_local.signing import Caller, sign
 
 STACK_SETTINGS = {"SAGA_LOCAL_RETRY_SCALE": "0.01", "SAGA_LOCAL_TIMEOUT_SCALE": "10", "PYTHONUNBUFFERED": "1"}
 
@@ -80,12 +81,13 @@ def revoked(stack: Launched, role_logical_id: str, action: str) -> Iterator[None
 
 
 def _order(stack: Launched, sku: str = "SKU-1") -> tuple[int, dict[str, Any]]:
-    body = {"customerId": "c-iam", "items": [{"sku": sku, "quantity": 1}], "payment": {"token": "tok_visa"}}
-    request = urllib.request.Request(
-        stack.outputs["LocalApiUrl"] + "/orders", data=json.dumps(body).encode(), method="POST",
-        headers={"x-api-key": stack.outputs["ApiKey"], "Idempotency-Key": f"iam-{uuid.uuid4()}",
-                 "Content-Type": "application/json"},
-    )  # fmt: skip
+    """POST /orders signed as the first local caller (storefront)."""
+    body = json.dumps({"customerId": "c-iam", "items": [{"sku": sku, "quantity": 1}], "payment": {"token": "tok_visa"}})
+    url = stack.outputs["LocalApiUrl"] + "/orders"
+    headers = {"x-api-key": stack.outputs["ApiKey"], "Idempotency-Key": f"iam-{uuid.uuid4()}",
+               "Content-Type": "application/json"}  # fmt: skip
+    signed = sign("POST", url, body.encode(), headers, Caller.from_outputs(stack.outputs))
+    request = urllib.request.Request(url, data=body.encode(), method="POST", headers=signed)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # nosec B310  # the local API
             return response.status, json.loads(response.read())
@@ -144,4 +146,23 @@ def test_the_api_role_without_start_sync_execution_is_a_500_and_nothing_runs(sta
     assert (status, problem["code"]) == (500, "INTERNAL_ERROR")
     assert problem["detail"] == "The order could not be placed; nothing was done."
     status, order = _order(stack)  # the policy back: orders go through again
+    assert (status, order["status"]) == (201, "CONFIRMED")
+
+
+def test_a_caller_without_execute_api_invoke_is_refused_as_api_gateway_refuses_it(stack: Launched) -> None:
+    """The local callers are IAM users and roles like any other: their policy is what lets them call the API."""
+    iam, user = _root(stack, "iam"), stack.outputs["Callers"][0]["Name"]
+    (name,) = iam.list_user_policies(UserName=user)["PolicyNames"]
+    document = iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"]
+    other = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:GetQueueUrl", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(other))
+    try:
+        status, problem = _order(stack)
+    finally:
+        iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
+    assert (status, problem["code"]) == (403, "FORBIDDEN")
+    assert problem["detail"].startswith(f"User: {stack.outputs['Callers'][0]['Arn']} is not authorized to perform: "
+                                         "execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:")  # fmt: skip
+    assert problem["detail"].endswith("/dev/POST/orders")
+    status, order = _order(stack)  # the policy back: the caller may call again
     assert (status, order["status"]) == (201, "CONFIRMED")

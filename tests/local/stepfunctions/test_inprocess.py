@@ -44,6 +44,7 @@ def saga(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSaga]:
 def order_input(*items: tuple[str, int], token: str = "tok_visa", key: str | None = None) -> dict[str, Any]:
     return {
         "idempotencyKey": key or str(uuid.uuid4()),
+        "caller": "arn:aws:iam::123456789012:user/storefront",  # as the API's template adds it (AWS_IAM)
         "request": {
             "customerId": "cus_1",
             "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
@@ -214,6 +215,6 @@ def test_duplicate_sku_is_an_invalid_request_naming_the_field(saga: LocalSaga) -
     assert outcome["code"] == "INVALID_REQUEST"
     assert "items[1].sku" in outcome["detail"]
     # Inventory refuses it (the API's model cannot say "unique by sku"): the order is recorded as refused.
-    [order] = saga.table("OrdersTable").scan()["Items"]
+    [order] = [item for item in saga.table("OrdersTable").scan()["Items"] if item["orderId"].startswith("ord_")]
     assert (order["orderId"], order["status"]) == (outcome["orderId"], "CANCELLED")
     assert stock(saga, "SKU-MUG") == (10, 0)

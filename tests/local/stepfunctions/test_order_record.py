@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -70,9 +71,13 @@ def charges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
-def order_input(quantity: int = 2, token: str = "tok_visa", key: str = "") -> dict[str, Any]:
+CALLER = "arn:aws:iam::123456789012:user/storefront"
+
+
+def order_input(quantity: int = 2, token: str = "tok_visa", key: str = "", caller: str = CALLER) -> dict[str, Any]:
     return {
         "idempotencyKey": key or str(uuid.uuid4()),
+        "caller": caller,
         "request": {
             "customerId": "cus_1",
             "items": [{"sku": "SKU-MUG", "quantity": quantity}],
@@ -87,7 +92,9 @@ def output_of(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def orders(saga: LocalSaga) -> list[dict[str, Any]]:
-    return saga.table("OrdersTable").scan(ConsistentRead=True)["Items"]
+    """The order items (the Idempotency-Key records beside them left out)."""
+    items = saga.table("OrdersTable").scan(ConsistentRead=True)["Items"]
+    return [item for item in items if item["orderId"].startswith("ord_")]
 
 
 def order_writes(saga: LocalSaga) -> list[tuple[str, str, Decimal]]:
@@ -97,6 +104,7 @@ def order_writes(saga: LocalSaga) -> list[tuple[str, str, Decimal]]:
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    records = [r for r in records if r["dynamodb"]["Keys"]["orderId"]["S"].startswith("ord_")]
     return [
         (r["eventName"], r["dynamodb"]["NewImage"]["status"]["S"], Decimal(r["dynamodb"]["NewImage"]["version"]["N"]))
         for r in records
@@ -120,8 +128,8 @@ def _request(call: aws_calls.AwsCall) -> dict[str, Any]:
 
 def _written_status(request: dict[str, Any]) -> str | None:
     """The order status a PutItem or UpdateItem of the orders table writes."""
-    if "Item" in request:
-        return str(request["Item"]["status"]["S"])
+    if "Item" in request:  # an Idempotency-Key record has no status
+        return request["Item"].get("status", {}).get("S")
     return request.get("ExpressionAttributeValues", {}).get(":status", {}).get("S")
 
 
@@ -183,11 +191,15 @@ def test_replay_after_success_answers_the_same_order_written_once(
 def test_create_order_landed_but_reply_lost_resumes_the_same_order(
     saga: LocalSaga, steps: list[str], charges: list[str]
 ) -> None:
+    request = order_input()
     with reply_lost(saga, "PutItem", "PENDING") as writes:
-        order = output_of(saga.start_sync(order_input()))
-
-    # CreateOrder is not retried: FindExistingOrder reads the order it wrote, PENDING, and the saga goes on from it.
+        first = saga.start_sync(request)
+    # CreateOrder is neither retried nor read after (the time budget): 503, and nothing else was done...
     assert writes == ["landed, reply lost"]
+    assert (first["status"], first["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert steps == []
+    # ... the client's retry with the key finds the order its key record names, PENDING, and its saga goes on.
+    order = output_of(saga.start_sync(request))
     assert order["status"] == "CONFIRMED"
     assert [item["orderId"] for item in orders(saga)] == [order["orderId"]]
     assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "CONFIRMED", 2)]
@@ -237,40 +249,131 @@ def test_close_order_landed_but_reply_lost_keeps_the_outcome_written(saga: Local
 # ---------------------------------------------------------------- duplicate delivery
 
 
-def deliver_twice(saga: LocalSaga, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """Two executions of `request` at once (a duplicate delivery): both reach CreateOrder before either writes.
-    Their StartSyncExecution responses, in the order they finished."""
-    both_creating = threading.Barrier(2, timeout=3)
+# A step of one delivery, counted across both: ("store", 1) is the first PutItem of a PENDING order (CreateOrder, or
+# StoreClaimedOrder), ("read", 2) the second GetItem of an order, ("ReserveInventory", 1) the first such Lambda step.
+Step = tuple[str, int]
+
+_ORDER_CALLS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "UpdateItem": lambda request: "claim" if "#targetOrderId" in request.get("UpdateExpression", "") else None,
+    "PutItem": lambda request: "store" if _written_status(request) == "PENDING" else None,
+    "GetItem": lambda request: "read" if request["Key"]["orderId"]["S"].startswith("ord_") else None,
+}
+
+
+def deliver_twice(
+    saga: LocalSaga, request: dict[str, Any], waits: dict[Step, Step] | None = None
+) -> list[dict[str, Any]]:
+    """Two deliveries of `request` at once (a duplicate delivery): the first runs alone until it stores its order (so
+    its claim of the key comes first), where the second starts. From there, each step in `waits` waits (3 s at most)
+    until the step it names has been answered: the interleaving chosen by the test, not by the machine's speed.
+    Their StartSyncExecution responses, the first delivery's first."""
+    waits = waits or {}
     table_name = saga.stack.refs["OrdersTable"]
+    arrived: Counter[str] = Counter()
+    answered: set[Step] = set()
+    progress = threading.Condition()
+    first_storing = threading.Event()
+    gave_up: list[Step] = []
+    calls: dict[int, Step] = {}  # id(call) -> its step, from the interceptor to the listener
 
-    def meet(call: aws_calls.AwsCall) -> None:
-        if (call.service, call.operation) == ("dynamodb", "PutItem") and _request(call)["TableName"] == table_name:
-            both_creating.wait()
+    def kind(call: aws_calls.AwsCall) -> str | None:
+        if call.service != "dynamodb" or call.operation not in _ORDER_CALLS:
+            return None
+        request = _request(call)
+        if request.get("TableName") != table_name:
+            return None
+        return _ORDER_CALLS[call.operation](request)
 
-    responses: list[dict[str, Any]] = []
-    remove = aws_calls.add_interceptor(meet)
+    def arrive(step_kind: str) -> Step:
+        with progress:
+            arrived[step_kind] += 1
+            step = (step_kind, arrived[step_kind])
+            if step == ("store", 1):
+                first_storing.set()
+            if step in waits and not progress.wait_for(lambda: waits[step] in answered, timeout=3):
+                gave_up.append(step)
+            return step
+
+    def answer(step: Step) -> None:
+        with progress:
+            answered.add(step)
+            progress.notify_all()
+
+    def before_call(call: aws_calls.AwsCall) -> None:
+        if (step_kind := kind(call)) is not None:
+            calls[id(call)] = arrive(step_kind)
+
+    def after_call(call: aws_calls.AwsCall, reply: aws_calls.Reply, seconds: float) -> None:
+        if (step := calls.pop(id(call), None)) is not None:
+            answer(step)
+
+    def invoke(target: LambdaTarget, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        step = arrive(event["action"])
+        try:
+            return previous(target, event) if previous else saga.runner(target, event)
+        finally:
+            answer(step)
+
+    responses: list[dict[str, Any]] = [{}, {}]
+
+    def deliver(index: int) -> None:
+        responses[index] = saga.start_sync(request)
+
+    previous = run_lambdas_with(invoke)
+    removers = [aws_calls.add_interceptor(before_call), aws_calls.add_listener(after_call)]
     try:
-        threads = [threading.Thread(target=lambda: responses.append(saga.start_sync(request))) for _ in range(2)]
-        for thread in threads:
-            thread.start()
+        threads = [threading.Thread(target=deliver, args=(index,)) for index in range(2)]
+        threads[0].start()
+        assert first_storing.wait(timeout=5), "the first delivery did not store an order"
+        threads[1].start()
         for thread in threads:
             thread.join(timeout=30)
     finally:
-        remove()
-    assert not both_creating.broken, "the two executions did not overlap"
+        for remove in removers:
+            remove()
+        run_lambdas_with(previous)
+    assert gave_up == [], f"{gave_up} waited in vain: the deliveries did not interleave as asked"
     return responses
 
 
-def test_two_concurrent_deliveries_of_one_request_make_one_order(saga: LocalSaga, charges: list[str]) -> None:
-    first, second = (output_of(response) for response in deliver_twice(saga, order_input()))
+# The second delivery reads the order the first stored, before the first reserves: both run the saga's steps.
+BOTH_RUN_THE_SAGA: dict[Step, Step] = {("read", 1): ("store", 1), ("ReserveInventory", 1): ("read", 1)}
 
-    assert first["status"] == "CONFIRMED"
-    assert second == first
-    assert [item["orderId"] for item in orders(saga)] == [first["orderId"]]
+# Where the second delivery's claim of the key falls against the first delivery's CreateOrder, and what each
+# delivery answers (201 or 503): every 503 is resolved by the client's retry with the same key.
+INTERLEAVINGS: dict[str, tuple[dict[Step, Step], int, int]] = {
+    # The order is stored when the second reads it: both run the saga, the steps' idempotency makes it run once.
+    "the second reads the stored order": (BOTH_RUN_THE_SAGA, 201, 201),
+    # The key is claimed, its order not stored yet: the second stores it too (StoreClaimedOrder), whichever is first
+    # the other's write is refused by its condition.
+    "the first stores the order first": ({("store", 1): ("read", 1), ("store", 2): ("store", 1)}, 201, 503),
+    "the second stores the order first": ({("store", 1): ("store", 2)}, 503, 503),
+}
+
+
+@pytest.mark.parametrize("interleaving", INTERLEAVINGS)
+def test_two_concurrent_deliveries_of_one_request_make_one_order(
+    saga: LocalSaga, charges: list[str], interleaving: str
+) -> None:
+    waits, *expected = INTERLEAVINGS[interleaving]
+    request = order_input()
+    responses = deliver_twice(saga, request, waits)
+
+    answers = [201 if response["status"] == "SUCCEEDED" else 503 for response in responses]
+    assert answers == expected, [(r["status"], r.get("error")) for r in responses]
+    for response in responses:
+        if response["status"] != "SUCCEEDED":
+            assert response["error"] == "SERVICE_UNAVAILABLE"  # a 503 that asks for a retry with the same key
+    # Each client that was answered 503 retries with its key: the same order, whoever asks.
+    answered = [output_of(r if r["status"] == "SUCCEEDED" else saga.start_sync(request)) for r in responses]
+    order = answered[0]
+    assert order["status"] == "CONFIRMED"
+    assert answered[1] == order
+    assert [item["orderId"] for item in orders(saga)] == [order["orderId"]]  # one order
     assert order_writes(saga) == [("INSERT", "PENDING", 1), ("MODIFY", "CONFIRMED", 2)]
-    assert stock(saga) == (8, 2)
-    assert charges == [first["orderId"]]
-    assert captured_payments(saga) == [f"PAYMENT#{first['orderId']}"]
+    assert stock(saga) == (8, 2)  # one reservation
+    assert charges == [order["orderId"]]  # one charge
+    assert captured_payments(saga) == [f"PAYMENT#{order['orderId']}"]
 
 
 def _is_claim(request: dict[str, Any]) -> bool:
@@ -336,7 +439,7 @@ def test_a_duplicate_delivery_that_fails_leaves_the_confirmed_order_alone(saga: 
     condition finds it CONFIRMED, so the failing delivery answers that order (201) and undoes nothing, where it used
     to refund, release and cancel it (docs/saga-steps.md, "Two deliveries of one request")."""
     with second_charge_in_progress(saga), held(saga, _is_claim, lambda item: item["status"] == "CONFIRMED") as claims:
-        responses = deliver_twice(saga, order_input())
+        responses = deliver_twice(saga, order_input(), BOTH_RUN_THE_SAGA)
 
     assert claims == ["as expected"]  # the claim was made after the confirmation
     first, second = (output_of(response) for response in responses)
@@ -358,7 +461,7 @@ def test_a_duplicate_delivery_that_claims_first_stops_the_other_from_confirming(
         second_charge_in_progress(saga),
         held(saga, _is_confirmation, lambda item: "compensatingSince" in item) as confirmations,
     ):
-        responses = deliver_twice(saga, order_input())
+        responses = deliver_twice(saga, order_input(), BOTH_RUN_THE_SAGA)
 
     assert confirmations == ["as expected"]  # ConfirmOrder was tried after the claim
     assert [(r["status"], r.get("error")) for r in responses] == [("FAILED", "SERVICE_UNAVAILABLE")] * 2  # 503 twice
@@ -388,3 +491,70 @@ def test_same_key_with_another_body_is_refused_and_the_first_order_untouched(
     assert steps == ["ReserveInventory", "ChargePayment", "BillOrder"]  # the second request ran no step
     assert charges == [first["orderId"]]
     assert stock(saga) == (9, 1)
+
+
+# ---------------------------------------------------------------- callers, keys and order ids
+
+
+def test_the_same_key_from_two_callers_makes_two_orders_each_replayable(saga: LocalSaga, charges: list[str]) -> None:
+    other = "arn:aws:sts::123456789012:assumed-role/back-office"
+    mine = output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout")))
+    theirs = output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout", caller=other)))
+
+    assert mine["status"] == theirs["status"] == "CONFIRMED"
+    assert mine["orderId"] != theirs["orderId"]
+    owners = {item["orderId"]: item["caller"] for item in orders(saga)}
+    assert owners == {mine["orderId"]: CALLER, theirs["orderId"]: other}
+    # Each caller's replay finds its own order, never the other's.
+    assert output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout", caller=other))) == theirs
+    assert output_of(saga.start_sync(order_input(quantity=1, key="cart-123-checkout"))) == mine
+    assert sorted(charges) == sorted([mine["orderId"], theirs["orderId"]])
+
+
+def test_the_order_id_cannot_be_computed_from_the_key(saga: LocalSaga) -> None:
+    import hashlib
+
+    key = "predictable-key-1"
+    order = output_of(saga.start_sync(order_input(key=key)))
+    keyed = hashlib.sha256(key.encode()).hexdigest()
+    scoped = hashlib.sha256(json.dumps([CALLER, key], separators=(",", ":")).encode()).hexdigest()
+    assert order["orderId"] not in {f"ord_{keyed}", f"ord_{scoped}"}
+    assert order["orderId"].removeprefix("ord_") != keyed
+    # The Idempotency-Key record is what a replay finds the order by: SHA-256 of [caller, key], never served.
+    record = saga.table("OrdersTable").get_item(Key={"orderId": f"key_{scoped}"}, ConsistentRead=True)["Item"]
+    assert record["targetOrderId"] == order["orderId"]
+    assert record["caller"] == CALLER
+    assert set(record) == {"orderId", "targetOrderId", "caller", "requestHash", "createdAt"}  # no card token
+
+
+def test_a_claimed_key_whose_order_was_never_written_gets_it_on_retry(saga: LocalSaga, charges: list[str]) -> None:
+    table_name = saga.stack.refs["OrdersTable"]
+    refused: list[str] = []
+
+    def refuse_first_order_write(call: aws_calls.AwsCall) -> aws_calls.Reply | None:
+        if refused or (call.service, call.operation) != ("dynamodb", "PutItem"):
+            return None
+        request = _request(call)
+        if request.get("TableName") != table_name or _written_status(request) != "PENDING":
+            return None
+        refused.append(request["Item"]["orderId"]["S"])  # not written: the execution stops between the two writes
+        return 500, {"x-amzn-RequestId": str(uuid.uuid4())}, json.dumps(LOST_REPLY)
+
+    remove = aws_calls.add_interceptor(refuse_first_order_write)
+    try:
+        request = order_input(key="claimed-then-stopped")
+        first = saga.start_sync(request)
+    finally:
+        remove()
+    assert (first["status"], first["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert orders(saga) == []
+
+    # The retry finds the key claimed and no order: it stores the order under the claimed id, and asks for a retry
+    # (the time budget holds no third DynamoDB call before the forward steps), which places it.
+    second = saga.start_sync(request)
+    assert (second["status"], second["error"]) == ("FAILED", "SERVICE_UNAVAILABLE")
+    assert [item["orderId"] for item in orders(saga)] == refused
+    order = output_of(saga.start_sync(request))
+    assert order["status"] == "CONFIRMED"
+    assert order["orderId"] == refused[0]  # the id the key was claimed for
+    assert charges == [order["orderId"]]

@@ -149,6 +149,7 @@ def test_the_sample_batch_publishes_one_valid_event_per_state_change_in_order(
         "orderId": ORDER,
         "schemaVersion": "1.1",
         "data": CONFIRMED,
+        "caller": "arn:aws:iam::123456789012:user/storefront",
     }
     assert [message["Attributes"]["MessageGroupId"] for message in messages] == [ORDER, ORDER]
     assert [message["Attributes"]["MessageDeduplicationId"] for message in messages] == [
@@ -238,7 +239,8 @@ def test_what_the_state_machine_writes_is_what_the_relay_publishes(
         saga.table("InventoryTable").put_item(Item={"pk": "SKU#SKU-MUG", **mug})
         lines = [{"sku": "SKU-MUG", "quantity": 2}]
         request = {"customerId": "cus_1", "items": lines, "payment": {"token": "tok_visa"}}
-        response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "request": request})
+        caller = "arn:aws:iam::123456789012:user/storefront"
+        response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "caller": caller, "request": request})
         orders_table = saga.table("OrdersTable").name
     finally:
         saga.close()
@@ -256,7 +258,8 @@ def test_what_the_state_machine_writes_is_what_the_relay_publishes(
     assert [(envelope["type"], envelope["data"]) for envelope in envelopes] == [
         ("order.placed", placed),
         ("order.confirmed", confirmed),
-    ]
+    ]  # the Idempotency-Key record the saga also wrote makes no event
+    assert {envelope["caller"] for envelope in envelopes} == {caller}
 
 
 # ---------------------------------------------------------------- what makes no event

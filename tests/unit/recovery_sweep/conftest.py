@@ -1,6 +1,7 @@
 """The recovery sweep and the operator's tool against moto in-process: the template's orders table (its Sweep index
 included) and a state machine whose executions are only recorded, so each test sees what was started and with what."""
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,12 +14,17 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from recovery_sweep.model import iso
 from saga_common import aws as saga_aws
 
-from reliability.invariants import order_id_for
 from tests.conftest import REGION, LocalAws
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 # The request as the API passed it and CreateOrder stored it (States.JsonToString: compact, keys in order).
 REQUEST = {"customerId": "c-1", "items": [{"sku": "SKU-3", "quantity": 1}], "payment": {"token": "tok_visa"}}
+CALLER = "arn:aws:iam::123456789012:user/storefront"  # who placed the orders (stored on each, as CreateOrder does)
+
+
+def order_id_for(key: str) -> str:
+    """A fixture's order id, fixed per key so a test can name it (the saga's own ids are random)."""
+    return "ord_" + hashlib.sha256(f"fixture:{key}".encode()).hexdigest()
 
 
 @dataclass
@@ -48,7 +54,11 @@ class Sweepable:
         if sweep:
             item |= {"sweep": sweep, "sweepAt": iso(NOW - timedelta(seconds=age))}
         if saved:
-            item |= {"idempotencyKey": key, "savedRequest": json.dumps(REQUEST, separators=(",", ":"))}
+            item |= {
+                "idempotencyKey": key,
+                "caller": CALLER,
+                "savedRequest": json.dumps(REQUEST, separators=(",", ":")),
+            }
         if attempts is not None:
             item["recoveryAttempts"] = attempts
         self.orders.put_item(Item=item)

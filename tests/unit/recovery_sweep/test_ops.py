@@ -9,7 +9,7 @@ import pytest
 
 import saga_local.__main__ as cli
 from saga_local import ops
-from tests.unit.recovery_sweep.conftest import Sweepable
+from tests.unit.recovery_sweep.conftest import CALLER, Sweepable
 
 FAILED_PAYMENT = {
     "status": "COMPENSATION_FAILED",
@@ -135,8 +135,9 @@ def test_retry_puts_a_flagged_order_back_in_the_sweep_and_runs_its_saga(
 
     [execution] = sweepable.executions()
     assert f"{flagged}: saga running again (attempt 4): {execution['executionArn']}" in capsys.readouterr().out
-    assert execution["input"]["recovery"] | {"sweptAt": "-"} == {"attempt": 4, "reason": "COMPENSATION_FAILED",
-                                                                 "sweptAt": "-"}  # fmt: skip
+    recovery = {"orderId": flagged, "attempt": 4, "reason": "COMPENSATION_FAILED", "sweptAt": "-"}
+    assert execution["input"]["recovery"] | {"sweptAt": "-"} == recovery
+    assert execution["input"]["caller"] == CALLER  # the saga resumes the order as its owner's
     stored = sweepable.order(flagged)
     assert (stored["sweep"], stored["recoveryAttempts"]) == ("OPEN", 4)
     assert stored["sweepAt"] == stored["lastRecoveryAt"] == execution["input"]["recovery"]["sweptAt"]

@@ -15,7 +15,7 @@ from saga_common.observability import metrics
 
 from saga_local.cloudformation import template as cfn
 from tests.conftest import ROOT
-from tests.unit.recovery_sweep.conftest import NOW, REQUEST, Sweepable, mentions, refuse
+from tests.unit.recovery_sweep.conftest import CALLER, NOW, REQUEST, Sweepable, mentions, refuse
 
 WINDOW = 60
 SETTINGS = SweepSettings(stuck_after_seconds=WINDOW, retry_limit=3, backoff_seconds=60)
@@ -111,10 +111,12 @@ def test_the_execution_is_the_apis_input_for_the_stored_request_plus_recovery(sw
 
     [execution] = sweepable.executions()
     assert execution["input"] == {
-        "idempotencyKey": "key-input-0001",  # the same key: the saga finds the order and resumes it
+        "idempotencyKey": "key-input-0001",
+        "caller": CALLER,  # the order's owner, as the API gave it: the saga resumes the order as theirs
         "requestId": "recovery-sweep-1",
         "request": REQUEST,
-        "recovery": {"attempt": 1, "reason": "PENDING", "sweptAt": iso(NOW)},
+        # The order to resume (its id is random: the key does not name it); no key is claimed, no order created.
+        "recovery": {"orderId": order_id, "attempt": 1, "reason": "PENDING", "sweptAt": iso(NOW)},
     }
     # The request is re-serialised as the state machine stored it, keys in order: its hash matches the order's.
     stored = sweepable.order(order_id)
@@ -123,7 +125,7 @@ def test_the_execution_is_the_apis_input_for_the_stored_request_plus_recovery(sw
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", execution["name"])
     assert execution["name"].startswith(f"recovery-{order_id.removeprefix('ord_')[:40]}-1-")
     again = Recovery(order_id, "key-input-0001", REQUEST, int(stored["recoveryAttempts"]), "PENDING",
-                     str(stored["lastRecoveryAt"]))  # fmt: skip
+                     str(stored["lastRecoveryAt"]), caller=CALLER)  # fmt: skip
     assert (again.execution_name, json.loads(again.execution_input())) == (execution["name"], execution["input"])
 
 
@@ -139,7 +141,7 @@ def test_the_input_has_the_keys_the_api_gives_the_state_machine_and_the_recovery
     sweep()
 
     [execution] = sweepable.executions()
-    assert api_keys == {"idempotencyKey", "requestId", "request"}
+    assert api_keys == {"idempotencyKey", "caller", "requestId", "request"}
     assert set(execution["input"]) == api_keys | {"recovery"}
     assert '"Variable": "$.recovery"' in asl  # RouteByOrderStatus sends a COMPENSATION_FAILED order to its retry
     assert execution["input"]["recovery"]["reason"] == "COMPENSATION_FAILED"
@@ -216,7 +218,12 @@ def test_a_compensation_failed_order_is_retried_with_backoff_then_flagged(sweepa
 
     assert outcomes == timeline
     assert [e["input"]["recovery"] for e in sweepable.executions()] == [
-        {"attempt": n, "reason": "COMPENSATION_FAILED", "sweptAt": iso(NOW + timedelta(seconds=at))}
+        {
+            "orderId": order_id,
+            "attempt": n,
+            "reason": "COMPENSATION_FAILED",
+            "sweptAt": iso(NOW + timedelta(seconds=at)),
+        }
         for n, at in ((1, 0), (2, 120), (3, 300))
     ]
     flagged = sweepable.order(order_id)
@@ -235,13 +242,17 @@ def test_the_handler_flags_an_order_past_the_limit_with_the_alarms_metric(
     nothing_to_replay = sweepable.put_order("key-nosaved-01", saved=False)  # written before the sweep existed
     retried = sweepable.put_order("key-retry-0001", status="COMPENSATION_FAILED", attempts=4)
 
+    ownerless = sweepable.put_order("key-nocaller-1")  # stored before callers were recorded: whose order to resume?
+    sweepable.orders.update_item(Key={"orderId": ownerless}, UpdateExpression="REMOVE caller")
+
     answer = handler.lambda_handler({}, lambda_context)
 
-    assert sorted(answer["flagged"]) == sorted([exhausted, nothing_to_replay])
+    assert sorted(answer["flagged"]) == sorted([exhausted, nothing_to_replay, ownerless])
     assert answer["started"] == [retried]
     assert sweepable.order(exhausted)["sweep"] == FLAGGED
     assert sweepable.order(nothing_to_replay)["sweep"] == FLAGGED
-    assert emitted_metrics(capsys.readouterr().out) == {"RecoveriesStarted": [1.0], "RecoveryExhausted": [2.0]}
+    assert sweepable.order(ownerless)["sweep"] == FLAGGED  # an operator decides; the sweep never guesses an owner
+    assert emitted_metrics(capsys.readouterr().out) == {"RecoveriesStarted": [1.0], "RecoveryExhausted": [3.0]}
     alarm = cfn.load()["Resources"]["RecoveryExhaustedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OrderSaga", "RecoveryExhausted")
 
@@ -263,7 +274,7 @@ def test_a_failure_to_start_one_execution_does_not_stop_the_others(sweepable: Sw
     # Its attempt was claimed: it is due again after its backoff, not before.
     sweepable.off("before-call.sfn.StartExecution", refuse_the_first)
     assert sweep(WINDOW + 59).started == []
-    assert sweep(WINDOW + 60).started == ids  # the two started are due again too: attempt 2 for all three
+    assert sorted(sweep(WINDOW + 60).started) == sorted(ids)  # the two started are due again too: attempt 2 for all
     refused_order = [e["input"]["recovery"]["attempt"] for e in sweepable.executions()
                      if e["input"]["idempotencyKey"] == "key-fail-00000"]  # fmt: skip
     assert refused_order == [2]
