@@ -1,6 +1,8 @@
 """A bounded schemathesis run through the local API (the full run is `make fuzz`, reliability/fuzz.py): every
 phase and every check, problem_details included, with a few examples per operation so it stays under a minute."""
 
+import json
+
 from reliability.fuzz import fuzz
 from tests.e2e.conftest import LocalStackHandle
 
@@ -12,7 +14,7 @@ def test_the_api_passes_every_schemathesis_check(local_stack: LocalStackHandle) 
     summary = fuzz(
         local_stack.api_url, local_stack.api_key, max_examples=MAX_EXAMPLES, seed=SEED, caller=local_stack.caller()
     )
-    assert summary["failures"] == []
+    assert summary["failures"] == [], json.dumps(summary["failures"], indent=1)
     assert summary["errors"] == {}
     assert summary["server_errors"] == 0
     assert summary["stop_reason"] == "completed"
