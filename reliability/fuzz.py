@@ -73,7 +73,7 @@ NAMED = {
         "$: ",
     ),
     402: ("declined",),
-    403: ("API key",),
+    403: ("API key", "signature", "Authentication Token", "not authorized"),  # API Gateway's own IAM messages
     405: ("supports",),
     409: ("requested",),
     413: ("large", "Long"),
