@@ -1,12 +1,15 @@
-"""Secrets through the local stack: every route refuses a missing or wrong API key, and no card token, API key or
-AWS credential reaches any log the run writes (function logs, the stack's own output, X-Ray traces).
+"""Secrets through the local stack: every route refuses a missing or wrong API key, and no card token, API key,
+caller secret or AWS credential reaches any log the run writes (function logs, the stack's own output, X-Ray traces)
+or any event it publishes.
 
 It shares the e2e session's stack, so the logs it reads also hold every other e2e test's orders."""
 
+import json
 import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -106,6 +109,11 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
     ran = {path.name for path, text in function_logs.items() if "REPORT RequestId" in text}
     assert all(any(log.endswith(f"-{name}Function.log") for log in ran) for name in SAGA_FUNCTIONS), ran
 
+    # The events these orders made (the audit queue sees what every subscriber sees): they say who, and no secret.
+    events = _events_of(local_stack, set(order_ids), count=2 * len(order_ids))
+    assert {event["caller"] for event in events} == {local_stack.caller().owner}
+    logs[local_stack.state_dir / "audit-queue-events.json"] = json.dumps(events)
+
     secrets = {
         "card token tok_visa": "tok_visa",
         "card token tok_chargeDeclined": "tok_chargeDeclined",
@@ -119,6 +127,20 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
         if caller.get("SessionToken"):
             secrets[f"{caller['Name']}'s session token"] = caller["SessionToken"]
     assert _leaks(logs, secrets, relative_to=local_stack.state_dir.parent) == []
+
+
+def _events_of(stack: LocalStackHandle, order_ids: set[str], count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    """The order events of `order_ids` on the audit queue, read and deleted, once `count` have arrived."""
+    sqs, url, found = stack.client("sqs"), stack.outputs["AuditQueueUrl"], list[dict[str, Any]]()
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            event = json.loads(message["Body"])
+            if event["orderId"] in order_ids:
+                found.append(event)
+    assert len(found) >= count, found
+    return found
 
 
 def _leaks(logs: dict[Path, str], secrets: dict[str, str], relative_to: Path) -> list[str]:
