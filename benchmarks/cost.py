@@ -47,6 +47,7 @@ from saga_local.cost.prices import (  # noqa: E402
     usage_total,
 )
 from saga_local.launch import free_port  # noqa: E402
+from saga_local.signing import Caller, signed_request  # noqa: E402
 
 PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
 PROVIDER_ITEM = "DynamoDB units of the payment provider simulator (a real provider's own systems)"
@@ -79,14 +80,14 @@ PATHS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
 
 
 class Client:
+    """Places orders signed as the first local caller, with the API key (as every client of the API does)."""
+
     def __init__(self, outputs: dict[str, Any]) -> None:
-        self.url, self.key = outputs["LocalApiUrl"], outputs["ApiKey"]
+        self.url, self.key, self.caller = outputs["LocalApiUrl"], outputs["ApiKey"], Caller.from_outputs(outputs)
 
     def place(self, body: dict[str, Any], idempotency_key: str) -> int:
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            f"{self.url}/orders", data=json.dumps(body).encode(), method="POST",
-            headers={"x-api-key": self.key, "Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
-        )  # fmt: skip
+        headers = {"x-api-key": self.key, "Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
+        request = signed_request("POST", f"{self.url}/orders", json.dumps(body).encode(), headers, self.caller)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310  # loopback
                 return int(response.status)

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from saga_local.launch import launched_stack  # noqa: E402
+from saga_local.signing import Caller, signed_request  # noqa: E402
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -36,12 +37,13 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def _order(api_url: str, api_key: str) -> tuple[int, float]:
+def _order(outputs: dict[str, Any]) -> tuple[int, float]:
+    """One confirmed order, signed as the first local caller: its HTTP status and latency in ms."""
     body = {"customerId": "bench", "items": [{"sku": "SKU-3", "quantity": 1}], "payment": {"token": "tok_visa"}}
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{api_url}/orders", data=json.dumps(body).encode(), method="POST",
-        headers={"x-api-key": api_key, "Idempotency-Key": f"bench-{uuid.uuid4()}", "Content-Type": "application/json"},
-    )  # fmt: skip
+    headers = {"x-api-key": outputs["ApiKey"], "Idempotency-Key": f"bench-{uuid.uuid4()}",
+               "Content-Type": "application/json"}  # fmt: skip
+    url, caller = f"{outputs['LocalApiUrl']}/orders", Caller.from_outputs(outputs)
+    request = signed_request("POST", url, json.dumps(body).encode(), headers, caller)
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310  # loopback
@@ -76,10 +78,10 @@ def _level(pid: int, outputs: dict[str, Any], concurrency: int, orders: int) -> 
     # Unmeasured: enough concurrent orders that each function has the workers this level needs
     # (a worker's cold start costs about as much CPU as an order).
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(2 * concurrency)))
+        list(pool.map(lambda _: _order(outputs), range(2 * concurrency)))
     (stack_before, functions_before), began = _cpu_seconds(pid), time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        runs = list(pool.map(lambda _: _order(outputs["LocalApiUrl"], outputs["ApiKey"]), range(orders)))
+        runs = list(pool.map(lambda _: _order(outputs), range(orders)))
     elapsed = time.perf_counter() - began
     stack_after, functions_after = _cpu_seconds(pid)
     stack_ms, functions_ms = (

@@ -20,16 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from saga_local.launch import launched_stack  # noqa: E402
+from saga_local.signing import Caller, signed_request  # noqa: E402
 from saga_local.xray.daemon import TraceStore  # noqa: E402
 
 
 def _order(outputs: dict) -> dict:
     body = {"customerId": "units", "items": [{"sku": "SKU-3", "quantity": 1}], "payment": {"token": "tok_visa"}}
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{outputs['LocalApiUrl']}/orders", data=json.dumps(body).encode(), method="POST",
-        headers={"x-api-key": outputs["ApiKey"], "Idempotency-Key": f"u-{uuid.uuid4()}",
-                 "Content-Type": "application/json"},
-    )  # fmt: skip
+    headers = {
+        "x-api-key": outputs["ApiKey"],
+        "Idempotency-Key": f"u-{uuid.uuid4()}",
+        "Content-Type": "application/json",
+    }
+    url, caller = f"{outputs['LocalApiUrl']}/orders", Caller.from_outputs(outputs)
+    request = signed_request("POST", url, json.dumps(body).encode(), headers, caller)
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310  # loopback
         return json.loads(response.read())
 

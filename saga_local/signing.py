@@ -6,6 +6,7 @@ tests, Locust, the chaos run, the fuzzer. botocore's signer does the work; this 
     requests.post(url, data=body, headers=headers)          # or auth=SigV4Auth(caller) with requests
 """
 
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-__all__ = ["SERVICE", "Caller", "RequestsSigV4", "sign"]
+__all__ = ["SERVICE", "Caller", "RequestsSigV4", "sign", "signed_request"]
 
 SERVICE = "execute-api"
 
@@ -90,3 +91,8 @@ class RequestsSigV4(requests.auth.AuthBase):
         }
         request.headers.update(sign(request.method or "GET", request.url or "", body, headers, self.caller))
         return request
+
+
+def signed_request(method: str, url: str, body: bytes | None, headers: Mapping[str, str], caller: Caller) -> Any:
+    """A `urllib.request.Request` signed as `caller`: for the scripts that call the API with the standard library."""
+    return urllib.request.Request(url, data=body, method=method, headers=sign(method, url, body, headers, caller))  # noqa: S310 - the caller's URL
