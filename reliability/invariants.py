@@ -54,6 +54,10 @@ EVENT_BY_STATUS = {
 # finishes the order, and the order's final state is checked instead of this answer.
 HALTED = (500, "INTERNAL_ERROR")
 NO_OUTCOME = (429, 504)  # throttled or timed out: the client retries with the same key to learn the outcome
+# OrderUnavailable (ASL): the order could not be stored or read now, "retry with the same Idempotency-Key". It names
+# no order, unlike a compensated 503 (the order's own outcome, orderId included). It may follow a write that did land:
+# StoreClaimedOrder stores a claimed key's missing order, then asks for the retry that runs its saga.
+NOT_YET = (503, "SERVICE_UNAVAILABLE")
 # The orders table holds orders (random ids) and, beside them, one record per caller's Idempotency-Key naming its
 # order (targetOrderId): the ASL's IdentifyOrder and ClaimIdempotencyKey.
 ORDER_PREFIX, KEY_PREFIX = "ord_", "key_"
@@ -390,7 +394,11 @@ class _Checker:
             order_id = found or f"(no order for key {request.key})"
             view = self.views.get(found) if found else None
             problem = request.response if isinstance(request.response, dict) else {}
-            if request.status in NO_OUTCOME or (request.status, problem.get("code")) == HALTED:
+            if (
+                request.status in NO_OUTCOME
+                or (request.status, problem.get("code")) == HALTED
+                or ((request.status, problem.get("code")) == NOT_YET and "orderId" not in problem)
+            ):
                 continue  # the client's retry with the same key, or the recovery sweep, gives the outcome
             if request.kind == "reused":
                 if (request.status, problem.get("code")) != (422, "IDEMPOTENCY_KEY_REUSED"):

@@ -212,6 +212,20 @@ def test_a_halted_execution_answer_is_not_taken_for_the_outcome() -> None:
     assert check(world)[0] == []
 
 
+@pytest.mark.parametrize("names_the_order", [False, True])
+def test_a_retry_me_503_is_no_outcome_but_a_compensated_one_is(names_the_order: bool) -> None:
+    """OrderUnavailable's 503 names no order ("retry with the same Idempotency-Key"), even when StoreClaimedOrder has
+    just stored it; the retry or the sweep finishes the order. A 503 naming the order is its outcome: it must match."""
+    world = consistent()
+    original = next(r for r in world.requests if r.key == KEY_OK)
+    problem = {"code": "SERVICE_UNAVAILABLE", "detail": "retry", **({"orderId": OK} if names_the_order else {})}
+    world.requests.insert(0, Request(original.key, original.body, 503, problem, "original", CALLER))
+
+    found = kinds(check(world)[0])
+
+    assert found == ({"wrong_status": {OK}} if names_the_order else {})
+
+
 @pytest.mark.parametrize("retried_by_the_sweep", [True, False])
 def test_a_compensation_failure_the_sweep_undid_later_is_no_violation(retried_by_the_sweep: bool) -> None:
     """Answered 500 COMPENSATION_FAILED, its event published, then the sweep's retry cancelled it: each was true when
