@@ -128,6 +128,7 @@ class Client:
         self.api_url, self.api_key, self.caller = api_url, api_key, caller
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        self.began = time.perf_counter()
 
     def post(self, key: str, body: dict[str, Any], kind: str) -> Request:
         """POST /orders; a 429 or 504 is recorded, then retried with the same key until it has an outcome."""
@@ -141,6 +142,7 @@ class Client:
         return request
 
     def _post_once(self, key: str, body: dict[str, Any], kind: str) -> Request:
+        sent = time.perf_counter() - self.began
         url, data = f"{self.api_url}/orders", json.dumps(body).encode()
         headers = {"x-api-key": self.api_key, "Idempotency-Key": key, "Content-Type": "application/json"}
         http = urllib.request.Request(  # noqa: S310 - the local API
@@ -155,7 +157,8 @@ class Client:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
-        return Request(key, body, status, parsed, kind, caller=self.caller.owner)
+        return Request(key, body, status, parsed, kind, caller=self.caller.owner, sent=round(sent, 3),
+                       answered=round(time.perf_counter() - self.began, 3))  # fmt: skip
 
 
 def place(client: Client, plan: Plan) -> None:
@@ -336,10 +339,33 @@ def run(args: argparse.Namespace) -> int:
               "totalSeconds": round(time.perf_counter() - started, 1)}  # fmt: skip
     report = build_report(args, env, timing, rules, faults, snapshot, summary, idempotency)
     report["violations"] = [violation.view() for violation in violations]
+    report["requestsOfViolations"] = requests_of(violations, snapshot)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     _print_summary(report, args.report)
     return 1 if violations else 0
+
+
+def requests_of(violations: list[Any], snapshot: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every request made with the Idempotency-Key of an order a violation names, in the order sent: what to read
+    first when a violation is a race (the stack's state folder keeps the traces)."""
+    keys = {str(item["orderId"]): item.get("idempotencyKey") for item in snapshot.orders}
+    named = {order_id for violation in violations for order_id in violation.order_ids}
+    return {
+        order_id: [
+            {
+                "kind": r.kind,
+                "status": r.status,
+                "sent": r.sent,
+                "answered": r.answered,
+                "code": r.response.get("code") if isinstance(r.response, dict) else None,
+                "orderId": r.response.get("orderId") if isinstance(r.response, dict) else None,
+            }
+            for r in snapshot.requests
+            if r.key == keys.get(order_id)
+        ]
+        for order_id in sorted(named)
+    }
 
 
 def build_report(

@@ -75,6 +75,8 @@ class Request:
     # Who sent it, as the API tells the saga (`caller`: an IAM user's ARN, a role's without the session name);
     # None: the only caller the key records name (a run signed as one caller).
     caller: str | None = None
+    sent: float = 0.0  # seconds since the run began, when sent and when answered (for the report of a violation)
+    answered: float = 0.0
 
 
 @dataclass

@@ -3,10 +3,12 @@ every invariant of reliability/invariants.py. `make chaos` is the big one."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from reliability import chaos
+from reliability.invariants import Request, Violation
 
 
 @pytest.mark.slow
@@ -35,3 +37,22 @@ def test_bad_arguments_are_refused_with_a_message(capsys: pytest.CaptureFixture[
         chaos.main(["--orders", "0"])
     assert exited.value.code == 2
     assert "argument --orders: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_the_report_gives_the_requests_behind_each_violation_in_the_order_sent() -> None:
+    snapshot = SimpleNamespace(
+        orders=[{"orderId": "ord_1", "idempotencyKey": "k-1"}, {"orderId": "ord_2", "idempotencyKey": "k-2"}],
+        requests=[
+            Request("k-1", {}, 504, {"code": "TIMED_OUT"}, sent=1.0, answered=30.0),
+            Request("k-2", {}, 201, {"orderId": "ord_2"}),
+            Request("k-1", {}, 422, {"code": "IDEMPOTENCY_KEY_REUSED"}, "retry", sent=32.0, answered=32.5),
+        ],
+    )
+
+    listed = chaos.requests_of([Violation("wrong_status", "retry got 422", ("ord_1",))], snapshot)
+
+    assert listed == {"ord_1": [
+        {"kind": "original", "status": 504, "sent": 1.0, "answered": 30.0, "code": "TIMED_OUT", "orderId": None},
+        {"kind": "retry", "status": 422, "sent": 32.0, "answered": 32.5, "code": "IDEMPOTENCY_KEY_REUSED",
+         "orderId": None},
+    ]}  # fmt: skip
