@@ -131,9 +131,10 @@ class Client:
         self.began = time.perf_counter()
 
     def post(self, key: str, body: dict[str, Any], kind: str) -> Request:
-        """POST /orders; a 429 or 504 is recorded, then retried with the same key until it has an outcome."""
+        """POST /orders; a 429 or 504 is recorded, then retried with the same key until it has an outcome. A retry
+        of a reused key's request is still "reused" (its other body must be refused), not the original's "retry"."""
         for attempt in range(RETRIES_ON_NO_OUTCOME + 1):
-            request = self._post_once(key, body, kind if attempt == 0 else "retry")
+            request = self._post_once(key, body, kind if attempt == 0 or kind == "reused" else "retry")
             with self._lock:
                 self.requests.append(request)
             if request.status not in (429, 504):

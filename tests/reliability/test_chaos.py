@@ -56,3 +56,19 @@ def test_the_report_gives_the_requests_behind_each_violation_in_the_order_sent()
         {"kind": "retry", "status": 422, "sent": 32.0, "answered": 32.5, "code": "IDEMPOTENCY_KEY_REUSED",
          "orderId": None},
     ]}  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "retried_as"), [("original", "retry"), ("reused", "reused")])
+def test_a_retried_request_keeps_what_it_is_checked_as(
+    kind: str, retried_as: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reused key's request (another body) that met a 504 is retried: the retry must still be refused (422), so it
+    is not checked as the original's retry (whose answer is the order's outcome)."""
+    answers = iter([504, 422])
+    client = chaos.Client("http://api", "key", caller=SimpleNamespace(owner="arn:aws:iam::123456789012:user/u"))  # type: ignore[arg-type]
+    monkeypatch.setattr(client, "_post_once", lambda key, body, k: Request(key, body, next(answers), None, k))
+    monkeypatch.setattr(chaos.time, "sleep", lambda seconds: None)
+
+    client.post("k-1", {"customerId": "other"}, kind)
+
+    assert [(r.kind, r.status) for r in client.requests] == [(kind, 504), (retried_as, 422)]
