@@ -72,7 +72,8 @@ def cost_target(report: dict[str, Any]) -> str:
 def cost_levers(report: dict[str, Any]) -> str:
     rows = ["| lever | kind | saving, USD per million |", "|---|---|---:|"]
     for lever in report["levers"]:
-        rows.append(f"| {lever['lever']} | {lever['kind']} | {lever['saving_usd_per_million']:.2f} |")
+        saving = next(value for key, value in lever.items() if key.endswith("usd_per_million"))
+        rows.append(f"| {lever['lever']} | {lever['kind']} | {saving:.2f} |")
     return "\n".join(rows)
 
 
