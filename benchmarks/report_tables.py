@@ -126,6 +126,18 @@ def cold_start(report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def capacity(_: dict[str, Any]) -> str:
+    """The capacity model of the prod environment (`make capacity ENV=prod`), fed by reports/cost.json."""
+    try:
+        from saga_ops import capacity as model  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        from tools import capacity as model  # type: ignore[no-redef, unused-ignore]
+    template = model.load(model.TEMPLATE_PATH)
+    environment = model.load_environment("prod", template=template)
+    capacity = model.model(environment, model.load_per_order(ROOT / "reports" / "cost.json"), template)
+    return "```\n" + str(model.render(capacity)).rstrip("\n") + "\n```"
+
+
 def moto_patches(_: dict[str, Any]) -> str:
     """Every change the local stack makes to moto, from its registry (`saga-local patches --markdown`)."""
     try:
@@ -140,6 +152,7 @@ RENDERERS: dict[tuple[str, str | None], Callable[[dict[str, Any]], str]] = {
     ("reports/cost.json", None): cost,
     ("reports/cost.json", "target"): cost_target,
     ("reports/cost.json", "levers"): cost_levers,
+    ("reports/cost.json", "capacity"): capacity,
     ("reports/local-saga.json", None): local_saga,
     ("reports/cold-start.json", None): cold_start,
     ("reports/cold-start-lambda-site.json", None): cold_start,
