@@ -7,8 +7,8 @@ A page shows a report's table between two marker comments; this script writes wh
     <!-- end generated -->
 
 A view after the report's path picks another table of the same report (`<!-- generated: reports/cost.json
-levers -->`); `<!-- generated: saga-local patches -->` is the registry of changes made to moto. Each figure then lives in its report only, and a page that disagrees with it fails
-`--check` (and tests/layout/test_report_tables.py).
+levers -->`); `<!-- generated: saga-local patches -->` is the registry of changes made to moto. Each figure then
+lives in its report only, and a page that disagrees with it fails `--check` (and tests/layout/test_report_tables.py).
 
     .venv/bin/python benchmarks/report_tables.py            # rewrite the tables of README.md and docs/*.md
     .venv/bin/python benchmarks/report_tables.py --check    # exit 1, naming the page, if one is out of date
@@ -26,9 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MARKER = re.compile(
-    r"(?P<open><!-- generated: (?P<report>\S+)(?: (?P<view>[\w-]+))? -->\n)(?P<body>.*?)(?P<close><!-- end generated -->)",
+    r"(?P<open><!-- generated: (?P<report>\S+)(?: (?P<view>[\w-]+))? -->\n)"
+    r"(?P<body>.*?)(?P<close><!-- end generated -->)",
     flags=re.DOTALL,
 )
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 def pages(root: Path = ROOT) -> list[Path]:
@@ -40,7 +42,8 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def _cost_module() -> Any:
     spec = importlib.util.spec_from_file_location("cost_report", ROOT / "benchmarks" / "cost.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -80,14 +83,14 @@ def cost_levers(report: dict[str, Any]) -> str:
 def local_saga(report: dict[str, Any]) -> str:
     machine = report["machine"]
     rows = [
-        f"{machine['cpus']}-core machine, Python {machine['python']}, load average {machine['load_average_1m_at_start']}"
-        f" at the start; start-up {report['startup_seconds']} s.",
+        f"{machine['cpus']}-core machine, Python {machine['python']}, load average "
+        f"{machine['load_average_1m_at_start']} at the start; start-up {report['startup_seconds']} s.",
         "",
         "| | p50 | p95 | orders/s | CPU per order: stack | functions | stack / functions | statuses |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in report["runs"]:
-        statuses = ", ".join(f"{count} × {status}" for status, count in run["statuses"].items())
+        statuses = ", ".join(f"{count} {TIMES} {status}" for status, count in run["statuses"].items())
         rows.append(
             f"| concurrency {run['concurrency']} ({run['orders']} orders) | {run['p50_ms']:,.0f} ms "
             f"| {run['p95_ms']:,.0f} ms | {run['orders_per_second']} | {run['stack_cpu_ms_per_order']:.0f} ms "
@@ -111,7 +114,7 @@ def cold_start(report: dict[str, Any]) -> str:
         f"{report['runs']} fresh processes each, site-packages: {report['site_packages']}"
         + (f"; before → after, before being revision `{ref}` timed in the same run." if ref else "."),
         "",
-        "| | median ms (wall) | × baseline | CPU ms | × baseline (CPU) | modules loaded |",
+        f"| | median ms (wall) | {TIMES} baseline | CPU ms | {TIMES} baseline (CPU) | modules loaded |",
         "|---|---:|---:|---:|---:|---:|",
     ]
 

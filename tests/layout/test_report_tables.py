@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _report_tables() -> Any:
     spec = importlib.util.spec_from_file_location("report_tables", ROOT / "benchmarks" / "report_tables.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
