@@ -52,7 +52,7 @@ from saga_local.signing import Caller, signed_request  # noqa: E402
 PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
 PROVIDER_ITEM = "DynamoDB units of the payment provider simulator (a real provider's own systems)"
 REPORT = ROOT / "reports" / "cost.json"
-TARGET_USD_PER_MILLION = 15.0  # a confirmed order, on-demand (issue 11)
+TARGET_USD_PER_MILLION = 15.0  # a confirmed order, on-demand (docs/cost.md, against the target)
 PROVISIONED_GOAL_USD_PER_MILLION = 10.0
 BURST = 8  # orders placed at once by the burst path: the outbox relay batches what arrives together
 QUIET_SECONDS = 2.0  # longer than the relay's batching window (1 s) plus a stream poll

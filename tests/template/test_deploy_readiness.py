@@ -1,4 +1,4 @@
-"""What a first `sam deploy` on a new AWS account needs from the template (issue 12), checked offline: the
+"""What a first `sam deploy` on a new AWS account needs from the template, checked offline: the
 per-account bootstrap, reserved concurrency that fits the account, the audit queue's throughput, and what
 survives a deleted stack. Each test failed on the template before the fix it guards."""
 
@@ -36,10 +36,10 @@ def _lint(template: dict[str, Any]) -> list[str]:
     return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in cfnlint.api.lint(json.dumps(template))]
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.MULTILINE | re.DOTALL)
-    assert match, f"README has no '## {title}' section"
+def _section(page: str, title: str) -> str:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"{page} has no '## {title}' section"
     return match.group(1)
 
 
@@ -76,8 +76,9 @@ def test_make_bootstrap_deploys_the_account_template_idempotently() -> None:
     assert {app_config[env]["global"]["parameters"]["region"] for env in ("default", "prod")} == {region}
 
 
-def test_readme_deploy_section_runs_make_bootstrap_before_sam_deploy() -> None:
-    deploy = _readme_section("Deploy")
+@pytest.mark.parametrize(("page", "title"), [("README.md", "Deploy"), ("docs/deploy.md", "In order")])
+def test_the_deploy_steps_run_make_bootstrap_before_sam_deploy(page: str, title: str) -> None:
+    deploy = _section(page, title)
     assert "make bootstrap" in deploy
     first_deploy = min(deploy.index(word) for word in ("sam deploy", "make deploy") if word in deploy)
     assert deploy.index("make bootstrap") < first_deploy

@@ -1,4 +1,4 @@
-"""The local stack as strict as AWS where IAM is concerned (issue 12): each function, the state machine and the API's
+"""The local stack as strict as AWS where IAM is concerned: each function, the state machine and the API's
 integration role call the endpoint with their own role's session, so an action missing from a role fails locally,
 and the order fails the way it would on AWS. Each test takes one action out of a role of the running stack (the
 policy the template made, rewritten through IAM as a deployment without that statement would have it), then puts
