@@ -99,8 +99,8 @@ def worst_case_task_seconds(state: dict[str, Any]) -> float:
     if "TimeoutSeconds" not in state:
         raise ValueError("a Task without TimeoutSeconds can run for a year")
     retriers = state.get("Retry", [])
-    attempts = 1 + sum(r.get("MaxAttempts", 3) for r in retriers if not is_fast_rejection_only(r))
-    return attempts * state["TimeoutSeconds"] + sum(sum(retry_waits(r)) for r in retriers)
+    attempts = 1 + sum(int(r.get("MaxAttempts", 3)) for r in retriers if not is_fast_rejection_only(r))
+    return attempts * float(state["TimeoutSeconds"]) + sum(sum(retry_waits(r)) for r in retriers)
 
 
 def worst_case_seconds(definition: dict[str, Any]) -> float:
