@@ -1,15 +1,15 @@
 """The one entry decorator of every Lambda handler: Powertools around it, its settings handed to it.
 
-    @lambda_entry(SweepSettings)
-    def lambda_handler(event: dict[str, Any], context: LambdaContext, settings: SweepSettings) -> ...:
+    @lambda_entry(RecoverySweepSettings)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext, settings: RecoverySweepSettings) -> ...:
 
 The handler Lambda calls is `lambda_handler(event, context, ...)`: the decorator reads the settings (once per
-execution environment, at its init: saga_common.settings), sets up
-Powertools, and passes the settings on as the third argument; any further keyword arguments pass through. Logger
-injects the Lambda context (and the correlation id found at `correlation_id_path` of the event), Tracer captures
-the handler (never its response: events carry card tokens), Metrics flushes at the end. A service with idempotent
-steps (settings on IdempotencySettings) gets them configured with its settings and Lambda context. Exceptions
-propagate untouched: Step Functions matches their class name in Retry and Catch.
+execution environment, at its init: saga_common.settings), sets up Powertools, and passes the settings on as the
+third argument; any further keyword arguments pass through. Logger injects the Lambda context (and the correlation
+id found at `correlation_id_path` of the event), Tracer captures the handler (never its response: events carry card
+tokens), Metrics flushes at the end. A service with idempotent steps (settings on IdempotencySettings) gets them
+configured with its settings and Lambda context. Exceptions propagate untouched: Step Functions matches their class
+name in Retry and Catch.
 """
 
 from collections.abc import Callable
