@@ -21,8 +21,8 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-for _folder in ("shared", "recovery_sweep"):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / _folder))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "recovery_sweep"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "shared"))
 from recovery_sweep.model import FLAGGED, OPEN, Recovery  # the sweep's own input format
 from saga_common.clock import iso  # the saga's timestamp format
 
