@@ -22,7 +22,9 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "recovery_sweep"))
-from recovery_sweep.model import FLAGGED, OPEN, Recovery, iso  # the sweep's own input format
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "shared"))
+from recovery_sweep.model import FLAGGED, OPEN, Recovery  # the sweep's own input format
+from saga_common.clock import iso  # the saga's timestamp format
 
 INDEX = "Sweep"
 

@@ -15,6 +15,7 @@ reported: it is neither.
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -26,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from statemachine.asl import ASL_PATH, ROOT, walk
+
 if TYPE_CHECKING:
     from saga_common.handler import Step
 
-ROOT = Path(__file__).resolve().parent.parent
-ASL_PATH = ROOT / "statemachine" / "order_saga.asl.json"
 TEMPLATE_PATH = ROOT / "template.yaml"
 STATE_MACHINE = "OrderSagaStateMachine"
 _SUBSTITUTION = re.compile(r"^\$\{(\w+)\}$")
@@ -111,17 +112,16 @@ def function_of_substitution(resources: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
+    """The definition as written (its `${...}` substitutions kept: they name the functions)."""
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
 
 
 def all_tasks(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every Task state (name, state), in Parallel branches too."""
-    for name, state in definition["States"].items():
-        for branch in state.get("Branches", []):
-            yield from all_tasks(branch)
-        if state["Type"] == "Task":
-            yield name, state
+    for ref in walk(dict(definition)):
+        if ref.state["Type"] == "Task":
+            yield ref.name, ref.state
 
 
 def tasks(definition: Mapping[str, Any], functions: Mapping[str, str]) -> Iterator[Task]:
@@ -139,12 +139,34 @@ def dynamodb_tasks(definition: Mapping[str, Any]) -> Iterator[DynamoDBTask]:
             yield DynamoDBTask(name, state)
 
 
+def _import_package(directory: Path) -> None:
+    """Import the package in `directory` under its folder's name, unless a package of that name is imported already
+    (the tests put the functions' folders on sys.path, as Lambda does): its modules' absolute imports of it and of
+    its siblings then resolve without touching sys.path."""
+    if directory.name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(
+        directory.name, directory / "__init__.py", submodule_search_locations=[str(directory)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no package in {directory}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[directory.name] = module
+    spec.loader.exec_module(module)
+
+
 def handler_steps(resources: Mapping[str, Any], function: str) -> "Mapping[str, Step]":
-    """The handler table (`STEPS` of the handler's module) of a function of template.yaml."""
+    """The handler table (`STEPS` of the handler's module) of a function of template.yaml, imported from the
+    function's CodeUri with the template's layers (their ContentUri) beside it, as Lambda would."""
     properties = resources[function]["Properties"]
-    for folder in ("functions/shared", properties["CodeUri"]):
-        if str(ROOT / folder) not in sys.path:
-            sys.path.insert(0, str(ROOT / folder))
+    layers = [
+        resource["Properties"]["ContentUri"]
+        for resource in resources.values()
+        if resource.get("Type") == "AWS::Serverless::LayerVersion"
+    ]
+    for folder in (*layers, properties["CodeUri"]):
+        for package in sorted((ROOT / folder).glob("*/__init__.py")):
+            _import_package(package.parent)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")  # importing a handler must not reach for X-Ray
     module_name = str(properties["Handler"]).rsplit(".", 1)[0]
     steps: Mapping[str, Step] = importlib.import_module(module_name).STEPS

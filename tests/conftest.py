@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Powertools reads these when the function modules are imported, before any fixture runs.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrderSaga")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
-for service_dir in ("shared", "orders", "inventory", "payments", "billing", "outbox_relay", "recovery_sweep"):
-    sys.path.insert(0, str(ROOT / "functions" / service_dir))
+# The layer (functions/shared) and every service folder, as Lambda puts a function's code and its layer on the path.
+for service_dir in sorted((ROOT / "functions").glob("*/")):
+    sys.path.insert(0, str(service_dir))
 sys.path.insert(0, str(ROOT))
 
 from saga_local.cloudformation import template as cfn  # noqa: E402
@@ -48,10 +49,34 @@ class LocalAws:
         return self.tables[logical_id]
 
 
+def _functions_environment() -> dict[str, str]:
+    """What template.yaml sets in the functions' Environment (Globals included), so every setting a function requires
+    is there: plain values as written, a resource's Ref as `test-<logical id>` (the tables' names in the `aws`
+    fixture; tests that use another resource set its variable). Parameters' Refs and the variables whose value differs
+    between functions (POWERTOOLS_SERVICE_NAME) are left out, as are empty ones (AWS_ENDPOINT_URL)."""
+    template = cfn.load()
+    environments = [template["Globals"]["Function"].get("Environment", {}).get("Variables", {})] + [
+        resource["Properties"].get("Environment", {}).get("Variables", {})
+        for resource in cfn.resources_of_type(template, "AWS::Serverless::Function").values()
+    ]
+    values: dict[str, set[str]] = {}
+    for variables in environments:
+        for name, value in variables.items():
+            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Resources"]:
+                value = f"test-{value['Ref']}"
+            if isinstance(value, str) and value:
+                values.setdefault(name, set()).add(value)
+    return {name: value for name, (value, *others) in values.items() if not others}
+
+
+FUNCTIONS_ENVIRONMENT = _functions_environment()
+
+
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test ever reaches a real AWS account, and Powertools runs quietly."""
+    """No test ever reaches a real AWS account, Powertools runs quietly, and the functions' settings are there."""
     for name, value in {
+        **FUNCTIONS_ENVIRONMENT,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -61,8 +86,6 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "OrderSaga",
         "POWERTOOLS_DEV": "0",
-        "EVENT_SOURCE": "order-saga.orders",
-        "PAYMENT_PROVIDER": "simulator",
         "AWS_LAMBDA_FUNCTION_NAME": "test-function",
     }.items():
         monkeypatch.setenv(name, value)
@@ -105,10 +128,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
 
 def _reset_function_caches() -> None:
     from saga_common import aws as saga_aws
-    from saga_common import idempotency
+    from saga_common import idempotency, settings
 
     saga_aws.reset()
     idempotency.reset()
+    settings.reset()
 
 
 @dataclass

@@ -47,3 +47,33 @@ def test_no_local_stack_module_is_over_600_lines() -> None:
 def test_every_source_folder_exists(folder: str) -> None:
     # A renamed folder would silently drop out of the checks above.
     assert (ROOT / folder).is_dir()
+
+
+@pytest.mark.parametrize("folder", ["functions", "statemachine"])
+def test_the_functions_and_the_asl_tooling_leave_sys_path_alone(folder: str) -> None:
+    """A function's packages are on the path as Lambda puts them (its code, its layers); the ASL tooling imports
+    them by file (statemachine.steps), the tests by their configuration."""
+    edits = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"insert", "append", "extend"}
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "path"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "sys"
+    ]
+    assert not edits, edits
+
+
+def test_the_asl_is_read_in_one_place() -> None:
+    """statemachine/asl.py reads the ASL (states, transitions, worst case); nothing else keeps a copy of it."""
+    assert not (ROOT / "saga_local" / "stepfunctions" / "asl.py").exists()
+    definers = [
+        str(path.relative_to(ROOT))
+        for path in _sources()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef) and node.name in {"worst_case", "worst_case_task_seconds", "retry_waits"}
+    ]
+    assert set(definers) == {"statemachine/asl.py"}, definers

@@ -27,7 +27,7 @@ from test_saga_paths import (
     outcome,
 )
 
-from saga_local.stepfunctions import asl
+from statemachine import asl
 
 HOW_TO = f"add a test case to {MOCK_CONFIG.relative_to(MOCK_CONFIG.parents[1])} (docs/testing-the-state-machine.md)"
 

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from saga_local.stepfunctions import asl
+from statemachine import asl
 from statemachine import steps as asl_steps
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29

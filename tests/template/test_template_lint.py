@@ -12,7 +12,7 @@ import cfnlint.api
 import pytest
 
 from saga_local.cloudformation import template as cfn
-from saga_local.stepfunctions import asl
+from statemachine import asl
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,11 @@ from saga_common.handler import Step, saga_step_handler
 
 from billing import service
 from billing.errors import InvoiceVoided
+from billing.settings import BillingSettings
 
 STEPS = {
     "BillOrder": Step(service.bill_order, (InvoiceVoided,)),
     "VoidInvoice": Step(service.void_invoice),
 }
 
-lambda_handler = saga_step_handler(STEPS)
+lambda_handler = saga_step_handler(STEPS, BillingSettings)

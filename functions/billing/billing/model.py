@@ -11,6 +11,8 @@ from typing import Any
 from saga_common.dynamodb import Item
 from saga_common.ids import derived_id
 
+from billing.errors import UnbalancedEntryError
+
 CASH = "cash"
 REVENUE = "revenue"
 
@@ -59,10 +61,6 @@ class Posting:
     @classmethod
     def from_dict(cls, posting: dict[str, Any]) -> "Posting":
         return cls(posting["account"], posting["debit"], posting["credit"])
-
-
-class UnbalancedEntryError(ValueError):
-    """Debits and credits differ: the ledger would no longer balance. Always a bug."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from saga_common.dynamodb import Item, found_item, is_condition_failure, plain
 
 from billing.errors import BillingChanged
 from billing.model import Invoice, InvoiceStatus, LedgerEntry
+from billing.settings import settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -25,7 +26,7 @@ INVOICE = "INVOICE"
 
 
 def _table() -> "Table":
-    return table("BILLING_TABLE")
+    return table(settings().billing_table)
 
 
 def _key(order_id: str) -> Item:

@@ -16,6 +16,7 @@ from saga_common.errors import TechnicalError
 
 from inventory.errors import InsufficientStock, ReservationExists
 from inventory.model import CatalogItem, Reservation, ReservationStatus
+from inventory.settings import settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -26,7 +27,7 @@ _BATCH_GET_ATTEMPTS = 5
 
 
 def _table() -> "Table":
-    return table("INVENTORY_TABLE")
+    return table(settings().inventory_table)
 
 
 def _sku_key(sku: str) -> Item:

@@ -3,7 +3,6 @@
 Records are relayed in order (service.relay_record); this module is the stream plumbing around it.
 """
 
-import os
 from functools import partial
 from typing import Any
 
@@ -16,11 +15,12 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from saga_common.observability import logger, metrics, tracer
+from saga_common.entry import lambda_entry
 
 from outbox_relay import repository
 from outbox_relay.errors import EarlierRecordFailedError
 from outbox_relay.service import DeadLetters, EventPublisher, relay_record
+from outbox_relay.settings import OutboxRelaySettings
 
 
 class InOrderBatchProcessor(BatchProcessor):
@@ -51,12 +51,11 @@ class InOrderBatchProcessor(BatchProcessor):
 processor = InOrderBatchProcessor()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(OutboxRelaySettings)
 def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,
+    settings: OutboxRelaySettings,
     *,
     publisher: EventPublisher | None = None,
     dead_letters: DeadLetters | None = None,
@@ -69,6 +68,6 @@ def lambda_handler(
         relay_record,
         publisher=publisher or sns_topic,
         dead_letters=dead_letters or dead_letter_queue,
-        source=os.environ["EVENT_SOURCE"],
+        source=settings.event_source,
     )
     return process_partial_response(event=event, record_handler=relay, processor=processor, context=context)

@@ -6,20 +6,19 @@ implements; tests (or another broker) stand in for SNS and SQS without patching 
 """
 
 import json
-import os
 from typing import Any
 
 from saga_common import aws
-from saga_common.errors import TechnicalError
 
 from outbox_relay.model import OrderEvent
+from outbox_relay.settings import settings
 
 
 def publish(event: OrderEvent) -> None:
     """Publish to the SNS FIFO topic: ordered per order, deduplicated per state change. A raise leaves the
     event's stream record to be redelivered."""
     aws.sns().publish(
-        TopicArn=os.environ["ORDER_EVENTS_TOPIC_ARN"],
+        TopicArn=settings().order_events_topic_arn,
         Message=event.to_json(),
         MessageGroupId=event.order_id,  # FIFO per order: its events arrive in the order they happened
         MessageDeduplicationId=event.deduplication_id,
@@ -32,7 +31,6 @@ def dead_letter(record: dict[str, Any], reason: str) -> None:
     """Keep the whole stream record in the relay's dead-letter queue (the one its stream mapping sends
     failed batches to): the mapping's own message only points at sequence numbers, gone from the stream
     after 24 hours. A raise leaves the record to be redelivered."""
-    queue_url = os.environ.get("POISON_RECORDS_QUEUE_URL", "")
-    if not queue_url:
-        raise TechnicalError("POISON_RECORDS_QUEUE_URL is not set: the poison record is redelivered instead")
-    aws.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps({"reason": reason, "record": record}))
+    aws.sqs().send_message(
+        QueueUrl=settings().poison_records_queue_url, MessageBody=json.dumps({"reason": reason, "record": record})
+    )

@@ -4,10 +4,13 @@ A card token reaches the provider and nowhere else: it is never stored, logged, 
 exception message.
 """
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
+
+from saga_common.errors import ConfigurationError
+
+from payments.settings import settings
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class PaymentProvider(Protocol):
 
 
 def payment_provider() -> PaymentProvider:
-    """The provider named by the environment variable PAYMENT_PROVIDER."""
-    return _provider(os.environ.get("PAYMENT_PROVIDER", ""))
+    """The provider the setting PAYMENT_PROVIDER names."""
+    return _provider(settings().payment_provider)
 
 
 @cache
@@ -51,4 +54,4 @@ def _provider(name: str) -> PaymentProvider:
         from payments.simulator import SimulatedProvider
 
         return SimulatedProvider()
-    raise RuntimeError(f"PAYMENT_PROVIDER must be 'simulator', got {name!r}")
+    raise ConfigurationError(f"PAYMENT_PROVIDER must be 'simulator', got {name!r}")

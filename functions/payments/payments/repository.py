@@ -12,13 +12,14 @@ from saga_common.clock import now
 from saga_common.dynamodb import Item, found_item, is_condition_failure, plain
 
 from payments.model import Payment, PaymentStatus
+from payments.settings import settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 
 def _table() -> "Table":
-    return table("PAYMENTS_TABLE")
+    return table(settings().payments_table)
 
 
 def _key(order_id: str) -> Item:

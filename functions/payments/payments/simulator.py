@@ -22,6 +22,7 @@ from saga_common.ids import derived_id
 
 from payments.errors import PaymentDeclined, PaymentProviderUnavailable
 from payments.provider import Charge
+from payments.settings import settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -67,7 +68,7 @@ class SimulatedProvider:
 
 
 def _table() -> "Table":
-    return table("PAYMENTS_TABLE")
+    return table(settings().payments_table)
 
 
 def _charge_key(charge_id: str) -> dict[str, str]:

@@ -2,19 +2,16 @@
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 OPEN, FLAGGED = "OPEN", "FLAGGED"  # the index's partitions: to sweep; given up on (an alarm and an operator)
 
 
-def iso(moment: datetime) -> str:
-    """The saga's timestamp format (saga_common.clock), for any moment."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
-class SweepSettings:
+class SweepPolicy:
+    """When an order is due, and how often it is tried again (the sweep's settings: recovery_sweep.settings)."""
+
     stuck_after_seconds: int  # longer than the saga's worst case: an order older than this has no live execution
     retry_limit: int  # executions the sweep starts for one order before it flags it
     backoff_seconds: int  # the wait before attempt n is backoff * 2^(n-1), on top of stuck_after

@@ -2,7 +2,6 @@
 (STATE_MACHINE_ARN). Every write is conditional on what the sweep read, so two sweeps never both act on an order,
 and an order that finished meanwhile is never touched."""
 
-import os
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -11,6 +10,7 @@ from saga_common import aws
 
 from recovery_sweep.errors import SweptMeanwhile
 from recovery_sweep.model import FLAGGED, IndexedOrder
+from recovery_sweep.settings import settings
 
 
 def due(partition: str, cutoff: str, limit: int) -> list[IndexedOrder]:
@@ -21,13 +21,13 @@ def due(partition: str, cutoff: str, limit: int) -> list[IndexedOrder]:
     start: dict[str, Any] | None = None
     while len(found) < limit:
         request: dict[str, Any] = {
-            "IndexName": os.environ.get("SWEEP_INDEX", "Sweep"),
+            "IndexName": settings().sweep_index,
             "KeyConditionExpression": Key("sweep").eq(partition) & Key("sweepAt").lte(cutoff),
             "Limit": limit - len(found),
         }
         if start:
             request["ExclusiveStartKey"] = start
-        page = aws.table("ORDERS_TABLE").query(**request)
+        page = aws.table(settings().orders_table).query(**request)
         found += [IndexedOrder.from_item(item) for item in page["Items"]]
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -37,7 +37,7 @@ def due(partition: str, cutoff: str, limit: int) -> list[IndexedOrder]:
 
 def saved_request(order_id: str) -> dict[str, Any] | None:
     """The order's stored idempotency key, request and caller, if it still has them (a final order has not)."""
-    item = aws.table("ORDERS_TABLE").get_item(
+    item = aws.table(settings().orders_table).get_item(
         Key={"orderId": order_id}, ProjectionExpression="idempotencyKey, savedRequest, #s, #c",
         ExpressionAttributeNames={"#s": "status", "#c": "caller"}, ConsistentRead=True,
     ).get("Item")  # fmt: skip
@@ -59,7 +59,7 @@ def flag(order: IndexedOrder, *, now: str) -> None:
 
 def _conditional_update(order: IndexedOrder, expression: str, values: dict[str, Any]) -> None:
     try:
-        aws.table("ORDERS_TABLE").update_item(
+        aws.table(settings().orders_table).update_item(
             Key={"orderId": order.order_id}, UpdateExpression=expression,
             ConditionExpression="sweep = :seenSweep AND sweepAt = :seenAt AND #s = :seenStatus",
             ExpressionAttributeNames={"#s": "status"},
@@ -74,6 +74,6 @@ def _conditional_update(order: IndexedOrder, expression: str, values: dict[str, 
 
 def start_execution(name: str, execution_input: str) -> str:
     """An asynchronous Express execution of the saga (StartExecution): not bound to any HTTP request."""
-    machine = os.environ["STATE_MACHINE_ARN"]
+    machine = settings().state_machine_arn
     response = aws.stepfunctions().start_execution(stateMachineArn=machine, name=name, input=execution_input)
     return str(response["executionArn"])

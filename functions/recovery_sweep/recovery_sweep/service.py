@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
+from saga_common.clock import iso
 from saga_common.observability import logger, metrics, tracer
 
 from recovery_sweep import repository
 from recovery_sweep.errors import NothingToReplay, SweptMeanwhile
-from recovery_sweep.model import OPEN, IndexedOrder, Recovery, SweepSettings, iso
+from recovery_sweep.model import OPEN, IndexedOrder, Recovery, SweepPolicy
 
 
 @dataclass
@@ -31,14 +32,14 @@ class SweepReport:
         return {"started": self.started, "flagged": self.flagged, "skipped": self.skipped, "failed": self.failed}
 
 
-def sweep(settings: SweepSettings, *, now: datetime | None = None, limit: int = 100) -> SweepReport:
+def sweep(policy: SweepPolicy, *, limit: int, now: datetime | None = None) -> SweepReport:
     """One pass over the due orders (at most `limit`: the next minute's pass takes the rest)."""
     moment = now or datetime.now(UTC)
-    cutoff = iso(moment - timedelta(seconds=settings.stuck_after_seconds))
+    cutoff = iso(moment - timedelta(seconds=policy.stuck_after_seconds))
     report = SweepReport()
     for order in repository.due(OPEN, cutoff, limit):
         try:
-            recover(order, settings, moment, report)
+            recover(order, policy, moment, report)
         except SweptMeanwhile:
             report.skipped.append(order.order_id)  # another sweep took it, or it finished meanwhile
         except (ClientError, BotoCoreError):
@@ -52,9 +53,9 @@ def sweep(settings: SweepSettings, *, now: datetime | None = None, limit: int = 
 
 
 @tracer.capture_method(capture_response=False)
-def recover(order: IndexedOrder, settings: SweepSettings, now: datetime, report: SweepReport) -> None:
+def recover(order: IndexedOrder, policy: SweepPolicy, now: datetime, report: SweepReport) -> None:
     tracer.put_annotation("orderId", order.order_id)
-    if order.attempts >= settings.retry_limit:
+    if order.attempts >= policy.retry_limit:
         repository.flag(order, now=iso(now))
         report.flagged.append(order.order_id)
         logger.error("recovery given up: the order needs an operator",
@@ -69,7 +70,7 @@ def recover(order: IndexedOrder, settings: SweepSettings, now: datetime, report:
             "no saved request or owner to replay: the order needs an operator", extra={"orderId": order.order_id}
         )
         return
-    repository.claim(order, attempt=recovery.attempt, next_sweep_at=iso(settings.next_due(now, recovery.attempt)),
+    repository.claim(order, attempt=recovery.attempt, next_sweep_at=iso(policy.next_due(now, recovery.attempt)),
                      now=recovery.swept_at)  # fmt: skip
     execution = repository.start_execution(recovery.execution_name, recovery.execution_input())
     report.started.append(order.order_id)

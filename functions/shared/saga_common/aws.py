@@ -5,7 +5,6 @@ start moto before the first client exists. The boto3 types come from the mypy-bo
 development dependency: they are imported for the type checker only, never at run time.
 """
 
-import os
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -20,9 +19,9 @@ if TYPE_CHECKING:
 
 
 @cache
-def table(env_var: str) -> "Table":
-    """The DynamoDB Table named by the environment variable `env_var`."""
-    return boto3.resource("dynamodb").Table(os.environ[env_var])
+def table(name: str) -> "Table":
+    """The DynamoDB Table `name` (a service's settings hold its tables' names)."""
+    return boto3.resource("dynamodb").Table(name)
 
 
 @cache

@@ -7,6 +7,11 @@ everywhere.
 from datetime import UTC, datetime
 
 
+def iso(moment: datetime) -> str:
+    """`moment` in the saga's format, e.g. "2026-11-25T09:14:03.512Z" (an aware datetime, in any time zone)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now() -> str:
-    """The current time, e.g. "2026-11-25T09:14:03.512Z"."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time in the saga's format."""
+    return iso(datetime.now(UTC))

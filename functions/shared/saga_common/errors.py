@@ -21,3 +21,8 @@ class TechnicalError(Exception):
 class ConcurrentUpdate(TechnicalError):
     """A record kept changing under a read-then-conditional-write step, round after round: concurrent
     writers (a retry of the same step, a compensation) were still busy. A retry reads the settled state."""
+
+
+class ConfigurationError(RuntimeError):
+    """A setting the function reads from its environment is missing or malformed (template.yaml sets every one):
+    raised when the settings are read, before any step runs. The message names the variable."""

@@ -1,10 +1,10 @@
-"""The one Lambda handler shape every saga service uses: a table of its steps.
+"""The one Lambda handler shape of the saga's step services: a table of their steps.
 
 The state machine invokes a service with {"action": "<Task state name>", "orderId": ..., ...}: each
-action is named after the Task state that calls it. The handler
-sets up logging (correlation id = order id), tracing annotations (orderId, step, outcome: filter
-X-Ray traces by order with `annotation.orderId = "..."`) and metrics, then runs the step.
-Exceptions propagate: Step Functions matches their class name in Retry and Catch.
+action is named after the Task state that calls it. The handler, behind saga_common.entry.lambda_entry
+(logging with the order id as correlation id, tracing, metrics, the service's settings), adds tracing
+annotations (orderId, step, outcome: filter X-Ray traces by order with `annotation.orderId = "..."`), then runs
+the step. Exceptions propagate: Step Functions matches their class name in Retry and Catch.
 """
 
 from collections.abc import Callable, Mapping
@@ -13,9 +13,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from saga_common.entry import lambda_entry
 from saga_common.errors import BusinessError, InvalidCommand
-from saga_common.idempotency import Command, register_lambda_context
-from saga_common.observability import logger, metrics, tracer
+from saga_common.idempotency import Command
+from saga_common.observability import logger, tracer
+from saga_common.settings import FunctionSettings
 
 Run = Callable[..., dict[str, Any]]
 
@@ -39,16 +41,17 @@ class Step:
         return [*(error.__name__ for error in self.final_errors), InvalidCommand.__name__]
 
 
-def saga_step_handler(steps: Mapping[str, Step]) -> Callable[[Command, LambdaContext], dict[str, Any]]:
-    @logger.inject_lambda_context(correlation_id_path="orderId", log_event=False)  # events carry the card token
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics
-    def handler(event: Command, context: LambdaContext) -> dict[str, Any]:
+def saga_step_handler(
+    steps: Mapping[str, Step], settings_type: type[FunctionSettings]
+) -> Callable[[Command, LambdaContext], dict[str, Any]]:
+    """The Lambda handler running `steps[event["action"]]`, behind the entry decorator with `settings_type`."""
+
+    @lambda_entry(settings_type, correlation_id_path="orderId", log_event=False)  # events carry the card token
+    def handler(event: Command, context: LambdaContext, settings: FunctionSettings) -> dict[str, Any]:
         name = event.get("action")
         if not isinstance(name, str) or name not in steps:
             raise InvalidCommand(f"action must be one of {sorted(steps)}, got {name!r}")
         step = steps[name]
-        register_lambda_context(context)
         tracer.put_annotation("step", name)
         if "orderId" in event:
             tracer.put_annotation("orderId", str(event["orderId"]))
@@ -66,5 +69,4 @@ def saga_step_handler(steps: Mapping[str, Step]) -> Callable[[Command, LambdaCon
         logger.info("step done", extra={"step": name})
         return result
 
-    typed: Callable[[Command, LambdaContext], dict[str, Any]] = handler  # Powertools' decorators return Any
-    return typed
+    return handler

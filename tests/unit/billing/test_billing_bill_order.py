@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from billing import handler
-from billing.errors import InvoiceVoided
-from billing.model import EntryKind, LedgerEntry, Posting, UnbalancedEntryError
+from billing.errors import InvoiceVoided, UnbalancedEntryError
+from billing.model import EntryKind, LedgerEntry, Posting
+from billing.settings import settings
 from saga_common import aws as saga_aws
 from saga_common.errors import InvalidCommand
 from saga_common.ids import derived_id
@@ -66,7 +67,7 @@ def dynamodb_writes() -> Iterator[list[str]]:
         if model.name in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
             writes.append(model.name)
 
-    events = saga_aws.table("BILLING_TABLE").meta.client.meta.events
+    events = saga_aws.table(settings().billing_table).meta.client.meta.events
     events.register("before-call.dynamodb.*", record)
     try:
         yield writes

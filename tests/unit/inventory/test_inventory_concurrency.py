@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from inventory import handler, repository, service
 from inventory.errors import OutOfStock, ReservationReleased
+from inventory.settings import settings
 from saga_common import aws as saga_aws
 
 from tests.conftest import LocalAws
@@ -63,7 +64,7 @@ def test_a_transaction_conflict_on_a_hot_sku_is_retried(
     aws: LocalAws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service.seed_catalog([{"sku": "SKU-7", "name": "Rare mug", "unitPrice": 1800, "currency": "USD", "stock": 5}])
-    calls = _conflict_then_real(monkeypatch, saga_aws.table("INVENTORY_TABLE").meta.client, conflicts=2)
+    calls = _conflict_then_real(monkeypatch, saga_aws.table(settings().inventory_table).meta.client, conflicts=2)
 
     answer = handler.lambda_handler(
         {
@@ -84,7 +85,7 @@ def test_a_conflict_that_outlasts_the_retries_is_a_technical_failure(
     aws: LocalAws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service.seed_catalog([{"sku": "SKU-7", "name": "Rare mug", "unitPrice": 1800, "currency": "USD", "stock": 5}])
-    _conflict_then_real(monkeypatch, saga_aws.table("INVENTORY_TABLE").meta.client, conflicts=99)
+    _conflict_then_real(monkeypatch, saga_aws.table(settings().inventory_table).meta.client, conflicts=99)
 
     with pytest.raises(ClientError, match="TransactionCanceledException"):  # not a BusinessError: retried
         handler.lambda_handler(

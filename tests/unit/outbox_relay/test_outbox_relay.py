@@ -5,6 +5,7 @@ Messages are read back from the audit FIFO queue subscribed (raw) to the topic, 
 
 import json
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def batch(*records: dict[str, Any]) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
-def sequence_numbers(response: dict[str, Any]) -> list[str]:
+def sequence_numbers(response: Mapping[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 

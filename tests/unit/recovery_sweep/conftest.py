@@ -11,8 +11,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
-from recovery_sweep.model import iso
+from recovery_sweep.settings import settings
 from saga_common import aws as saga_aws
+from saga_common.clock import iso
 
 from tests.conftest import REGION, LocalAws
 
@@ -79,11 +80,11 @@ class Sweepable:
     def on(self, event: str, handler: Callable[..., Any]) -> None:
         """Hooks the function's own clients (saga_common.aws), e.g. to change an order between two of its calls.
         Events name Step Functions `sfn`; before-call hooks get the serialised request (`body`)."""
-        for client in (saga_aws.table("ORDERS_TABLE").meta.client, saga_aws.stepfunctions()):
+        for client in (saga_aws.table(settings().orders_table).meta.client, saga_aws.stepfunctions()):
             client.meta.events.register(event, handler)
 
     def off(self, event: str, handler: Callable[..., Any]) -> None:
-        for client in (saga_aws.table("ORDERS_TABLE").meta.client, saga_aws.stepfunctions()):
+        for client in (saga_aws.table(settings().orders_table).meta.client, saga_aws.stepfunctions()):
             client.meta.events.unregister(event, handler)
 
 

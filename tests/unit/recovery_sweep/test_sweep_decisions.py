@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from recovery_sweep import handler, repository, service
 from recovery_sweep.errors import SweptMeanwhile
-from recovery_sweep.model import FLAGGED, OPEN, Recovery, SweepSettings, iso
+from recovery_sweep.model import FLAGGED, OPEN, Recovery, SweepPolicy
+from saga_common.clock import iso
 from saga_common.observability import metrics
 
 from saga_local.cloudformation import template as cfn
@@ -18,7 +19,7 @@ from tests.conftest import ROOT
 from tests.unit.recovery_sweep.conftest import CALLER, NOW, REQUEST, Sweepable, mentions, refuse
 
 WINDOW = 60
-SETTINGS = SweepSettings(stuck_after_seconds=WINDOW, retry_limit=3, backoff_seconds=60)
+SETTINGS = SweepPolicy(stuck_after_seconds=WINDOW, retry_limit=3, backoff_seconds=60)
 
 
 @pytest.fixture(autouse=True)

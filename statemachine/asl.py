@@ -1,7 +1,8 @@
 """Reading the state machine's ASL file: its states, its transitions, and its worst-case duration.
 
 The worst case bounds the synchronous API call: API Gateway gives an integration 29 s, so every
-retry and backoff of the longest path, compensations included, must fit in it.
+retry and backoff of the longest path, compensations included, must fit in it. The tests, the template's lint, the
+handler tables' check (statemachine.steps) and the local stack all read the ASL through this module.
 """
 
 import json
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 ASL_PATH = ROOT / "statemachine" / "order_saga.asl.json"
 _SUBSTITUTION = re.compile(r"\$\{(\w+)\}")
 
@@ -21,11 +22,17 @@ def load(path: Path = ASL_PATH, substitutions: dict[str, str] | None = None) -> 
     text = path.read_text(encoding="utf-8")
     if substitutions is not None:
         text = _SUBSTITUTION.sub(lambda m: substitutions[m.group(1)], text)
-    return json.loads(text)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
 
 
 def substitution_names(path: Path = ASL_PATH) -> set[str]:
     return set(_SUBSTITUTION.findall(path.read_text(encoding="utf-8")))
+
+
+def tasks(definition: dict[str, Any]) -> Iterator["StateRef"]:
+    """Every Task state, including those inside Parallel branches."""
+    return (ref for ref in walk(definition) if ref.state["Type"] == "Task")
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,8 @@ def worst_case_task_seconds(state: dict[str, Any]) -> float:
     if "TimeoutSeconds" not in state:
         raise ValueError("a Task without TimeoutSeconds can run for a year")
     retriers = state.get("Retry", [])
-    attempts = 1 + sum(r.get("MaxAttempts", 3) for r in retriers if not is_fast_rejection_only(r))
-    return attempts * state["TimeoutSeconds"] + sum(sum(retry_waits(r)) for r in retriers)
+    attempts = 1 + sum(int(r.get("MaxAttempts", 3)) for r in retriers if not is_fast_rejection_only(r))
+    return attempts * float(state["TimeoutSeconds"]) + sum(sum(retry_waits(r)) for r in retriers)
 
 
 def worst_case_seconds(definition: dict[str, Any]) -> float:
