@@ -42,10 +42,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from saga_local.cloudformation import template as cfn
 
-from saga_local.cloudformation import template as cfn  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

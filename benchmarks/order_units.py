@@ -16,12 +16,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from saga_local.launch import launched_stack
+from saga_local.signing import Caller, signed_request
+from saga_local.xray.daemon import TraceStore
 
-from saga_local.launch import launched_stack  # noqa: E402
-from saga_local.signing import Caller, signed_request  # noqa: E402
-from saga_local.xray.daemon import TraceStore  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _order(outputs: dict) -> dict:

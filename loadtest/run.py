@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from loadtest.settings import KEY_ENV, URL_ENV, default_outputs_file
+from saga_local.launch import launched_stack
 
-from loadtest.settings import KEY_ENV, URL_ENV, default_outputs_file  # noqa: E402
-from saga_local.launch import launched_stack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TIMEOUT_SCALE_ENV = "SAGA_LOCAL_TIMEOUT_SCALE"
 REPORTS = ROOT / "reports" / "loadtest"

@@ -29,7 +29,7 @@ class Target:
 
 def default_outputs_file(environ: Mapping[str, str] = os.environ) -> Path:
     """The running local stack's outputs, where `python -m saga_local up` writes them."""
-    return Path(environ.get("LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
+    return Path(environ.get("SAGA_LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
 
 
 def resolve_target(cli_url: str | None, cli_key: str | None, environ: Mapping[str, str], outputs_file: Path) -> Target:

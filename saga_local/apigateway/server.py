@@ -463,6 +463,7 @@ class _ApiGateway:
                     "traceId": call.context.get("xrayTraceId"),
                     "apiKeyId": call.api_key_id or None,
                     "caller": call.caller_arn or None,
+                    "orderId": _order_id(call, response),
                     "error": call.context.get("error", {}).get("message"),
                 }
             )
@@ -556,6 +557,20 @@ def _short_id(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- entry points
+
+
+def _order_id(call: _Call, response: Response) -> str | None:
+    """The order a request was about: its path's, else the one its JSON answer names (a new order's)."""
+    if order_id := call.params.get("path", {}).get("orderId"):
+        return order_id
+    if response.mimetype != "application/json" or (response.content_length or 0) > 65536:
+        return None
+    try:
+        document = json.loads(response.get_data())
+    except (ValueError, RuntimeError):  # not JSON, or a streamed body
+        return None
+    found = document.get("orderId") if isinstance(document, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def make_app(

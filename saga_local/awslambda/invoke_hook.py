@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from saga_local.awslambda.account import Throttled
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.xray.segments import trace_header_of
 
 

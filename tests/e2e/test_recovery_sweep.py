@@ -20,13 +20,13 @@ FINAL = {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     settings = {
-        "LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
+        "SAGA_LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
         "SAGA_LOCAL_TIMEOUT_SCALE": "10",
-        "LOCAL_SCHEDULE_SECONDS": "0.5",  # the sweep's schedule: twice a second instead of every minute
-        "LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "3",  # its window: an order is due 3 s after its last attempt
-        "LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "1",
-        "LOCAL_FUNCTION_ENV_RETRY_LIMIT": "3",
+        "SAGA_LOCAL_SCHEDULE_SECONDS": "0.5",  # the sweep's schedule: twice a second instead of every minute
+        "SAGA_LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "3",  # its window: an order is due 3 s after its last attempt
+        "SAGA_LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "1",
+        "SAGA_LOCAL_FUNCTION_ENV_RETRY_LIMIT": "3",
         "PYTHONUNBUFFERED": "1",
     }
     with launched_stack(settings, timeout=90) as launched:
@@ -39,7 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle
 
 
 def set_faults(stack: LocalStackHandle, rules: list[dict[str, Any]]) -> None:
-    Path(stack.environment["LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
+    Path(stack.environment["SAGA_LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
 
 
 def order(stack: LocalStackHandle, order_id: str) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import requests
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
-from tools import preflight
-from tools.capacity import Environment, load_environment, load_per_order
+from saga_ops import preflight
+from saga_ops.capacity import Environment, load_environment, load_per_order
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import saga_local.__main__ as cli
-from saga_local import ops
+import saga_local.cli as cli
+from saga_ops import ops
 from tests.unit.recovery_sweep.conftest import CALLER, Sweepable
 
 FAILED_PAYMENT = {
