@@ -19,7 +19,6 @@ a check failed or a request errored.
 import argparse
 import contextlib
 import json
-import os
 import re
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from schemathesis.engine.statistic import Statistic
 from schemathesis.generation.case import Case
 
 from saga_local.apigateway import load_openapi
+from saga_local.core import config as local_config
 from saga_local.launch import launched_stack
 from saga_local.signing import Caller, RequestsSigV4
 
@@ -261,7 +261,7 @@ def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str, Calle
     if url and api_key:
         yield url, api_key, None
         return
-    outputs_file = Path(os.environ.get("SAGA_LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
+    outputs_file = local_config.load().outputs_file
     if outputs_file.exists():
         outputs = json.loads(outputs_file.read_text())
         if _answers(outputs["LocalApiUrl"], outputs["ApiKey"]):

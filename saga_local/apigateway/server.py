@@ -563,7 +563,7 @@ def _order_id(call: _Call, response: Response) -> str | None:
     """The order a request was about: its path's, else the one its JSON answer names (a new order's)."""
     if order_id := call.params.get("path", {}).get("orderId"):
         return order_id
-    if response.mimetype != "application/json" or (response.content_length or 0) > 65536:
+    if not (response.mimetype or "").endswith("json") or (response.content_length or 0) > 65536:
         return None
     try:
         document = json.loads(response.get_data())

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.account import THROTTLED_MESSAGE, ConcurrencyAccount, Throttled
 from saga_local.awslambda.invoke_hook import LambdaTarget
 from saga_local.awslambda.worker import END_OF_OUTPUT
@@ -296,6 +297,7 @@ class LambdaRuntime:
             (v for k, v in (headers or {}).items() if k.lower() == "x-amzn-trace-id"), None
         )
         result = self.invoke(target.arn or target.name, event, trace_header=trace_header)
+        invoke_hook.report_log_tail(result.log_tail)
         if result.throttled:  # the Invoke call itself fails (HTTP 429), as it does on Lambda
             raise Throttled(result.throttled)
         return result.payload, result.error

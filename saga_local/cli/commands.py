@@ -106,7 +106,7 @@ def status(_: argparse.Namespace) -> int:
     try:
         running = find(settings)
     except NotRunning as error:
-        print(f"not running: {error}")
+        print(error)
         return 1
     outputs = running["outputs"]
     print(f"running: stack {running['state'].get('settings', {}).get('stack_name', settings.stack_name)}")
@@ -249,6 +249,8 @@ def call(args: argparse.Namespace) -> int:
         caller = Caller.from_outputs(outputs, args.caller)
     except KeyError as error:
         raise CliError(str(error.args[0])) from None
+    if outputs.get("ApiKey") and not any(name.lower() == "x-api-key" for name in headers):
+        headers["x-api-key"] = str(outputs["ApiKey"])  # the usage plan's key, as every client of the stack sends
     api = str(outputs["LocalApiUrl"]).rstrip("/")
     stage = "/" + api.rsplit("/", 1)[1]
     url = api.rsplit("/", 1)[0] + args.path if args.path.startswith(stage + "/") else api + args.path

@@ -32,7 +32,7 @@ def request_line(record: dict[str, Any]) -> str:
         str(record.get("status", "?")),
         f"{record.get('latencyMs', '?')}ms",
     ]
-    if record.get("orderId"):
+    if record.get("orderId") and str(record["orderId"]) not in str(record.get("path", "")):
         parts.append(str(record["orderId"]))
     if record.get("caller"):
         parts.append(caller_name(str(record["caller"])))

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from saga_local.core import aws_calls
 from saga_local.cloudformation import template
+from saga_local.core import aws_calls
 from saga_local.cost.units import (
     LEVELS,
     WRITE_UNIT_BYTES,
