@@ -34,6 +34,7 @@ class Launched:
     startup_seconds: float  # process start to the ready line
     pid: int  # the stack's process (its Lambda workers are its children)
     environment: dict[str, str]  # the stack's environment: the CLI reaches it with the same
+    terminal: Path  # what `saga-local up` printed (its stdout and stderr): the banner, a line per request
 
 
 @contextlib.contextmanager
@@ -59,7 +60,8 @@ def launched_stack(
             time.sleep(0.05)
         startup = time.perf_counter() - started
         state_dir = Path(env["SAGA_LOCAL_STATE_DIR"])
-        yield Launched(json.loads((state_dir / "outputs.json").read_text()), state_dir, startup, process.pid, env)
+        outputs = json.loads((state_dir / "outputs.json").read_text())
+        yield Launched(outputs, state_dir, startup, process.pid, env, log_path)
     finally:
         process.send_signal(signal.SIGINT)
         try:
