@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
   trace asl-errors clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@python=$$(tools/find-python $(PYTHON_VERSION)) && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV)
@@ -144,15 +144,15 @@ deploy-prod: build ## sam deploy to the prod environment of samconfig.toml
 	$(BIN)/sam deploy --config-env prod
 
 # The stack's name comes from samconfig.toml's ENV environment (default: default), as sam deploy's.
-ENV ?= default
+DESTROY_ENV = $(or $(ENV),default)
 destroy: dev ## Delete the deployed stack of samconfig.toml's ENV environment: make destroy [ENV=prod] [YES=1] (AWS credentials)
-	@stack=$$($(BIN)/python -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(ENV)) && \
+	@stack=$$($(BIN)/python -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(DESTROY_ENV)) && \
 	if [ "$(YES)" != 1 ]; then \
-	  read -r -p "Delete stack $$stack (samconfig.toml environment '$(ENV)')? Retained tables stay. [y/N] " answer && \
+	  read -r -p "Delete stack $$stack (samconfig.toml environment '$(DESTROY_ENV)')? Retained tables stay. [y/N] " answer && \
 	  { [ "$$answer" = y ] || [ "$$answer" = Y ] || { echo "Not deleted."; exit 1; }; }; \
 	fi && \
-	echo "$(BIN)/sam delete --stack-name $$stack --config-env $(ENV) --no-prompts" && \
-	$(BIN)/sam delete --stack-name $$stack --config-env $(ENV) --no-prompts
+	echo "$(BIN)/sam delete --stack-name $$stack --config-env $(DESTROY_ENV) --no-prompts" && \
+	$(BIN)/sam delete --stack-name $$stack --config-env $(DESTROY_ENV) --no-prompts
 
 clean: ## Remove build output and caches
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

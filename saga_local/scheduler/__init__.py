@@ -29,10 +29,10 @@ def period(spec: ScheduleSpec, every: float | None = None) -> float:
 
 def _did_something(payload: Any) -> str:
     """`started 2 (ord_a, ord_b), flagged 1 (ord_c)` for a run that reported lists of what it did (the recovery sweep
-    does); empty for a run that did nothing."""
+    does); empty for a run that did nothing (what it skipped is not news)."""
     if not isinstance(payload, dict):
         return ""
-    done = [(name, items) for name, items in payload.items() if isinstance(items, list) and items]
+    done = [(name, items) for name, items in payload.items() if isinstance(items, list) and items and name != "skipped"]
     return ", ".join(f"{name} {len(items)} ({', '.join(map(str, items[:3]))}{', ...' if len(items) > 3 else ''})"
                      for name, items in done)  # fmt: skip
 
