@@ -1,4 +1,4 @@
-"""The capacity model (tools/capacity.py): its figures follow from the measured report, and prod is sized by it."""
+"""The capacity model (saga_ops/capacity.py): its figures follow from the measured report, and prod is sized by it."""
 
 import json
 import math
