@@ -1,6 +1,6 @@
 """What an order costs to run on AWS, per saga path, counted from the real calls of a local run.
 
-    .venv/bin/python benchmarks/cost.py [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
+    .venv/bin/python -m benchmarks.cost [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
 
 Starts the local stack in this process (free ports, its own state folder) with a meter on it
 (saga_local.cost), places orders one at a time, path by path, waits after each until the stack is
@@ -445,7 +445,7 @@ def _report(
     results: dict[str, Any], prices: dict[str, Any], args: argparse.Namespace, sampling: float
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "command": f"make cost  (.venv/bin/python benchmarks/cost.py --runs {args.runs})",
+        "command": f"make cost  (.venv/bin/python -m benchmarks.cost --runs {args.runs})",
         "measured_on": time.strftime("%Y-%m-%d"),
         "prices_file": str(args.prices.relative_to(ROOT) if args.prices.is_relative_to(ROOT) else args.prices),
         "prices_as_of": prices["as_of"],

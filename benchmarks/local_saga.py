@@ -1,6 +1,6 @@
 """Benchmark (not a test): the local stack's start-up time and the saga's latency through the local API.
 
-    .venv/bin/python benchmarks/local_saga.py [--orders 60] [--concurrency 1 8]
+    .venv/bin/python -m benchmarks.local_saga [--orders 60] [--concurrency 1 8]
 
 Starts `saga-local up` on free ports (a running dev stack is left alone), times it until it is
 ready, then places confirmed orders through the HTTP API at each concurrency and prints the median and

@@ -1,7 +1,7 @@
 """Measure (not a test) what one confirmed order uses, from a real local run: Lambda invocations and
 their billed time, and every DynamoDB, SNS and SQS call the steps made, read from the order's trace.
 
-    .venv/bin/python benchmarks/order_units.py
+    .venv/bin/python -m benchmarks.order_units
 
 Starts a local stack on free ports, places two warm-up orders, then one measured order, and prints the
 calls per service/operation/resource. Prices are not applied here (see README "What an order costs").

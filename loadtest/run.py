@@ -1,6 +1,6 @@
 """`make loadtest`: run loadtest/locustfile.py headless against the local stack, reports in reports/loadtest/.
 
-    .venv/bin/python loadtest/run.py [--rate 1] [--duration 60s] [-- more locust arguments]
+    .venv/bin/python -m loadtest.run [--rate 1] [--duration 60s] [-- more locust arguments]
 
 The target: ORDER_API_URL (with ORDER_API_KEY) when set; else the running local stack of
 .local/outputs.json (`make local`) when its API answers; else a local stack started for this run on free
