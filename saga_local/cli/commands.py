@@ -256,7 +256,7 @@ def call(args: argparse.Namespace) -> int:
     url = api.rsplit("/", 1)[0] + args.path if args.path.startswith(stage + "/") else api + args.path
     request = signed_request(method, url, body, headers, caller)
     try:
-        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - the local API's URL
+        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310  # nosec B310  # the local API
             status, reply_headers, reply = answer.status, list(answer.headers.items()), answer.read()
     except urllib.error.HTTPError as error:
         status, reply_headers, reply = error.code, list(error.headers.items()), error.read()
