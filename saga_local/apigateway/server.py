@@ -37,6 +37,7 @@ from saga_local.apigateway import (
     render_gateway_response,
     select_integration_response,
 )
+from saga_local.apigateway.access import order_id
 from saga_local.apigateway.routes import JSON_SERVICES, Route, UnsupportedDefinition, load_routes
 from saga_local.apigateway.serving import TokenBucket
 from saga_local.apigateway.sigv4 import (
@@ -463,7 +464,7 @@ class _ApiGateway:
                     "traceId": call.context.get("xrayTraceId"),
                     "apiKeyId": call.api_key_id or None,
                     "caller": call.caller_arn or None,
-                    "orderId": _order_id(call, response),
+                    "orderId": order_id(call.params.get("path", {}), response),
                     "error": call.context.get("error", {}).get("message"),
                 }
             )
@@ -557,20 +558,6 @@ def _short_id(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- entry points
-
-
-def _order_id(call: _Call, response: Response) -> str | None:
-    """The order a request was about: its path's, else the one its JSON answer names (a new order's)."""
-    if order_id := call.params.get("path", {}).get("orderId"):
-        return order_id
-    if not (response.mimetype or "").endswith("json") or (response.content_length or 0) > 65536:
-        return None
-    try:
-        document = json.loads(response.get_data())
-    except (ValueError, RuntimeError):  # not JSON, or a streamed body
-        return None
-    found = document.get("orderId") if isinstance(document, dict) else None
-    return found if isinstance(found, str) else None
 
 
 def make_app(
