@@ -8,16 +8,21 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install local bench coldstart invoke seed orders trace lint typecheck test test-fast build validate bootstrap deploy deploy-prod clean
+.PHONY: help install install-security local status test test-unit check lint ruff typecheck security build validate \
+  bootstrap deploy deploy-prod destroy preflight capacity chaos fuzz bench cost loadtest coldstart invoke seed orders \
+  trace asl-errors clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@python=$$(tools/find-python $(PYTHON_VERSION)) && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt
+# The pinned requirements, then this project itself, editable and without dependencies (all pinned already): the
+# commands saga-local and saga-ops, and the packages importable from any folder.
+$(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # The security tools pin boto3/botocore versions that conflict with requirements-dev.txt: a venv of their own.
@@ -27,45 +32,50 @@ $(SECURITY_VENV)/.installed: requirements-security.txt | $(BIN)/python
 	$(SECURITY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
 	touch $@
 
-install: $(VENV)/.installed $(SECURITY_VENV)/.installed ## Create .venv with the pinned tools and libraries
+dev: $(VENV)/.installed
+.PHONY: dev
 
-local: install ## Run the whole template on this machine: API on :3000, AWS endpoint on :4566 (Ctrl-C stops)
-	$(BIN)/python -m saga_local up
+install: $(VENV)/.installed $(SECURITY_VENV)/.installed ## Create .venv (the project, editable, with the pinned tools) and .venv-security
+
+install-security: $(SECURITY_VENV)/.installed ## Only the security tools' venv (checkov, bandit, pip-audit)
+
+local: dev ## Run the whole template on this machine: API on :3000, AWS endpoint on :4566 (Ctrl-C stops)
+	$(BIN)/saga-local up
+
+status: dev ## Is a local stack running: its endpoints, outputs file and log file
+	$(BIN)/saga-local status
 
 ORDERS ?= 2000
 CONCURRENCY ?= 8
-chaos: install ## Chaos run: ORDERS orders (2000) at CONCURRENCY (8) with faults everywhere, then every invariant checked
+chaos: dev ## Chaos run: ORDERS orders (2000) at CONCURRENCY (8) with faults everywhere, then every invariant checked
 	$(BIN)/python -m reliability.chaos --orders $(ORDERS) --concurrency $(CONCURRENCY)
 
-invoke: ## Invoke a function of the running stack: make invoke FUNCTION=InventoryFunction EVENT=events/inventory-reserve.json
-	$(BIN)/python -m saga_local invoke $(FUNCTION) $(if $(EVENT),-e $(EVENT))
+invoke: dev ## Invoke a function of the running stack: make invoke FUNCTION=InventoryFunction EVENT=events/inventory-reserve.json
+	$(BIN)/saga-local invoke $(FUNCTION) $(if $(EVENT),-e $(EVENT))
 
-seed: ## Add inventory to the running stack: make seed FILE=data/inventory-seed.json
-	$(BIN)/python -m saga_local seed $(or $(FILE),data/inventory-seed.json)
+seed: dev ## Add inventory to the running stack: make seed FILE=data/inventory-seed.json
+	$(BIN)/saga-local seed $(or $(FILE),data/inventory-seed.json)
 
-orders: ## Recent orders of the running stack
-	$(BIN)/python -m saga_local orders
+orders: dev ## Recent orders of the running stack
+	$(BIN)/saga-local orders
 
-trace: ## An order's trace as a timeline: make trace ORDER=ord_...
-	$(BIN)/python -m saga_local trace $(ORDER)
+trace: dev ## An order's trace as a timeline: make trace ORDER=ord_...
+	$(BIN)/saga-local trace $(ORDER)
 
-bench: install ## Benchmark the local stack: start-up time, saga latency through the local API
-	$(BIN)/python benchmarks/local_saga.py
+bench: dev ## Benchmark the local stack: start-up time, saga latency through the local API
+	$(BIN)/python -m benchmarks.local_saga
 
-.PHONY: fuzz
-fuzz: install ## Fuzz the API from api/openapi.yaml (schemathesis, every check): make fuzz [EXAMPLES=120]; .local/reports/fuzz.json
+fuzz: dev ## Fuzz the API from api/openapi.yaml (schemathesis, every check): make fuzz [EXAMPLES=120]; .local/reports/fuzz.json
 	$(BIN)/python -m reliability.fuzz $(if $(EXAMPLES),--max-examples $(EXAMPLES)) $(FUZZ_ARGS)
 
-.PHONY: cost
-cost: install ## What an order costs on AWS, per saga path, from a local run's real calls: reports/cost.json
-	$(BIN)/python benchmarks/cost.py $(COST_ARGS)
+cost: dev ## What an order costs on AWS, per saga path, from a local run's real calls: reports/cost.json
+	$(BIN)/python -m benchmarks.cost $(COST_ARGS)
 
-.PHONY: loadtest
-loadtest: install ## Load test the local API (Locust, open model): make loadtest RATE=1 DURATION=60s; reports/loadtest/
-	$(BIN)/python loadtest/run.py --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
+loadtest: dev ## Load test the local API (Locust, open model): make loadtest RATE=1 DURATION=60s; reports/loadtest/
+	$(BIN)/python -m loadtest.run --rate $(or $(RATE),1) --duration $(or $(DURATION),60s) -- $(LOADTEST_ARGS)
 
-coldstart: install ## Each Lambda handler's init time against a boto3 baseline (fails above 1.5x): reports/cold-start.json
-	$(BIN)/python benchmarks/cold_start.py $(COLDSTART_ARGS)
+coldstart: dev ## Each Lambda handler's init time against a boto3 baseline (fails above 1.5x): reports/cold-start.json
+	$(BIN)/python -m benchmarks.cold_start $(COLDSTART_ARGS)
 
 lint: ruff ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/sam validate --lint
@@ -74,64 +84,75 @@ lint: ruff ## ruff, the template (sam validate --lint) and the state machine
 typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks, tests
 	$(BIN)/mypy
 
-.PHONY: asl-errors
-asl-errors: install ## Rewrite the ASL's no-retry lists from the errors the handler tables declare final
+asl-errors: dev ## Rewrite the ASL's no-retry lists from the errors the handler tables declare final
 	$(BIN)/python -m statemachine.steps --write
-
-test: install ## Everything CI checks: security, ruff, mypy (side by side), then every test (sam build included)
-	$(MAKE) --no-print-directory --output-sync=target -j2 static
-	$(BIN)/pytest $(PYTEST_PARALLEL)
-
-# The static checks are independent and each mostly one core: two at a time save CI ~20 s on two cores.
-.PHONY: static ruff
-static: security ruff typecheck ## security, ruff and mypy (make -j2 static runs them side by side)
-
-ruff: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 # pytest-xdist: one worker per core, up to 4 (each e2e module starts a local stack of its own); a test file stays on
 # one worker, so its module-scoped stack starts once. PYTEST_PARALLEL= (empty) runs everything in one process.
 PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: security
-security: install ## checkov (template.yaml and its SAM translation), bandit, pip-audit of the pinned requirements
+test: dev ## Every test (sam build included), in parallel
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+test-unit: dev ## The unit tests only: no stack, no sam (pytest -m unit)
+	$(BIN)/pytest -m unit -n 0
+
+check: install ## Everything CI runs: security, ruff, mypy (side by side), then every test
+	$(MAKE) --no-print-directory --output-sync=target -j2 static
+	$(MAKE) --no-print-directory test
+
+# The static checks are independent and each mostly one core: two at a time save CI ~20 s on two cores.
+.PHONY: static
+static: security ruff typecheck ## security, ruff and mypy (make -j2 static runs them side by side)
+
+ruff: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+security: dev install-security ## checkov (template.yaml and its SAM translation), bandit, pip-audit of the pinned requirements
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(BIN)/python -m tests.security.translated_template $$tmp/translated-template.json && \
 	  $(SECURITY_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact \
 	    -f template.yaml -f $$tmp/translated-template.json -f bootstrap/account.yaml
-	$(SECURITY_VENV)/bin/bandit -r functions saga_local benchmarks loadtest reliability tools --severity-level medium --quiet
+	$(SECURITY_VENV)/bin/bandit -r functions saga_local saga_ops benchmarks loadtest reliability --severity-level medium --quiet
 	$(SECURITY_VENV)/bin/python tests/security/pip_audit_pins.py requirements-dev.txt functions/shared/requirements.txt
 
-test-fast: install ## Tests without sam build / sam validate
-	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
-
-build: install ## sam build (arm64, python3.13)
+build: dev ## sam build (arm64, python3.13)
 	$(BIN)/sam build
 
-validate: install ## sam validate --lint
+validate: dev ## sam validate --lint
 	$(BIN)/sam validate --lint
 
 # Once per account and region, before the first deploy: the CloudWatch Logs role API Gateway needs for the stage's
 # access logs (bootstrap/account.yaml). Idempotent: a second run finds no change and succeeds. It overwrites the
 # region's existing API Gateway CloudWatch Logs role setting, if one is set.
 BOOTSTRAP_STACK ?= order-saga-account
-bootstrap: install ## Per-account prerequisites (API Gateway CloudWatch Logs role), before the first deploy (needs AWS credentials)
+bootstrap: dev ## Per-account prerequisites (API Gateway CloudWatch Logs role), before the first deploy (needs AWS credentials)
 	$(BIN)/sam deploy --template-file bootstrap/account.yaml --stack-name $(BOOTSTRAP_STACK) \
 	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --no-confirm-changeset $(BOOTSTRAP_ARGS)
 
-.PHONY: preflight capacity
-preflight: install ## Before sam deploy: read the account and say what would fail: make preflight [ENV=prod] (AWS credentials)
-	$(BIN)/python -m tools.preflight --env $(or $(ENV),default) $(PREFLIGHT_ARGS)
+preflight: dev ## Before sam deploy: read the account and say what would fail: make preflight [ENV=prod] (AWS credentials)
+	$(BIN)/saga-ops preflight --env $(or $(ENV),default) $(PREFLIGHT_ARGS)
 
-capacity: install ## The capacity model (docs/capacity.md): make capacity [ENV=prod] [RATE=orders/s]
-	$(BIN)/python -m tools.capacity --env $(or $(ENV),prod) $(if $(RATE),--rate $(RATE)) $(CAPACITY_ARGS)
+capacity: dev ## The capacity model (docs/capacity.md): make capacity [ENV=prod] [RATE=orders/s]
+	$(BIN)/saga-ops capacity --env $(or $(ENV),prod) $(if $(RATE),--rate $(RATE)) $(CAPACITY_ARGS)
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
 
 deploy-prod: build ## sam deploy to the prod environment of samconfig.toml
 	$(BIN)/sam deploy --config-env prod
+
+# The stack's name comes from samconfig.toml's ENV environment (default: default), as sam deploy's.
+DESTROY_ENV = $(or $(ENV),default)
+destroy: dev ## Delete the deployed stack of samconfig.toml's ENV environment: make destroy [ENV=prod] [YES=1] (AWS credentials)
+	@stack=$$($(BIN)/python -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(DESTROY_ENV)) && \
+	if [ "$(YES)" != 1 ]; then \
+	  read -r -p "Delete stack $$stack (samconfig.toml environment '$(DESTROY_ENV)')? Retained tables stay. [y/N] " answer && \
+	  { [ "$$answer" = y ] || [ "$$answer" = Y ] || { echo "Not deleted."; exit 1; }; }; \
+	fi && \
+	echo "$(BIN)/sam delete --stack-name $$stack --config-env $(DESTROY_ENV) --no-prompts" && \
+	$(BIN)/sam delete --stack-name $$stack --config-env $(DESTROY_ENV) --no-prompts
 
 clean: ## Remove build output and caches
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -1,8 +1,8 @@
 """Benchmark (not a test): each Lambda handler's init time (its cold start) against a boto3 baseline.
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 11] [--target 1.5] [--function PaymentsFunction ...]
-    .venv/bin/python benchmarks/cold_start.py --compare HEAD~3    # also that revision's functions/, same run
-    .venv/bin/python benchmarks/cold_start.py --importtime PaymentsFunction   # what its init imports, slowest first
+    .venv/bin/python -m benchmarks.cold_start [--runs 11] [--target 1.5] [--function PaymentsFunction ...]
+    .venv/bin/python -m benchmarks.cold_start --compare HEAD~3    # also that revision's functions/, same run
+    .venv/bin/python -m benchmarks.cold_start --importtime PaymentsFunction   # what its init imports, slowest first
 
 What Lambda's Init phase does for a Python function is import the handler's module and look up the handler.
 For every AWS::Serverless::Function of template.yaml, this starts fresh processes that see what the execution
@@ -42,10 +42,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from saga_local.cloudformation import template as cfn
 
-from saga_local.cloudformation import template as cfn  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

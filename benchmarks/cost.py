@@ -1,6 +1,6 @@
 """What an order costs to run on AWS, per saga path, counted from the real calls of a local run.
 
-    .venv/bin/python benchmarks/cost.py [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
+    .venv/bin/python -m benchmarks.cost [--runs 3] [--prices benchmarks/prices-us-east-1.json]   # make cost
 
 Starts the local stack in this process (free ports, its own state folder) with a meter on it
 (saga_local.cost), places orders one at a time, path by path, waits after each until the stack is
@@ -27,11 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from saga_local.cost.meter import Meter  # noqa: E402
-from saga_local.cost.prices import (  # noqa: E402
+from saga_local.cost.meter import Meter
+from saga_local.cost.prices import (
     CONSUMER_ITEM,
     GIB,
     LINE_ITEMS,
@@ -46,8 +43,10 @@ from saga_local.cost.prices import (  # noqa: E402
     unit_price,
     usage_total,
 )
-from saga_local.launch import free_port  # noqa: E402
-from saga_local.signing import Caller, signed_request  # noqa: E402
+from saga_local.launch import free_port
+from saga_local.signing import Caller, signed_request
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PRICES = ROOT / "benchmarks" / "prices-us-east-1.json"
 PROVIDER_ITEM = "DynamoDB units of the payment provider simulator (a real provider's own systems)"
@@ -64,7 +63,7 @@ def _body(sku: str = "SKU-1", quantity: int = 1, card: str = "tok_visa") -> dict
     return {"customerId": "cost", "items": [{"sku": sku, "quantity": quantity}], "payment": {"token": card}}
 
 
-# path -> (request body, the rules LOCAL_FAULTS_FILE holds while it runs)
+# path -> (request body, the rules SAGA_LOCAL_FAULTS_FILE holds while it runs)
 COMPENSATION_FAILS = [
     {"function": "InventoryFunction", "match": {"action": "ReleaseInventory"}, "error": "InventoryUnavailable"}
 ]
@@ -315,13 +314,16 @@ def measure_paths(paths: list[str], runs: int, prices: dict[str, Any], sampling:
     folder = Path(tempfile.mkdtemp(prefix="saga-cost-"))
     faults_file = folder / "faults.json"
     faults_file.write_text('{"faults": []}')
-    os.environ["LOCAL_FAULTS_FILE"] = str(faults_file)  # read by the Lambda runtime the stack starts
+    os.environ["SAGA_LOCAL_FAULTS_FILE"] = str(faults_file)  # read by the Lambda runtime the stack starts
     # A Task timeout on this shared 2-core machine is not one AWS would have: the retry it starts would be
     # counted as if it were part of the path. Give every Task more time (the README's setting for load).
     os.environ.setdefault("SAGA_LOCAL_TIMEOUT_SCALE", "5")
-    from saga_local.stack import LocalAws, Settings
+    from saga_local.core import config
+    from saga_local.stack import LocalAws
 
-    settings = Settings(aws_port=free_port(), api_port=free_port(), xray_port=free_port(), local_dir=folder / "state")
+    settings = config.load(
+        aws_port=free_port(), api_port=free_port(), xray_port=free_port(), state_dir=folder / "state"
+    )
     local = LocalAws(settings)
     results: dict[str, Any] = {}
     try:
@@ -443,7 +445,7 @@ def _report(
     results: dict[str, Any], prices: dict[str, Any], args: argparse.Namespace, sampling: float
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "command": f"make cost  (.venv/bin/python benchmarks/cost.py --runs {args.runs})",
+        "command": f"make cost  (.venv/bin/python -m benchmarks.cost --runs {args.runs})",
         "measured_on": time.strftime("%Y-%m-%d"),
         "prices_file": str(args.prices.relative_to(ROOT) if args.prices.is_relative_to(ROOT) else args.prices),
         "prices_as_of": prices["as_of"],

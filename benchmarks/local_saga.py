@@ -1,8 +1,8 @@
 """Benchmark (not a test): the local stack's start-up time and the saga's latency through the local API.
 
-    .venv/bin/python benchmarks/local_saga.py [--orders 60] [--concurrency 1 8]
+    .venv/bin/python -m benchmarks.local_saga [--orders 60] [--concurrency 1 8]
 
-Starts `python -m saga_local up` on free ports (a running dev stack is left alone), times it until it is
+Starts `saga-local up` on free ports (a running dev stack is left alone), times it until it is
 ready, then places confirmed orders through the HTTP API at each concurrency and prints the median and
 p95 latency, the throughput, and the CPU time per order of the stack's process (moto, the API emulator, the
 state machine interpreter) and of the functions (every Lambda worker), measured in this one run, next to the
@@ -25,11 +25,10 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from saga_local.launch import launched_stack
+from saga_local.signing import Caller, signed_request
 
-from saga_local.launch import launched_stack  # noqa: E402
-from saga_local.signing import Caller, signed_request  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _percentile(values: list[float], share: float) -> float:

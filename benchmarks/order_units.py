@@ -1,7 +1,7 @@
 """Measure (not a test) what one confirmed order uses, from a real local run: Lambda invocations and
 their billed time, and every DynamoDB, SNS and SQS call the steps made, read from the order's trace.
 
-    .venv/bin/python benchmarks/order_units.py
+    .venv/bin/python -m benchmarks.order_units
 
 Starts a local stack on free ports, places two warm-up orders, then one measured order, and prints the
 calls per service/operation/resource. Prices are not applied here (see README "What an order costs").
@@ -16,12 +16,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from saga_local.launch import launched_stack
+from saga_local.signing import Caller, signed_request
+from saga_local.xray.daemon import TraceStore
 
-from saga_local.launch import launched_stack  # noqa: E402
-from saga_local.signing import Caller, signed_request  # noqa: E402
-from saga_local.xray.daemon import TraceStore  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _order(outputs: dict) -> dict:

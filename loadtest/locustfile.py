@@ -39,8 +39,6 @@ from gevent.pool import Group
 from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `loadtest` as a package, as tests import it
-
 from loadtest.outcomes import DEFAULT_CATALOG, Catalog, Judged, Request, judge, judge_replay, new_request
 from loadtest.settings import (
     DEFAULT_MIX,

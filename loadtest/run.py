@@ -1,6 +1,6 @@
 """`make loadtest`: run loadtest/locustfile.py headless against the local stack, reports in reports/loadtest/.
 
-    .venv/bin/python loadtest/run.py [--rate 1] [--duration 60s] [-- more locust arguments]
+    .venv/bin/python -m loadtest.run [--rate 1] [--duration 60s] [-- more locust arguments]
 
 The target: ORDER_API_URL (with ORDER_API_KEY) when set; else the running local stack of
 .local/outputs.json (`make local`) when its API answers; else a local stack started for this run on free
@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from loadtest.settings import KEY_ENV, URL_ENV, default_outputs_file
+from saga_local.launch import launched_stack
 
-from loadtest.settings import KEY_ENV, URL_ENV, default_outputs_file  # noqa: E402
-from saga_local.launch import launched_stack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TIMEOUT_SCALE_ENV = "SAGA_LOCAL_TIMEOUT_SCALE"
 REPORTS = ROOT / "reports" / "loadtest"

@@ -28,8 +28,10 @@ class Target:
 
 
 def default_outputs_file(environ: Mapping[str, str] = os.environ) -> Path:
-    """The running local stack's outputs, where `python -m saga_local up` writes them."""
-    return Path(environ.get("LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
+    """The running local stack's outputs, where `saga-local up` writes them (SAGA_LOCAL_STATE_DIR)."""
+    from saga_local.core import config
+
+    return config.load(environ).outputs_file
 
 
 def resolve_target(cli_url: str | None, cli_key: str | None, environ: Mapping[str, str], outputs_file: Path) -> Target:

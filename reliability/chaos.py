@@ -50,10 +50,10 @@ DRAIN_TIMEOUT_SECONDS = 180.0
 # The recovery sweep in the run: every 2 s, an order due 20 s after it started or was last retried (longer than an
 # execution takes here), retries backed off 2 s x 2^(n-1), 5 at most. Every order must be final within the window.
 SWEEP_SETTINGS = {
-    "LOCAL_SCHEDULE_SECONDS": "2",
-    "LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "20",
-    "LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "2",
-    "LOCAL_FUNCTION_ENV_RETRY_LIMIT": "5",
+    "SAGA_LOCAL_SCHEDULE_SECONDS": "2",
+    "SAGA_LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "20",
+    "SAGA_LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "2",
+    "SAGA_LOCAL_FUNCTION_ENV_RETRY_LIMIT": "5",
 }
 SWEEP_WINDOW_SECONDS = 240.0
 
@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
     rules_path = folder / "faults.json"
     env = {
-        "LOCAL_FAULTS_FILE": str(rules_path),
+        "SAGA_LOCAL_FAULTS_FILE": str(rules_path),
         "SAGA_LOCAL_RETRY_SCALE": os.environ.get("SAGA_LOCAL_RETRY_SCALE", "0.1"),
         "SAGA_LOCAL_TIMEOUT_SCALE": os.environ.get("SAGA_LOCAL_TIMEOUT_SCALE", "10"),
         **SWEEP_SETTINGS,
@@ -378,7 +378,7 @@ def build_report(
         "orders": args.orders, "concurrency": args.concurrency, "seed": args.seed, "faultScale": args.fault_scale,
         **timing,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "settings": env | {"LOCAL_FAULTS_FILE": "(written by the run)"},
+        "settings": env | {"SAGA_LOCAL_FAULTS_FILE": "(written by the run)"},
     }  # fmt: skip
     return {
         "run": run_info, "faultsInjected": faults, "faultRules": rules,
@@ -461,7 +461,7 @@ def read_world(local: Local, audit: AuditReader, client: Client, initial: dict[s
 def _seed(path: Path, state_dir: Path) -> None:
     import subprocess
 
-    env = {**os.environ, "LOCAL_STATE_DIR": str(state_dir)}
+    env = {**os.environ, "SAGA_LOCAL_STATE_DIR": str(state_dir)}
     command = [sys.executable, "-m", "saga_local", "seed", str(path)]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603 - our own CLI
 

@@ -10,7 +10,7 @@ All phases run: the document's examples, coverage (boundary and missing values, 
 out, undeclared methods), fuzzing (positive and negative data) and stateful (POST /orders, then
 GET its Location).
 
-Without --url it uses the stack `make local` runs (`LOCAL_STATE_DIR`, `.local`) when its API answers, and
+Without --url it uses the stack `make local` runs (`SAGA_LOCAL_STATE_DIR`, `.local`) when its API answers, and
 otherwise starts one on free ports (saga_local.launch), stopped afterwards. The summary (cases generated,
 statuses per operation, failures) is written to .local/reports/fuzz.json and printed; the exit status is 1 when
 a check failed or a request errored.
@@ -19,7 +19,6 @@ a check failed or a request errored.
 import argparse
 import contextlib
 import json
-import os
 import re
 import sys
 import tempfile
@@ -37,13 +36,12 @@ from schemathesis.engine import events
 from schemathesis.engine.statistic import Statistic
 from schemathesis.generation.case import Case
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: saga_local must import
-    sys.path.insert(0, str(ROOT))
+from saga_local.apigateway import load_openapi
+from saga_local.core import config as local_config
+from saga_local.launch import launched_stack
+from saga_local.signing import Caller, RequestsSigV4
 
-from saga_local.apigateway import load_openapi  # noqa: E402
-from saga_local.launch import launched_stack  # noqa: E402
-from saga_local.signing import Caller, RequestsSigV4  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DOCUMENT = ROOT / "api" / "openapi.yaml"
 REPORT = ROOT / ".local" / "reports" / "fuzz.json"
@@ -263,7 +261,7 @@ def _api(url: str | None, api_key: str | None) -> Iterator[tuple[str, str, Calle
     if url and api_key:
         yield url, api_key, None
         return
-    outputs_file = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local")) / "outputs.json"
+    outputs_file = local_config.load().outputs_file
     if outputs_file.exists():
         outputs = json.loads(outputs_file.read_text())
         if _answers(outputs["LocalApiUrl"], outputs["ApiKey"]):

@@ -1,6 +1,6 @@
 """Faults injected into the local stack, for tests and chaos runs. Off by default.
 
-The JSON file named by LOCAL_FAULTS_FILE (re-read whenever it changes) holds rules. A rule names a
+The JSON file named by SAGA_LOCAL_FAULTS_FILE (re-read whenever it changes) holds rules. A rule names a
 Lambda function (`function`) or an AWS operation (`service` + `operation`):
 
     {"faults": [
@@ -62,7 +62,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAULTS_FILE_ENV = "LOCAL_FAULTS_FILE"
 LAMBDA_FAULTS = ("error", "latency", "timeout", "crash", "duplicate")
 AWS_FAULTS = ("throttle", "error", "latency")
 STATE_FAULTS = ("halt", "timeout")
@@ -174,7 +173,11 @@ def _rule(index: int, raw: Any) -> Rule:
 
 class FaultInjector:
     def __init__(self, path: Path | None = None) -> None:
-        configured = path or os.environ.get(FAULTS_FILE_ENV)
+        if path is None:
+            from saga_local.core import config
+
+            path = config.load().faults_file
+        configured = path
         self.path = Path(configured) if configured else None
         self._stamp: tuple[int, int, int] | None = None
         self._rules: list[Rule] = []
@@ -250,10 +253,10 @@ class FaultInjector:
     # ------------------------------------------------------------ AWS calls
 
     def intercept_aws_calls(self) -> None:
-        """Answer the functions' AWS calls per the AWS rules (saga_local.aws_calls), from now on."""
+        """Answer the functions' AWS calls per the AWS rules (saga_local.core.aws_calls), from now on."""
         if self.path is None or self._remove_interceptor is not None:
             return
-        from saga_local import aws_calls
+        from saga_local.core import aws_calls
 
         self._remove_interceptor = aws_calls.add_interceptor(self._intercept)
 

@@ -5,79 +5,30 @@ moto does not run (Lambda code, stream event source mappings, the REST API, the 
 import contextlib
 import functools
 import json
-import logging
 import os
 import shutil
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
+from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 
-from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation.provision import Stack, bootstrap, provision
-from saga_local.cloudformation.template import ROOT
+from saga_local.core import patches
+from saga_local.core.config import Config
 from saga_local.iam.sessions import API_GATEWAY_SESSION, STEP_FUNCTIONS_SESSION, RoleSessions
 from saga_local.stepfunctions import clients as task_clients
 
-SEED_FILE = ROOT / "data" / "inventory-seed.json"
 REGION = "us-east-1"
-# A request line per AWS call, and the SAM translator's feature-toggle notice, drown the useful output.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
-logging.getLogger("samtranslator").setLevel(logging.ERROR)
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    aws_port: int = int(os.environ.get("LOCAL_AWS_PORT", "4566"))
-    api_port: int = int(os.environ.get("LOCAL_API_PORT", "3000"))
-    xray_port: int = int(os.environ.get("LOCAL_XRAY_PORT", "2000"))
-    host: str = "127.0.0.1"
-    stack_name: str = os.environ.get("LOCAL_STACK_NAME", "order-saga-local")
-    # Executions the local API runs at once (the rest wait before theirs starts), and the environments kept warm
-    # per saga function for them: a local bound, AWS has none (README, local differences).
-    executions_at_once: int = field(default_factory=lambda: _whole_number("LOCAL_CONCURRENT_EXECUTIONS", 4))
-    # The Lambda concurrency quota of the emulated account (a new account's may be 10).
-    concurrency_quota: int = field(default_factory=lambda: _whole_number("LOCAL_LAMBDA_CONCURRENCY_QUOTA", 1000))
-    # Deploy bootstrap/account.yaml (API Gateway's CloudWatch Logs role) before the stack, as `make bootstrap` does.
-    bootstrap: bool = os.environ.get("LOCAL_BOOTSTRAP", "1") != "0"
-    # Each principal signs with its role's session either way; "off" stops the endpoint checking them.
-    iam_enforced: bool = os.environ.get("LOCAL_IAM_ENFORCEMENT", "on") != "off"
-    seed_file: Path = SEED_FILE
-    # State of a running stack (outputs, logs, traces); tests point it elsewhere to leave a dev stack alone.
-    local_dir: Path = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
-
-    @property
-    def outputs_file(self) -> Path:
-        return self.local_dir / "outputs.json"
-
-    @property
-    def state_file(self) -> Path:
-        return self.local_dir / "stack.json"
-
-    @property
-    def sam_env_file(self) -> Path:
-        """For `sam local invoke FUNCTION --env-vars .local/sam-env.json --docker-network host`."""
-        return self.local_dir / "sam-env.json"
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
-
-
-def _whole_number(variable: str, default: int) -> int:
-    text = os.environ.get(variable) or str(default)
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{variable} must be a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def client(service: str, endpoint_url: str, credentials: Mapping[str, str] | None = None) -> Any:
@@ -87,7 +38,7 @@ def client(service: str, endpoint_url: str, credentials: Mapping[str, str] | Non
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"}),
+        config=BotoConfig(inject_host_prefix=False, retries={"max_attempts": 2, "mode": "standard"}),
         **(credentials or CREDENTIALS),
     )
 
@@ -97,20 +48,24 @@ class LocalAws:
     """The local AWS for this template: a moto server with every registered patch, the stack provisioned on
     it, and the emulators started (X-Ray daemon, Lambda runtime, stream pollers, API). `stop()` ends them."""
 
-    settings: Settings
+    settings: Config
     stack: Stack | None = None
     started_at: float = field(default_factory=time.monotonic)
     callers: list[dict[str, str]] = field(default_factory=list)
     _closers: list[Any] = field(default_factory=list)
 
-    def start(self) -> "LocalAws":
+    def start(self, logs_ready: Callable[[], Any] | None = None) -> "LocalAws":
+        """Start everything; `logs_ready` is called once the state folder is new (`.local/logs/` exists), before
+        anything logs (`saga-local up` routes logging to the log file there)."""
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
         settings = self.settings
-        if settings.local_dir.exists():  # a second start is a clean start
-            shutil.rmtree(settings.local_dir)
-        (settings.local_dir / "logs").mkdir(parents=True)
+        if settings.state_dir.exists():  # a second start is a clean start
+            shutil.rmtree(settings.state_dir)
+        settings.log_dir.mkdir(parents=True)
+        if logs_ready is not None:
+            logs_ready()
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
@@ -126,7 +81,7 @@ class LocalAws:
 
         from saga_local.awslambda.account import concurrency_account
 
-        concurrency_account(ACCOUNT_ID, REGION).set_quota(settings.concurrency_quota)
+        concurrency_account(ACCOUNT_ID, REGION).set_quota(settings.lambda_concurrency_quota)
         if settings.bootstrap:  # as `make bootstrap` before the first deploy
             bootstrap(lambda service: client(service, settings.endpoint_url), region=REGION, account_id=ACCOUNT_ID)
         self.stack = provision(
@@ -139,7 +94,7 @@ class LocalAws:
         # Step Functions assumes the state machine's role for its Tasks.
         task_clients.sign_as_roles(lambda arn: sessions.credentials(arn, STEP_FUNCTIONS_SESSION).client_arguments())
         self._closers.append(lambda: task_clients.sign_as_roles(None))
-        if settings.iam_enforced:
+        if settings.iam_enforcement:
             self._enforce_iam()
         self._start_xray()
         self._start_lambda_runtime()
@@ -169,7 +124,7 @@ class LocalAws:
         daemon = XRayDaemon(
             host=self.settings.host,
             port=self.settings.xray_port,
-            store_path=self.settings.local_dir / "traces",
+            store_path=self.settings.state_dir / "traces",
             forward_to=client("xray", self.settings.endpoint_url),  # so `aws xray batch-get-traces` works too
         )
         daemon.start()
@@ -184,12 +139,16 @@ class LocalAws:
         runtime = LambdaRuntime(
             self.settings.endpoint_url,
             REGION,
-            self.settings.local_dir / "logs",
+            self.settings.state_dir / "logs",
             account=concurrency_account(ACCOUNT_ID, REGION),
+            xray_address=self.settings.xray_address,
+            faults_file=self.settings.faults_file,
         )
         for spec in self.stack.functions:  # Lambda sets the role's session in each execution environment
             role = self.sessions.credentials(spec.role_arn, spec.name) if spec.role_arn else None
-            runtime.register(_with_local_overrides(spec), role.environment() if role else None)
+            runtime.register(
+                _with_local_overrides(spec, self.settings.function_env), role.environment() if role else None
+            )
         # A cold start on this shared machine would eat most of a Task's timeout. Before "ready": one environment
         # per function reading a stream (one batch per shard at a time) or run by a schedule (a run at a time), and
         # one per admitted execution for the others (an execution invokes each at most once at a time).
@@ -199,7 +158,7 @@ class LocalAws:
         runtime.warm_up(*polled, *scheduled, workers=1)
         others = [spec.name for spec in self.stack.functions if spec.name not in polled | scheduled]
         if others:
-            runtime.warm_up(*others, workers=max(1, self.settings.executions_at_once))
+            runtime.warm_up(*others, workers=max(1, self.settings.concurrent_executions))
         invoke_hook.run_lambdas_with(runtime.runner)
         from saga_local.stepfunctions import halt
 
@@ -232,7 +191,9 @@ class LocalAws:
         from saga_local.scheduler import Scheduler
 
         assert self.stack is not None
-        scheduler = Scheduler(self.stack.schedules, lambda arn, event: self.runtime.invoke(arn, event)).start()
+        scheduler = Scheduler(
+            self.stack.schedules, lambda arn, event: self.runtime.invoke(arn, event), self.settings.schedule_seconds
+        ).start()
         self.scheduler = scheduler
         self._closers.append(scheduler.stop)
 
@@ -255,7 +216,7 @@ class LocalAws:
         for index, api in enumerate(self.stack.apis):
             app = make_app(
                 api, aws_endpoint_url=self.settings.endpoint_url, region=REGION, account_id=ACCOUNT_ID,
-                executions_at_once=self.settings.executions_at_once or None,
+                executions_at_once=self.settings.concurrent_executions or None,
                 role_credentials=self._integration_credentials,
                 principals=principals, allows=moto_allows,
             )  # fmt: skip
@@ -311,39 +272,58 @@ class LocalAws:
         invoke_hook.run_lambdas_with(None)
 
 
-FUNCTION_ENV_OVERRIDE_PREFIX = "LOCAL_FUNCTION_ENV_"
-
-
-def _with_local_overrides(spec: Any) -> Any:
-    """The function with LOCAL_FUNCTION_ENV_<NAME> given to it as <NAME>, where its template declares <NAME>: tests
-    shorten the recovery sweep's window (LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS=5) without editing the template."""
+def _with_local_overrides(spec: Any, overrides: Mapping[str, str]) -> Any:
+    """The function with each SAGA_LOCAL_FUNCTION_ENV_<NAME> given to it as <NAME>, where its template declares
+    <NAME>: tests shorten the recovery sweep's window (SAGA_LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS=5) without
+    editing the template."""
     from dataclasses import replace
 
-    prefix = FUNCTION_ENV_OVERRIDE_PREFIX
-    overrides = {
-        name.removeprefix(prefix): value
-        for name, value in os.environ.items()
-        if name.startswith(prefix) and name.removeprefix(prefix) in spec.environment
-    }
-    return replace(spec, environment={**spec.environment, **overrides}) if overrides else spec
+    declared = {name: value for name, value in overrides.items() if name in spec.environment}
+    return replace(spec, environment={**spec.environment, **declared}) if declared else spec
 
 
 def seed_inventory(path: Path, endpoint_url: str, table_name: str) -> int:
     """Put the catalog of `path` into the inventory table with the inventory service's own code."""
-    import sys
+    from saga_local.awslambda.code import FUNCTIONS, SHARED_LAYER, import_function_module
 
     items = json.loads(path.read_text(encoding="utf-8"))
     if isinstance(items, dict):
         items = items.get("items", items.get("catalog", []))
-    for folder in ("shared", "inventory"):
-        sys.path.insert(0, str(ROOT / "functions" / folder))
     os.environ.update({"INVENTORY_TABLE": table_name, "AWS_ENDPOINT_URL": endpoint_url})
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     for key, value in CREDENTIALS.items():
         os.environ.setdefault(key.upper(), value)
-    from inventory.service import seed_catalog
-    from saga_common import aws
-
+    service = import_function_module("inventory.service", FUNCTIONS / "inventory", SHARED_LAYER)
+    aws = import_function_module("saga_common.aws", SHARED_LAYER)
     aws.reset()
-    seed_catalog(items)
+    service.seed_catalog(items)
     return len(items)
+
+
+class NotRunning(Exception):
+    """No local stack answers where the state folder says one runs; the message says what to do."""
+
+
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.3)
+        return probe.connect_ex((host, port)) == 0
+
+
+def running_stack(settings: Config) -> dict[str, Any]:
+    """What `saga-local up` wrote for the stack running on `settings.state_dir`: its state (`state`: the physical
+    names of its resources, its functions), its outputs (`outputs`: .local/outputs.json, the API's URL, the callers)
+    and its AWS endpoint (`endpoint`), once that endpoint answers. NotRunning otherwise."""
+    if not settings.state_file.exists() or not settings.outputs_file.exists():
+        raise NotRunning(f"the local stack is not running (no {settings.outputs_file}): start it with `make local`")
+    try:
+        state = json.loads(settings.state_file.read_text())
+        outputs = json.loads(settings.outputs_file.read_text())
+        host, port = outputs["AwsEndpointUrl"].removeprefix("http://").split(":")
+    except (OSError, ValueError, KeyError) as error:
+        raise NotRunning(
+            f"the local stack's state in {settings.state_dir} is unreadable ({error}): make local"
+        ) from None
+    if not listening(host, int(port)):
+        raise NotRunning(f"the local stack is not running (nothing answers on {outputs['AwsEndpointUrl']}): make local")
+    return {"state": state, "outputs": outputs, "endpoint": outputs["AwsEndpointUrl"]}

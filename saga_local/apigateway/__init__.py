@@ -1,14 +1,16 @@
 """API Gateway (REST): the stage served from the OpenAPI document, as API Gateway would serve it.
 
-`server` routes requests, checks API keys, validates bodies and parameters (`validation`), renders mapping
-templates (`vtl`: Velocity with `$input`, `$util`, `$context`, `responseOverride`), calls the integration on
-the local endpoint, selects the integration response, and answers gateway responses; this module reads the
+`routes` reads the document's paths, methods and integrations; `server` routes requests, verifies AWS_IAM
+signatures (`sigv4`, against the principals of `callers`: the IAM users and role session the stack hands out),
+checks API keys, validates bodies and parameters (`validation`), renders mapping templates (`vtl`: Velocity with
+`$input`, `$util`, `$context`, `responseOverride`), calls the integration on the local endpoint with the
+integration role's session, selects the integration response, answers gateway responses, and writes one access
+log record per request (`access`: the order it was about); `serving` is the threaded HTTP server and the stage's throttle. This module reads the
 `x-amazon-apigateway-integration` of an operation, its CloudFormation intrinsics resolved by
 saga_local.cloudformation.intrinsics (the resolver provisioning uses).
 
-How it differs from AWS: `aws` integrations to Step Functions and DynamoDB, and `mock`, only; the
-integration role is not assumed; validation messages are jsonschema's wording; usage plan quotas are not
-counted; throttling is one token bucket per stage.
+How it differs from AWS: `aws` integrations to Step Functions and DynamoDB, and `mock`, only; validation
+messages are jsonschema's wording; usage plan quotas are not counted; throttling is one token bucket per stage.
 """
 
 import re

@@ -37,6 +37,7 @@ from saga_local.apigateway import (
     render_gateway_response,
     select_integration_response,
 )
+from saga_local.apigateway.access import order_id
 from saga_local.apigateway.routes import JSON_SERVICES, Route, UnsupportedDefinition, load_routes
 from saga_local.apigateway.serving import TokenBucket
 from saga_local.apigateway.sigv4 import (
@@ -463,6 +464,7 @@ class _ApiGateway:
                     "traceId": call.context.get("xrayTraceId"),
                     "apiKeyId": call.api_key_id or None,
                     "caller": call.caller_arn or None,
+                    "orderId": order_id(call.params.get("path", {}), response),
                     "error": call.context.get("error", {}).get("message"),
                 }
             )

@@ -8,20 +8,18 @@ invocations in flight, as Lambda counts them.
 
 A function with reserved concurrency runs up to exactly that; every other function shares what is left
 (quota - sum of reservations). Past its limit an invocation is throttled at once (TooManyRequestsException),
-never queued. The quota is AWS's default, 1,000, unless `LOCAL_LAMBDA_CONCURRENCY_QUOTA` sets another (10 is
+never queued. The quota is AWS's default, 1,000, unless `SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA` sets another (10 is
 what a new account may get).
 """
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
-QUOTA_ENV = "LOCAL_LAMBDA_CONCURRENCY_QUOTA"
 DEFAULT_QUOTA = 1000  # Lambda's default "Concurrent executions" quota per account and region
 UNRESERVED_MINIMUM = 100  # what Lambda keeps unreserved (a quota under 100 keeps all of it: "[10]" on a new account)
 THROTTLED_MESSAGE = "Rate Exceeded."  # Lambda's message for both concurrency throttles
@@ -41,17 +39,6 @@ class ReservationRefused(ValueError):
     """Lambda's InvalidParameterValueException for a reservation the account cannot give."""
 
 
-def quota_from_environment() -> int:
-    text = os.environ.get(QUOTA_ENV) or str(DEFAULT_QUOTA)
-    try:
-        quota = int(text)
-    except ValueError:
-        quota = 0
-    if quota < 1:
-        raise ValueError(f"{QUOTA_ENV} must be a whole number of concurrent executions >= 1, got {text!r}")
-    return quota
-
-
 class ConcurrencyAccount:
     """One account's Lambda concurrency in one region. Thread-safe; function names are the keys."""
 
@@ -60,7 +47,11 @@ class ConcurrencyAccount:
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
         self.quota = DEFAULT_QUOTA
-        self.set_quota(quota_from_environment() if quota is None else quota)
+        if quota is None:
+            from saga_local.core import config
+
+            quota = config.load().lambda_concurrency_quota
+        self.set_quota(quota)
 
     def set_quota(self, quota: int) -> None:
         """What a Service Quotas change does (the local stack sets it before provisioning)."""
@@ -210,7 +201,8 @@ ACCOUNT_CONCURRENCY = Patch(
     kind=Kind.GAP,
     replaces="moto.awslambda: PutFunctionConcurrency checks a quota only if MOTO_LAMBDA_CONCURRENCY_QUOTA is set, "
     "DeleteFunctionConcurrency and DeleteFunction leave it counted, and GetAccountSettings has no route (404)",
-    because=f"the account's quota ({QUOTA_ENV}, 1,000 by default) and its reservations are what the local Lambda "
+    because="the account's quota (SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA, 1,000 by default) and its reservations are "
+    "what the local Lambda "
     "runtime throttles against; a reservation leaving under 100 unreserved fails as Lambda fails it, and "
     "GetAccountSettings reports ConcurrentExecutions and UnreservedConcurrentExecutions",
     changes=_changes,

@@ -1,6 +1,8 @@
 """Every Lambda invocation moto makes, handed to a runner of this project's choosing instead of Docker."""
 
+import base64
 import json
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -8,7 +10,7 @@ from functools import wraps
 from typing import Any
 
 from saga_local.awslambda.account import Throttled
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.xray.segments import trace_header_of
 
 
@@ -28,6 +30,13 @@ class LambdaTarget:
 Runner = Callable[[LambdaTarget, Any], tuple[Any, dict[str, Any] | None]]
 
 _runner: Runner | None = None
+_log_tails = threading.local()  # the runner's invocation's log tail, for Invoke with `LogType: Tail`
+
+
+def report_log_tail(tail: str) -> None:
+    """For a runner: the end of what the invocation it is running logged, which Invoke returns base64-encoded in
+    X-Amz-Log-Result (`LogResult`) when asked with `LogType: Tail`. Same thread as the call."""
+    _log_tails.value = tail
 
 
 def lambda_error(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
@@ -83,6 +92,7 @@ def _changes() -> Sequence[Change]:
             self.function_name, self.function_arn, int(self.timeout), int(self.memory_size),
             trace_header=trace_header_of(request_headers),
         )  # fmt: skip
+        _log_tails.value = None
         try:
             payload, error = runner(target, event)
         except Throttled as throttled:  # the service refused the call: an API error, not a function error
@@ -90,6 +100,8 @@ def _changes() -> Sequence[Change]:
         except Exception as exc:  # the runner itself broke: Lambda reports a runtime crash the same way
             payload, error = None, lambda_error(exc)
         response_headers["x-amz-executed-version"] = str(self.version)
+        if tail := getattr(_log_tails, "value", None):  # moto drops the header unless LogType is Tail
+            response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
         if error is not None:
             # "Unhandled" (not moto's "Handled"): what the Python runtime sets for a raised exception.
             response_headers["x-amz-function-error"] = "Unhandled"

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.account import THROTTLED_MESSAGE, ConcurrencyAccount, Throttled
 from saga_local.awslambda.invoke_hook import LambdaTarget
 from saga_local.awslambda.worker import END_OF_OUTPUT
@@ -48,7 +49,6 @@ WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand environment
 OUTPUT_GRACE_SECONDS = 1.0  # how long to wait for a worker's last log lines after its answer
 TAIL_BYTES = 4096  # what `LogType: Tail` returns
-XRAY_ADDRESS_ENV = "LOCAL_XRAY_ADDRESS"
 DEFAULT_XRAY_ADDRESS = "127.0.0.1:2000"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
@@ -171,6 +171,7 @@ class LambdaRuntime:
         *,
         account: ConcurrencyAccount | None = None,
         xray_address: str | None = None,
+        faults_file: Path | None = None,
         python: str | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -180,12 +181,11 @@ class LambdaRuntime:
         self.account = account or ConcurrencyAccount()
         self.xray_address = (
             xray_address
-            or os.environ.get(XRAY_ADDRESS_ENV)
             or os.environ.get(xray.DAEMON_ADDRESS_ENV)  # what the stack set for its own daemon
             or DEFAULT_XRAY_ADDRESS
         )
         self.python = python or sys.executable
-        self.faults = FaultInjector()  # LOCAL_FAULTS_FILE; off when unset
+        self.faults = FaultInjector(faults_file)  # SAGA_LOCAL_FAULTS_FILE; off when unset
         self.faults.intercept_aws_calls()  # the functions' DynamoDB and SNS calls too, when a file is set
         self._functions: dict[str, _Function] = {}  # by name and by ARN
         self._lock = threading.Lock()
@@ -297,6 +297,7 @@ class LambdaRuntime:
             (v for k, v in (headers or {}).items() if k.lower() == "x-amzn-trace-id"), None
         )
         result = self.invoke(target.arn or target.name, event, trace_header=trace_header)
+        invoke_hook.report_log_tail(result.log_tail)
         if result.throttled:  # the Invoke call itself fails (HTTP 429), as it does on Lambda
             raise Throttled(result.throttled)
         return result.payload, result.error

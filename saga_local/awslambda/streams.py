@@ -31,6 +31,7 @@ from moto.events.models import EventPattern
 from saga_local.cloudformation.specs import EventSourceMappingSpec
 
 log = logging.getLogger(__name__)
+events = logging.getLogger("saga_local.events")  # one line each on the terminal of `saga-local up`
 
 GET_RECORDS_LIMIT = 1000  # DynamoDB Streams' maximum per GetRecords
 
@@ -254,6 +255,11 @@ class StreamPoller:
                     self._count(records_delivered=len(part))
                     break
                 self._count(failures=1)
+                events.warning(
+                    "stream %s: %s failed a batch of %d record(s) (%s); retrying from record %d",
+                    self.spec.logical_id, self.spec.function_name, len(part),
+                    "function error" if last.function_error else "batch item failure", last.failed_from,
+                )  # fmt: skip
                 if last.failed_from > 0:  # the records before the failed one are checkpointed
                     self._count(records_delivered=last.failed_from)
                     part, invocations = part[last.failed_from :], 0
@@ -300,7 +306,12 @@ class StreamPoller:
             "%s: %d record(s) of %s discarded (%s)", self.spec.function_name, len(records), shard.shard_id, condition
         )
         if not destination:
+            events.warning("stream %s: %d record(s) dropped (%s)", self.spec.logical_id, len(records), condition)
             return
+        events.warning(
+            "stream %s: %d record(s) dead-lettered to %s (%s)",
+            self.spec.logical_id, len(records), destination.rsplit(":", 1)[-1], condition,
+        )  # fmt: skip
         message = self._on_failure_record(shard, records, condition, invocations, last)
         try:
             service, _, account, resource = _arn_parts(destination)

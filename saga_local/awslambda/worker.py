@@ -175,8 +175,18 @@ def _answer(conn: Connection, answer: dict[str, Any]) -> None:
     os.write(1, f"{END_OF_OUTPUT}{_request_id}\n".encode())
 
 
+def _without_editable_installs() -> None:
+    """A project installed in the venv in development mode (`pip install -e .`: this repository, saga_local and the
+    rest) is no part of a function's package: its import finders are dropped, so a function imports only its code,
+    its layers and the venv's third-party packages, as in its deployment package on Lambda."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith("__editable__")]
+    importlib.invalidate_caches()
+
+
 def main() -> None:
     global _request_id
+    _without_editable_installs()
     conn = Connection(int(sys.argv[1]))
     os.set_inheritable(conn.fileno(), False)  # a process the handler starts must not hold the channel open
     _install_root_logger()

@@ -6,6 +6,6 @@ rest, for provisioning and for the API emulator's OpenAPI document alike; `specs
 take from the result (functions, event source mappings, REST APIs).
 
 How it differs from AWS: no change sets, rollback or drift; physical names are `<stack>-<LogicalId>`;
-resources moto cannot create are skipped and listed; email subscriptions, alarm actions and IAM
-enforcement are not exercised.
+resources moto cannot create are skipped and listed; email subscriptions and alarm actions are not
+exercised (IAM is: saga_local.iam).
 """

@@ -7,7 +7,7 @@
     meter.close()
 
 Sources, one per thing AWS bills:
-- DynamoDB read and write units, per table, from every call moto serves (saga_local.aws_calls): item sizes
+- DynamoDB read and write units, per table, from every call moto serves (saga_local.core.aws_calls): item sizes
   as DynamoDB counts them (attribute names + values), 1 WCU per KB of the larger of the item before and
   after a write, 0.5 (eventual) or 1 (strong) RCU per 4 KB read, twice that in transactions, a failed
   condition still billed; a global secondary index's writes (an item entering, leaving or changing in it) apart,
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from saga_local import aws_calls
 from saga_local.cloudformation import template
+from saga_local.core import aws_calls
 from saga_local.cost.units import (
     LEVELS,
     WRITE_UNIT_BYTES,
@@ -107,7 +107,7 @@ class Meter:
         for machine in template.resources_of_type(doc, "AWS::Serverless::StateMachine").values():
             settings = machine["Properties"].get("Logging", {})
             machine_logging = (str(settings.get("Level", "OFF")), bool(settings.get("IncludeExecutionData", False)))
-        meter = cls(tables, functions, local.settings.local_dir / "logs", access_format, machine_logging)
+        meter = cls(tables, functions, local.settings.log_dir, access_format, machine_logging)
         meter.install()
         return meter
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from functools import wraps
 from typing import Any
 
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
-from saga_local.patching import Change, Kind, Patch, Replace
 
 _transaction = threading.local()  # set while a TransactWriteItems runs (DynamoDB requests run one at a time)
 # (table, hash key, range key, the item before, the stream's length before)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 # IAM's name for an action, where it is not "<signing name>:<operation>" (the Service Authorization Reference).
 _IAM_ACTION_NAMES = {

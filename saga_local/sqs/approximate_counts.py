@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 
 def _changes() -> Sequence[Change]:

@@ -5,7 +5,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 # Every module of moto's interpreter that imported boto_client_for by name (the saga uses Lambda and DynamoDB).
 _IMPORTERS = (

@@ -4,7 +4,7 @@ service errors of a Task on a function ARN."""
 from collections.abc import Sequence
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 
 def states_error_name(error: str) -> Any:

@@ -1,5 +1,5 @@
 """Execution faults for chaos runs: after a top-level state, the execution stops dead (as if the orchestrator had
-gone away) or reaches the state machine's own timeout, per the `state` rules of LOCAL_FAULTS_FILE
+gone away) or reaches the state machine's own timeout, per the `state` rules of SAGA_LOCAL_FAULTS_FILE
 (saga_local.faults). No Catch runs and nothing is compensated: what the state wrote stays, and the order is left for
 the recovery sweep. The stack hands its Lambda runtime's injector over (`use`), so faults are counted in one place.
 """
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.faults import FaultInjector
-from saga_local.patching import Change, Kind, Patch, Replace
 
 _injector: list[FaultInjector] = []
 
@@ -50,6 +50,6 @@ HALT_EXECUTIONS = Patch(
     replaces="moto.stepfunctions.parser.asl.component.state.state.CommonStateField._eval_body: runs the state, "
     "nothing else",
     because="chaos runs stop executions dead after a step, or time them out, so the recovery sweep must finish "
-    "their orders; a pass-through until LOCAL_FAULTS_FILE has a `state` rule",
+    "their orders; a pass-through until SAGA_LOCAL_FAULTS_FILE has a `state` rule",
     changes=_changes,
 )

@@ -25,10 +25,10 @@ from typing import Any
 import boto3
 from moto.core.config import DefaultConfig
 
-from saga_local import patches
 from saga_local.awslambda.invoke_hook import LambdaTarget, lambda_error, run_lambdas_with
 from saga_local.cloudformation.provision import Stack, bootstrap, provision
 from saga_local.cloudformation.specs import FunctionSpec
+from saga_local.core import patches
 
 # mock_aws(config=...) that makes moto execute state machines instead of answering "RUNNING" forever.
 INTERPRETER_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.stepfunctions.errors import states_error_name
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
 from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION

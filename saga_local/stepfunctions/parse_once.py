@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 _PROGRAMS_KEPT = 16
 _programs: dict[str, Any] = {}  # definition -> the interpreter's program, oldest first

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Append, Change, Kind, Patch, Replace
+from saga_local.core.patching import Append, Change, Kind, Patch, Replace
 
 _finished_listeners: list[Callable[[Any], None]] = []
 _listeners_lock = threading.Lock()

@@ -6,33 +6,25 @@ because Lambda runs each invocation on its own machine and the local stack runs 
 ASL (and its time budget, checked by tests/statemachine) is untouched. Never used on AWS.
 """
 
-import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core import config
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
-RETRY_SCALE_ENV = "SAGA_LOCAL_RETRY_SCALE"
-TIMEOUT_SCALE_ENV = "SAGA_LOCAL_TIMEOUT_SCALE"
-
-
-def _scale(variable: str, *, zero_allowed: bool) -> float:
-    # Read at each use, so a test can set it with monkeypatch.setenv after the patch is in.
-    scale = float(os.environ.get(variable) or 1)
-    if not math.isfinite(scale) or scale < 0 or (scale == 0 and not zero_allowed):
-        raise ValueError(f"{variable} must be a number {'>=' if zero_allowed else '>'} 0, got {scale}")
-    return scale
+RETRY_SCALE_ENV = config.variable("retry_scale")
+TIMEOUT_SCALE_ENV = config.variable("timeout_scale")
 
 
+# Read at each use (config.load()), so a test can set the variable with monkeypatch.setenv after the patch is in.
 def retry_scale() -> float:
     """The factor every Retry wait is multiplied by: `SAGA_LOCAL_RETRY_SCALE`, 1 when unset."""
-    return _scale(RETRY_SCALE_ENV, zero_allowed=True)
+    return config.load().retry_scale
 
 
 def timeout_scale() -> float:
     """The factor every TimeoutSeconds is multiplied by: `SAGA_LOCAL_TIMEOUT_SCALE`, 1 when unset."""
-    return _scale(TIMEOUT_SCALE_ENV, zero_allowed=False)
+    return config.load().timeout_scale
 
 
 class _ScaledClock:

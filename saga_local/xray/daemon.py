@@ -1,4 +1,4 @@
-"""The local stack's X-Ray daemon, and the trace store behind `python -m saga_local trace ORDER_ID`.
+"""The local stack's X-Ray daemon, and the trace store behind `saga-local trace ORDER_ID`.
 
 X-Ray SDKs (and saga_local.xray) send each finished segment, or a subsegment on its own, as one UDP
 datagram: `{"format": "json", "version": 1}`, a newline, the JSON document. The daemon keeps every

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION
 from saga_local.xray.segments import (

@@ -136,7 +136,7 @@ class LocalStackHandle:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     settings = {
-        "LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
+        "SAGA_LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
         # Every emulated Lambda shares this machine: give Tasks the time a Lambda fleet would not need.
         "SAGA_LOCAL_TIMEOUT_SCALE": "10",
@@ -157,7 +157,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 @pytest.fixture
 def faults(local_stack: LocalStackHandle) -> Iterator[Any]:
     """Write fault rules for the running stack's Lambda runtime; cleared after the test."""
-    path = Path(local_stack.environment["LOCAL_FAULTS_FILE"])
+    path = Path(local_stack.environment["SAGA_LOCAL_FAULTS_FILE"])
 
     def inject(rules: list[dict[str, Any]]) -> None:
         path.write_text(json.dumps({"faults": rules}))

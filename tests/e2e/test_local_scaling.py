@@ -17,14 +17,14 @@ from saga_local.launch import free_port, launched_stack
 from tests.e2e.conftest import ROOT, START_TIMEOUT_SECONDS, LocalStackHandle
 
 # What `make local` runs with: the scales at 1 (their defaults), no fault file.
-MAKE_LOCAL_DEFAULTS = {"SAGA_LOCAL_TIMEOUT_SCALE": "1", "SAGA_LOCAL_RETRY_SCALE": "1", "LOCAL_FAULTS_FILE": ""}
+MAKE_LOCAL_DEFAULTS = {"SAGA_LOCAL_TIMEOUT_SCALE": "1", "SAGA_LOCAL_RETRY_SCALE": "1", "SAGA_LOCAL_FAULTS_FILE": ""}
 BUSINESS_OUTCOMES = {201, 402, 409}
 
 
 @pytest.fixture(scope="module")
 def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     # A fault file (empty until the last test writes it): what `make local` has, plus a way to overrun a handler.
-    faults = {"LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json")}
+    faults = {"SAGA_LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json")}
     with launched_stack({**MAKE_LOCAL_DEFAULTS, **faults}, timeout=START_TIMEOUT_SECONDS) as stack:
         yield LocalStackHandle(
             api_url=stack.outputs["LocalApiUrl"], api_key=stack.outputs["ApiKey"],
@@ -82,8 +82,8 @@ def test_a_function_reserved_at_0_is_throttled_and_the_order_fails_visibly(defau
 
 
 def test_up_without_the_bootstrap_fails_as_cloudformation_would(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in ("LOCAL_AWS_PORT", "LOCAL_API_PORT", "LOCAL_XRAY_PORT")}
-    env = {**os.environ, **MAKE_LOCAL_DEFAULTS, **ports, "LOCAL_STATE_DIR": str(tmp_path / "state")}
+    ports = {name: str(free_port()) for name in ("SAGA_LOCAL_AWS_PORT", "SAGA_LOCAL_API_PORT", "SAGA_LOCAL_XRAY_PORT")}
+    env = {**os.environ, **MAKE_LOCAL_DEFAULTS, **ports, "SAGA_LOCAL_STATE_DIR": str(tmp_path / "state")}
     done = subprocess.run([sys.executable, "-m", "saga_local", "up", "--no-bootstrap"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2, done.stderr[-2000:]
@@ -97,11 +97,11 @@ def test_a_handler_that_really_overruns_still_times_out(default_stack: LocalStac
     """The admission bound takes nothing from a Task's timeout: a charge that overruns the function's Timeout is
     killed (Sandbox.Timedout), retried, compensated, and the client gets 503. Last: it leaves a timeout logged."""
     rules = [{"function": "PaymentsFunction", "match": {"action": "ChargePayment"}, "fault": "timeout"}]
-    Path(default_stack.environment["LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
+    Path(default_stack.environment["SAGA_LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
     try:
         response, _ = default_stack.place_order(("SKU-3", 1))
     finally:
-        Path(default_stack.environment["LOCAL_FAULTS_FILE"]).unlink()
+        Path(default_stack.environment["SAGA_LOCAL_FAULTS_FILE"]).unlink()
     assert response.status == 503, response.body
     payments = default_stack.state["functions"]["PaymentsFunction"]
     deadline = time.monotonic() + 10  # the worker is killed at its own Timeout, after the Task gave up on it
@@ -119,16 +119,16 @@ def _log(stack: LocalStackHandle, function: str) -> str:
     ("args", "variables", "message"),
     [
         (["--concurrency-quota", "0"], {}, "error: --concurrency-quota must be >= 1, got 0"),
-        ([], {"LOCAL_LAMBDA_CONCURRENCY_QUOTA": "ten"},
-         "error: LOCAL_LAMBDA_CONCURRENCY_QUOTA must be a whole number >= 1, got 'ten'"),
-        ([], {"LOCAL_CONCURRENT_EXECUTIONS": "-1"},
-         "error: LOCAL_CONCURRENT_EXECUTIONS must be a whole number >= 1, got '-1'"),
+        ([], {"SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA": "ten"},
+         "error: SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA must be a whole number >= 1, got 'ten'"),
+        ([], {"SAGA_LOCAL_CONCURRENT_EXECUTIONS": "-1"},
+         "error: SAGA_LOCAL_CONCURRENT_EXECUTIONS must be a whole number >= 1, got '-1'"),
     ],
 )  # fmt: skip
 def test_a_bad_concurrency_setting_is_a_clear_error_naming_it(
     args: list[str], variables: dict[str, str], message: str
 ) -> None:
-    env = {**os.environ, **variables, "LOCAL_AWS_PORT": str(free_port()), "LOCAL_API_PORT": str(free_port())}
+    env = {**os.environ, **variables, "SAGA_LOCAL_AWS_PORT": str(free_port()), "SAGA_LOCAL_API_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-m", "saga_local", "up", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
     assert (done.returncode, done.stderr.strip()) == (2, message)

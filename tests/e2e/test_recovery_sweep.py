@@ -3,6 +3,8 @@ unfinished (halted dead after a step, or ended by the machine's own timeout) is 
 through the same Lambda and state machine as on AWS; a COMPENSATION_FAILED order is retried until it is undone."""
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +22,13 @@ FINAL = {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     settings = {
-        "LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
+        "SAGA_LOCAL_FAULTS_FILE": str(tmp_path_factory.mktemp("faults") / "faults.json"),
         "SAGA_LOCAL_RETRY_SCALE": "0.01",
         "SAGA_LOCAL_TIMEOUT_SCALE": "10",
-        "LOCAL_SCHEDULE_SECONDS": "0.5",  # the sweep's schedule: twice a second instead of every minute
-        "LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "3",  # its window: an order is due 3 s after its last attempt
-        "LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "1",
-        "LOCAL_FUNCTION_ENV_RETRY_LIMIT": "3",
+        "SAGA_LOCAL_SCHEDULE_SECONDS": "0.5",  # the sweep's schedule: twice a second instead of every minute
+        "SAGA_LOCAL_FUNCTION_ENV_STUCK_AFTER_SECONDS": "3",  # its window: an order is due 3 s after its last attempt
+        "SAGA_LOCAL_FUNCTION_ENV_RETRY_BACKOFF_SECONDS": "1",
+        "SAGA_LOCAL_FUNCTION_ENV_RETRY_LIMIT": "3",
         "PYTHONUNBUFFERED": "1",
     }
     with launched_stack(settings, timeout=90) as launched:
@@ -39,7 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle
 
 
 def set_faults(stack: LocalStackHandle, rules: list[dict[str, Any]]) -> None:
-    Path(stack.environment["LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
+    Path(stack.environment["SAGA_LOCAL_FAULTS_FILE"]).write_text(json.dumps({"faults": rules}))
 
 
 def order(stack: LocalStackHandle, order_id: str) -> dict[str, Any]:
@@ -176,6 +178,14 @@ def _scan(stack: LocalStackHandle, table: str) -> list[dict[str, Any]]:
     return list(stack.table(table).scan(ConsistentRead=True)["Items"])
 
 
+def saga_ops(stack: LocalStackHandle, *args: str) -> subprocess.CompletedProcess[str]:
+    """`saga-ops ARGS... --local` against the test's stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "saga_ops", *args, "--local"], env=stack.environment, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+
 def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalStackHandle) -> None:
     set_faults(stack, [{"function": "PaymentsFunction", "match": {"action": "RefundPayment"},
                         "error": "PaymentProviderUnavailable"}])  # fmt: skip
@@ -185,7 +195,7 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
         time.sleep(0.5)
 
-    listing = stack.cli("ops", "list")
+    listing = saga_ops(stack, "list")
     assert listing.returncode == 0, listing.stderr
     line = next(line for line in listing.stdout.splitlines() if order_id in line)
     assert "COMPENSATION_FAILED" in line
@@ -194,14 +204,14 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     assert "payments: PaymentProviderUnavailable" in line
 
     version = order(stack, order_id)["version"]
-    dry = stack.cli("ops", "retry", order_id, "--dry-run")
+    dry = saga_ops(stack, "retry", order_id, "--dry-run")
     assert dry.returncode == 0
     assert "[dry run]" in dry.stdout
     time.sleep(2)
     assert order(stack, order_id)["sweep"] == "FLAGGED"  # nothing changed
     assert order(stack, order_id)["version"] == version
 
-    resolved = stack.cli("ops", "resolve", order_id, "--note", "refunded by hand, ticket 42")
+    resolved = saga_ops(stack, "resolve", order_id, "--note", "refunded by hand, ticket 42")
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
     item = order(stack, order_id)
     assert "sweep" not in item
@@ -211,7 +221,7 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     assert view["resolution"]["note"] == "refunded by hand, ticket 42"
     assert view["resolution"]["statusWhenResolved"] == "COMPENSATION_FAILED"
     assert events(stack, order_id, 3) == ["order.placed", "order.compensation_failed", "order.resolved"]
-    again = stack.cli("ops", "resolve", order_id, "--note", "again")
+    again = saga_ops(stack, "resolve", order_id, "--note", "again")
     assert again.returncode == 1
     assert "nothing to resolve" in again.stdout
     set_faults(stack, [])
@@ -220,10 +230,10 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
 def test_the_operator_retry_leaves_a_finished_order_alone(stack: LocalStackHandle) -> None:
     response, key = stack.place_order(("SKU-3", 1))
     assert response.status == 201
-    result = stack.cli("ops", "retry", stack.order_id_of(key))
+    result = saga_ops(stack, "retry", stack.order_id_of(key))
     assert result.returncode == 1
     assert "CONFIRMED, nothing to retry" in result.stdout
-    bad = stack.cli("ops", "retry")
+    bad = saga_ops(stack, "retry")
     assert bad.returncode == 2
     assert "name one ORDER_ID or --all" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -11,8 +11,8 @@ import boto3
 import pytest
 import requests
 
-from saga_local import patches
 from saga_local.awslambda.invoke_hook import LambdaTarget, lambda_error, run_lambdas_with
+from saga_local.core import patches
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 
 REGION = "us-east-1"

@@ -22,7 +22,7 @@ def write_rules(path: Path, *rules: dict[str, Any]) -> None:
 @pytest.fixture
 def rules_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "faults.json"
-    monkeypatch.setenv("LOCAL_FAULTS_FILE", str(path))
+    monkeypatch.setenv("SAGA_LOCAL_FAULTS_FILE", str(path))
     return path
 
 

@@ -1,4 +1,4 @@
-"""saga_local.patches: one registry of moto patches, each saying what it replaces and why, each undoable."""
+"""saga_local.core.patches: one registry of moto patches, each saying what it replaces and why, each undoable."""
 
 import subprocess
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from saga_local import patches
-from saga_local.patching import Kind
+from saga_local.core import patches
+from saga_local.core.patching import Kind
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
 

@@ -1,4 +1,4 @@
-"""saga_local.routing: the moto server remembers each signed request's service."""
+"""saga_local.core.routing: the moto server remembers each signed request's service."""
 
 from tests.local.conftest import client, streamed_table
 

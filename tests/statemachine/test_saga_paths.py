@@ -30,9 +30,9 @@ from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.u
     uuid as _uuid_function,  # States.UUID()
 )
 
-from saga_local import patches
 from saga_local.apigateway import Integration, load_integration, load_openapi, render, select_integration_response
 from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
+from saga_local.core import patches
 from saga_local.stepfunctions import mock_config as sfn_mocks
 from saga_local.stepfunctions import timing
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG

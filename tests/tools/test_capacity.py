@@ -1,4 +1,4 @@
-"""The capacity model (tools/capacity.py): its figures follow from the measured report, and prod is sized by it."""
+"""The capacity model (saga_ops/capacity.py): its figures follow from the measured report, and prod is sized by it."""
 
 import json
 import math
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
-from tools import capacity
-from tools.capacity import ConfigError, load_environment, load_per_order, model
+from saga_ops import capacity
+from saga_ops.capacity import ConfigError, load_environment, load_per_order, model
 
 ACCOUNT_QUOTA = 1000  # Lambda's default concurrency quota
 

@@ -19,8 +19,8 @@ import requests
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
-from tools import preflight
-from tools.capacity import Environment, load_environment, load_per_order
+from saga_ops import preflight
+from saga_ops.capacity import Environment, load_environment, load_per_order
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -284,17 +284,17 @@ def test_cli_names_a_bad_environment_without_a_traceback(capsys: pytest.CaptureF
 def test_the_local_twin_runs_the_same_checks_on_the_running_stacks_endpoint(
     endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`python -m saga_local preflight`: the running stack's endpoint, its functions standing for the deployed stack."""
-    from saga_local import __main__ as cli
+    """`saga-ops preflight --local`: the running stack's endpoint, its functions standing for the deployed stack."""
+    from saga_ops import cli
 
     functions = {"InventoryFunction": "order-saga-local-InventoryFunction"}
     running = {"endpoint": endpoint, "state": {"functions": functions}}
     monkeypatch.setattr(cli, "_running_stack", lambda: running)
 
-    assert cli.main(["preflight", "--json"]) == 1  # this account has no CloudWatch Logs role
+    assert cli.main(["preflight", "--local", "--json"]) == 1  # this account has no CloudWatch Logs role
     document = json.loads(capsys.readouterr().out)
     assert document["stack"] == "order-saga-local"
     assert document["target"] == f"the local stack ({endpoint})"
     assert document["checks"][0]["status"] == "WILL FAIL"
-    assert cli.main(["preflight", "--env", "staging"]) == 2
+    assert cli.main(["preflight", "--local", "--env", "staging"]) == 2
     assert "no environment 'staging'" in capsys.readouterr().err

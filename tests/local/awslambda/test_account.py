@@ -9,7 +9,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from saga_local import patches
 from saga_local.awslambda.account import (
     ACCOUNT_LIMIT,
     RESERVED_LIMIT,
@@ -18,6 +17,7 @@ from saga_local.awslambda.account import (
     Throttled,
     concurrency_account,
 )
+from saga_local.core import patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -59,7 +59,7 @@ def test_a_reservation_leaving_under_100_unreserved_is_refused_with_lambdas_mess
 
 
 def test_a_new_accounts_quota_of_10_can_reserve_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCAL_LAMBDA_CONCURRENCY_QUOTA", "10")
+    monkeypatch.setenv("SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA", "10")
     account = ConcurrencyAccount()
     assert (account.quota, account.unreserved_minimum) == (10, 10)
     with pytest.raises(ReservationRefused, match=r"below its minimum value of \[10\]\.$"):
@@ -68,8 +68,8 @@ def test_a_new_accounts_quota_of_10_can_reserve_nothing(monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize("value", ["0", "ten", "-5"])
 def test_a_bad_quota_setting_is_a_clear_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv("LOCAL_LAMBDA_CONCURRENCY_QUOTA", value)
-    with pytest.raises(ValueError, match="LOCAL_LAMBDA_CONCURRENCY_QUOTA must be a whole number"):
+    monkeypatch.setenv("SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA", value)
+    with pytest.raises(ValueError, match="SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA must be a whole number"):
         ConcurrencyAccount()
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import boto3
 import pytest
 
-from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.account import ConcurrencyAccount, ReservationRefused
 from saga_local.awslambda.runtime import InvokeResult, LambdaRuntime
 from saga_local.cloudformation.specs import FunctionSpec
+from saga_local.core import patches
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.xray import segments as xray
 

@@ -10,7 +10,8 @@ import pytest
 from saga_local.awslambda.sam_env import sam_env_vars
 from saga_local.cloudformation import template as cfn
 from saga_local.cloudformation.provision import Stack, bootstrap, provision
-from saga_local.stack import LocalAws, Settings
+from saga_local.core.config import Config
+from saga_local.stack import LocalAws
 
 ENDPOINT = "http://127.0.0.1:4566"
 
@@ -51,7 +52,7 @@ def test_no_credential_is_written(stack: Stack) -> None:
 
 
 def test_up_writes_it_next_to_the_outputs(stack: Stack, tmp_path: Path) -> None:
-    local = LocalAws(Settings(local_dir=tmp_path, aws_port=4599), stack=stack)
+    local = LocalAws(Config(state_dir=tmp_path, aws_port=4599), stack=stack)
     local._write_state()
     written = json.loads((tmp_path / "sam-env.json").read_text())
     assert written == sam_env_vars(stack.functions, "http://127.0.0.1:4599", "us-east-1")

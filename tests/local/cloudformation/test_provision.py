@@ -217,7 +217,7 @@ def test_prod_parameters_on_a_new_accounts_quota_of_10_fail_with_lambdas_message
     aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """FunctionConcurrencyLimit=200 reserves 3 x 200: an account with a quota of 10 cannot give any of it."""
-    monkeypatch.setenv("LOCAL_LAMBDA_CONCURRENCY_QUOTA", "10")
+    monkeypatch.setenv("SAGA_LOCAL_LAMBDA_CONCURRENCY_QUOTA", "10")
     bootstrap(_clients)
 
     with pytest.raises(ProvisionError) as failed:

@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 from moto.core.models import botocore_stubber
 
-from saga_local import aws_calls
+from saga_local.core import aws_calls
 from saga_local.stepfunctions.clients import in_process_client_for
 
 TABLE: dict[str, Any] = {

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from saga_local import patches
 from saga_local.awslambda.invoke_hook import LambdaTarget, lambda_error, run_lambdas_with
+from saga_local.core import patches
 from saga_local.stepfunctions import mock_config as sfn_mocks
 from saga_local.stepfunctions import timing
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG

@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from saga_local import aws_calls
 from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
+from saga_local.core import aws_calls
 from saga_local.stepfunctions.inprocess import LocalSaga, deploy_in_process
 from saga_local.stepfunctions.timing import RETRY_SCALE_ENV, TIMEOUT_SCALE_ENV
 

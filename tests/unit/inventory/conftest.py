@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from inventory import repository
 
-from saga_local import aws_calls
+from saga_local.core import aws_calls
 
 
 class LambdaCrashed(Exception):

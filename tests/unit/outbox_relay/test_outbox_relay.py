@@ -77,7 +77,7 @@ def image(view: dict[str, Any]) -> dict[str, Any]:
     """An orders table item as a stream image (DynamoDB JSON)."""
     item = {"orderId": view["orderId"], "status": view["status"], "updatedAt": view["updatedAt"],
             "requestHash": "0" * 64, "version": 1, "document": json.dumps(view)}  # fmt: skip
-    if "resolution" in view:  # saga_local/ops.py resolve: the marker the stream filter passes
+    if "resolution" in view:  # saga-ops resolve: the marker the stream filter passes
         item["resolvedAt"] = view["resolution"]["resolvedAt"]
     return {name: TypeSerializer().serialize(value) for name, value in item.items()}
 

@@ -1,4 +1,4 @@
-"""`python -m saga_local ops`, the operator's tool, against moto in-process: what it shows, what it refuses and why,
+"""`saga-ops list|retry|resolve`, the operator's tool, against moto in-process: what it shows, what it refuses and why,
 and that it changes nothing it should not. (resolve's stored format is not tested here: it is being changed.)"""
 
 import re
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import saga_local.__main__ as cli
-from saga_local import ops
+import saga_ops.cli as cli
+from saga_ops import ops
 from tests.unit.recovery_sweep.conftest import CALLER, Sweepable
 
 FAILED_PAYMENT = {
@@ -25,10 +25,10 @@ def target(sweepable: Sweepable) -> ops.Target:
 
 @pytest.fixture
 def run_cli(target: ops.Target, monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
-    """`python -m saga_local ops ARGS...` as the operator types it, on the test's account instead of a local stack."""
+    """`saga-ops ARGS... --local` as the operator types it, on the test's account instead of a local stack."""
     monkeypatch.setattr(ops, "local_target", lambda outputs: target)
     monkeypatch.setattr(cli, "_running_stack", lambda: {"outputs": {}})
-    return lambda *args: cli.main(["ops", *args])
+    return lambda *args: cli.main([*args, "--local"])
 
 
 def lines(output: str) -> list[str]:

@@ -1,6 +1,6 @@
 """A change to moto's behaviour as a value: what it replaces, why, and how to put moto's own back.
 
-Each service's package defines its patches next to the code they need (saga_local.patches lists them all).
+Each service's package defines its patches next to the code they need (saga_local.core.patches lists them all).
 A patch is a list of changes computed when it is applied, from moto's objects as they are then, so undoing
 it restores exactly what it found. Patches are process-wide, as moto's backends are, and idempotent.
 """
@@ -74,7 +74,7 @@ class Patch:
     """One change to moto. `replaces`: the moto code and what it does; `because`: the AWS behaviour the
     application relies on (or the reason for a setting or a speed-up); `changes()`: the changes to make,
     computed at apply time; `requires`: patches applied first (and kept when this one is undone);
-    `by_default`: whether `saga_local.patches.apply_all` applies it (else an API of its own does)."""
+    `by_default`: whether `saga_local.core.patches.apply_all` applies it (else an API of its own does)."""
 
     name: str
     kind: Kind

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 _ROUTED_BY_SIGNATURE = frozenset({"dynamodb", "sns", "sqs", "lambda", "states", "xray", "logs", "kms", "monitoring"})
 

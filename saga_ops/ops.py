@@ -1,30 +1,32 @@
-"""`python -m saga_local ops ...`: the operator's tool for orders the saga left unfinished or failed.
+"""`saga-ops list|retry|resolve`: the operator's tool for orders the saga left unfinished or failed.
 
-    ops list                                 stuck, failed and flagged orders, with why
-    ops retry ORDER_ID | --all [--dry-run]   run the saga again on the order's saved request (as the sweep does)
-    ops resolve ORDER_ID --note TEXT [--dry-run]   mark it resolved by hand: out of the sweep, the note kept
+    saga-ops list                                 stuck, failed and flagged orders, with why
+    saga-ops retry ORDER_ID | --all [--dry-run]   run the saga again on the order's saved request (as the sweep does)
+    saga-ops resolve ORDER_ID --note TEXT [--dry-run]   mark it resolved by hand: out of the sweep, the note kept
 
 Against AWS with `--stack NAME` (boto3's usual credentials and region; the stack's outputs name the table and the
-state machine), else against the running local stack (.local/outputs.json). Every change is a conditional write on
-what was read, so an order that finished meanwhile is left alone, with a message saying so.
+state machine), or against the running local stack with `--local` (.local/outputs.json). Every change is a
+conditional write on what was read, so an order that finished meanwhile is left alone, with a message saying so.
 """
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "recovery_sweep"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "shared"))
-from recovery_sweep.model import FLAGGED, OPEN, Recovery  # the sweep's own input format
-from saga_common.clock import iso  # the saga's timestamp format
+from saga_local.awslambda.code import FUNCTIONS, SHARED_LAYER, import_function_module
+
+# The sweep's own input format and the saga's timestamp format, from the functions' code folders.
+_model = import_function_module("recovery_sweep.model", FUNCTIONS / "recovery_sweep", SHARED_LAYER)
+FLAGGED: str = _model.FLAGGED
+OPEN: str = _model.OPEN
+Recovery = _model.Recovery
+iso: Callable[[datetime], str] = import_function_module("saga_common.clock", SHARED_LAYER).iso
 
 INDEX = "Sweep"
 
@@ -194,12 +196,13 @@ def resolve(target: Target, order_id: str, note: str, *, dry_run: bool, out: Cal
 
 
 def run(args: Any, local_outputs: Callable[[], dict[str, Any]]) -> int:
+    """`args.command` (list, retry or resolve) against `--stack NAME` on AWS, or the local stack's outputs."""
     target = aws_target(args.stack) if args.stack else local_target(local_outputs())
     out = print
     try:
-        if args.ops == "list":
+        if args.command == "list":
             return list_orders(target, out)
-        if args.ops == "retry":
+        if args.command == "retry":
             if bool(args.all) == bool(args.order_id):
                 raise OpsError("retry: name one ORDER_ID or --all")
             ids = [str(i["orderId"]) for i in indexed(target)] if args.all else [args.order_id]
@@ -209,16 +212,24 @@ def run(args: Any, local_outputs: Callable[[], dict[str, Any]]) -> int:
         raise OpsError(f"{target.where}: {error}") from None
 
 
-def add_parser(commands: Any) -> None:
-    ops = commands.add_parser("ops", help="stuck and failed orders: list, retry, resolve (local, or --stack on AWS)")
-    ops.add_argument("--stack", help="a deployed stack's name (AWS, default credentials); else the local stack")
-    actions = ops.add_subparsers(dest="ops", required=True, metavar="ACTION")
-    actions.add_parser("list", help="stuck, failed and flagged orders, with why")
-    retry_parser = actions.add_parser("retry", help="run the saga again on an order's saved request")
+def add_target_options(parser: Any) -> None:
+    """`--stack NAME` (a deployed stack, boto3's usual credentials and region) or `--local` (the running local
+    stack)."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", metavar="NAME", help="a deployed stack's name (AWS, default credentials)")
+    where.add_argument("--local", action="store_true", help="the running local stack (saga-local up)")
+
+
+def add_parsers(commands: Any) -> None:
+    listing = commands.add_parser("list", help="stuck, failed and flagged orders, with why")
+    add_target_options(listing)
+    retry_parser = commands.add_parser("retry", help="run the saga again on an order's saved request")
     retry_parser.add_argument("order_id", nargs="?", metavar="ORDER_ID")
     retry_parser.add_argument("--all", action="store_true", help="every order in the sweep's index")
     retry_parser.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    resolve_parser = actions.add_parser("resolve", help="mark an order resolved by hand, with a note")
+    add_target_options(retry_parser)
+    resolve_parser = commands.add_parser("resolve", help="mark an order resolved by hand, with a note")
     resolve_parser.add_argument("order_id", metavar="ORDER_ID")
     resolve_parser.add_argument("--note", required=True, help="what was done (kept on the order)")
     resolve_parser.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    add_target_options(resolve_parser)

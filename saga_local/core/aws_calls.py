@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 Reply = tuple[int, dict[str, Any], Any]  # status, headers, body: what moto's handlers return
 Listener = Callable[["AwsCall", Reply, float], None]

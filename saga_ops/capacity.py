@@ -1,6 +1,6 @@
 """The capacity model: for a target rate of orders per second, what each AWS limit of this application must hold.
 
-    .venv/bin/python -m tools.capacity [--env prod] [--rate 500] [--json]      # make capacity [ENV=prod] [RATE=...]
+    saga-ops capacity [--env prod] [--rate 500] [--json]      # make capacity [ENV=prod] [RATE=...]
 
 Inputs, and where each comes from:
 - the environment's parameters: samconfig.toml's `parameter_overrides` over template.yaml's defaults;
@@ -8,7 +8,7 @@ Inputs, and where each comes from:
   runs): Lambda invocations and billed milliseconds per function, DynamoDB write and read units per table, SNS
   publishes, SQS deliveries, API and Express requests;
 - AWS's DOCUMENTED quotas (`DOCUMENTED` below, each with its source): defaults, not this account's values, which
-  `python -m tools.preflight` reads from the account.
+  `saga-ops preflight` reads from the account.
 
 The model: a function needs rate x invocations per order x seconds per invocation of concurrency, times HEADROOM;
 every other limit is divided by what one order uses of it, and the smallest quotient binds first.
@@ -24,12 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script
-    sys.path.insert(0, str(ROOT))
+from saga_local.cloudformation.intrinsics import NO_VALUE, Resolver
+from saga_local.cloudformation.template import TEMPLATE_PATH, load
 
-from saga_local.cloudformation.intrinsics import NO_VALUE, Resolver  # noqa: E402
-from saga_local.cloudformation.template import TEMPLATE_PATH, load  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMCONFIG = ROOT / "samconfig.toml"
 COST_REPORT = ROOT / "reports" / "cost.json"
@@ -319,7 +317,7 @@ def model(
             "parameters": f"samconfig.toml [{environment.name}] over template.yaml's defaults",
             "per_order": f"{per_order.source}, path {per_order.path!r}, measured on {per_order.measured_on} "
             "on the local stack (2-core machine, every AWS call through moto: durations are upper bounds)",
-            "quotas": "AWS's documented defaults (DOCUMENTED in tools/capacity.py, each with its source)",
+            "quotas": "AWS's documented defaults (DOCUMENTED in saga_ops/capacity.py, each with its source)",
         },
         functions=function_needs(rate, per_order, reserved),
         limits=limits(rate, per_order, environment, reserved),
@@ -384,7 +382,7 @@ def render(capacity: Capacity) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.capacity", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m saga_ops.capacity", description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="prod", help="samconfig.toml environment (default prod)")
     parser.add_argument("--rate", type=float, help="target orders/s (default: the environment's ApiRateLimit)")
     parser.add_argument("--report", type=Path, default=COST_REPORT, help="the measured per-order counts")

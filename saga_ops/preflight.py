@@ -1,13 +1,13 @@
 """Before a deploy: read the account and say, in plain words, what would fail and what to do about it.
 
-    .venv/bin/python -m tools.preflight --env prod [--json]   # make preflight [ENV=prod]; credentials from the env
-    .venv/bin/python -m saga_local preflight [--env prod]      # the same checks against the running local stack
+    saga-ops preflight --env prod [--json]          # make preflight [ENV=prod]; credentials from the environment
+    saga-ops preflight --local [--env prod]         # the same checks against the running local stack
 
 What the template asks for (reserved concurrency, the stage's access logging, FIFO topics and queues), resolved with
 the samconfig.toml environment's parameters, against what the account reads (API Gateway's account settings, Lambda's
 concurrency quota and unreserved concurrency, the reservations of an already deployed stack of the same name,
 Service Quotas), and the environment's rate (ApiRateLimit, ApiBurstLimit) against the rate limits, with the per-order
-counts of the capacity model (tools/capacity.py). One line per check: OK, RISK, WILL FAIL or UNKNOWN (a quota it
+counts of the capacity model (saga_ops/capacity.py). One line per check: OK, RISK, WILL FAIL or UNKNOWN (a quota it
 could not read is unknown, never OK). Exit status 1 when something will fail, 2 on bad input.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools.capacity import (
+from saga_ops.capacity import (
     DOCUMENTED,
     HEADROOM,
     UNRESERVED_MINIMUM,
@@ -237,7 +237,7 @@ def check_function_capacity(plan: Plan, per_order: PerOrder, account: LambdaAcco
     short = [n for n in needs if n.reserved is not None and n.needed > n.reserved]
     numbers: dict[str, Any] = {"rate": plan.rate, "needed": {n.function: n.needed for n in needs}}
     basis = (f"ApiRateLimit {plan.rate}/s x the durations measured on {per_order.measured_on} x {HEADROOM:g}, "
-             "tools/capacity.py")  # fmt: skip
+             "saga_ops/capacity.py")  # fmt: skip
     if short:
         worst = max(n.needed for n in short)
         listed = ", ".join(f"{n.function} needs {n.needed}, reserves {n.reserved}" for n in short)
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from saga_local.cloudformation.template import TEMPLATE_PATH, load
 
-    parser = arguments("python -m tools.preflight", "default")
+    parser = arguments("python -m saga_ops.preflight", "default")
     parser.add_argument("--endpoint-url", help="an AWS endpoint other than AWS's (e.g. a local one)")
     args = parser.parse_args(argv)
     try:

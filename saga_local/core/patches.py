@@ -1,17 +1,17 @@
 """Every change this project makes to moto, in one list: what `up`, the in-process runner and the tests apply.
 
-`python -m saga_local patches` prints them (`--markdown`: a table). Each lives with the service it patches;
-see saga_local.patching for what a patch is.
+`saga-local patches` prints them (`--markdown`: a table). Each lives with the service it patches;
+see saga_local.core.patching for what a patch is.
 """
 
-from saga_local.aws_calls import AWS_CALL_HOOK
 from saga_local.awslambda.account import ACCOUNT_CONCURRENCY
 from saga_local.awslambda.invoke_hook import INVOKE_HOOK
+from saga_local.core.aws_calls import AWS_CALL_HOOK
+from saga_local.core.patching import Kind, Patch
+from saga_local.core.routing import ROUTE_CACHE
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS
 from saga_local.dynamodb.transactions import COPY_ONLY_TRANSACTED_ITEMS
 from saga_local.iam.enforcement import IAM_ACCOUNT_ROOT, IAM_ACTION_NAMES, IAM_ERROR_FORMAT, IAM_UNKNOWN_RESOURCES
-from saga_local.patching import Kind, Patch
-from saga_local.routing import ROUTE_CACHE
 from saga_local.sqs.approximate_counts import APPROXIMATE_COUNTS_ONE_CLOCK
 from saga_local.stepfunctions.clients import IN_PROCESS_CLIENTS
 from saga_local.stepfunctions.context_object import STATE_ENTERED_TIME
