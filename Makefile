@@ -20,16 +20,19 @@ $(BIN)/python:
 
 # The pinned requirements, then this project itself, editable and without dependencies (all pinned already): the
 # commands saga-local and saga-ops, and the packages importable from any folder.
+# uv installs the same pins as pip would, in seconds instead of a minute (CI starts from a fresh clone).
+UV_VERSION := 0.13.8
+UV = $(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && $(1)/bin/uv pip install --quiet --python $(1)/bin/python
 $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt pyproject.toml
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(call UV,$(VENV)) -r requirements-dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
 # The security tools pin boto3/botocore versions that conflict with requirements-dev.txt: a venv of their own.
 SECURITY_VENV := .venv-security
 $(SECURITY_VENV)/.installed: requirements-security.txt | $(BIN)/python
 	$(BIN)/python -m venv $(SECURITY_VENV)
-	$(SECURITY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	$(call UV,$(SECURITY_VENV)) -r requirements-security.txt
 	touch $@
 
 dev: $(VENV)/.installed
@@ -81,8 +84,13 @@ lint: ruff ## ruff, the template (sam validate --lint) and the state machine
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint bootstrap/account.yaml
 
-typecheck: install ## mypy: strict on the functions and the ASL tooling; the local stack, reliability, loadtest, benchmarks, tests
-	$(BIN)/mypy
+# Every folder of functions/ is a package root, as on Lambda (a function's CodeUri, the layer's ContentUri): a new
+# service is type-checked by existing.
+FUNCTION_ROOTS := $(subst $() ,:,$(patsubst %/,%,$(wildcard functions/*/)))
+
+typecheck: dev ## mypy: strict on the functions (every functions/*/) and the ASL tooling, then the rest
+	MYPYPATH=$(FUNCTION_ROOTS) $(BIN)/mypy --strict functions statemachine
+	MYPYPATH=$(FUNCTION_ROOTS) $(BIN)/mypy
 
 asl-errors: dev ## Rewrite the ASL's no-retry lists from the errors the handler tables declare final
 	$(BIN)/python -m statemachine.steps --write

@@ -131,10 +131,7 @@ def cold_start(report: dict[str, Any]) -> str:
 
 def capacity(_: dict[str, Any]) -> str:
     """The capacity model of the prod environment (`make capacity ENV=prod`), fed by reports/cost.json."""
-    try:
-        from saga_ops import capacity as model  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        from tools import capacity as model  # type: ignore[no-redef, unused-ignore]
+    from saga_ops import capacity as model
     template = model.load(model.TEMPLATE_PATH)
     environment = model.load_environment("prod", template=template)
     capacity = model.model(environment, model.load_per_order(ROOT / "reports" / "cost.json"), template)
@@ -143,10 +140,7 @@ def capacity(_: dict[str, Any]) -> str:
 
 def moto_patches(_: dict[str, Any]) -> str:
     """Every change the local stack makes to moto, from its registry (`saga-local patches --markdown`)."""
-    try:
-        from saga_local.core import patches  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        from saga_local import patches  # type: ignore[no-redef, unused-ignore]
+    from saga_local.core import patches
     return str(patches.describe(markdown=True))
 
 

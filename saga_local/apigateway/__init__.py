@@ -5,9 +5,9 @@ signatures (`sigv4`, against the principals of `callers`: the IAM users and role
 checks API keys, validates bodies and parameters (`validation`), renders mapping templates (`vtl`: Velocity with
 `$input`, `$util`, `$context`, `responseOverride`), calls the integration on the local endpoint with the
 integration role's session, selects the integration response, answers gateway responses, and writes one access
-log record per request (`access`: the order it was about); `serving` is the threaded HTTP server and the stage's throttle. This module reads the
-`x-amazon-apigateway-integration` of an operation, its CloudFormation intrinsics resolved by
-saga_local.cloudformation.intrinsics (the resolver provisioning uses).
+log record per request (`access`: the order it was about); `serving` is the threaded HTTP server and the stage's
+throttle. This module reads the `x-amazon-apigateway-integration` of an operation, its CloudFormation intrinsics
+resolved by saga_local.cloudformation.intrinsics (the resolver provisioning uses).
 
 How it differs from AWS: `aws` integrations to Step Functions and DynamoDB, and `mock`, only; validation
 messages are jsonschema's wording; usage plan quotas are not counted; throttling is one token bucket per stage.
