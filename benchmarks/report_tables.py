@@ -132,6 +132,7 @@ def cold_start(report: dict[str, Any]) -> str:
 def capacity(_: dict[str, Any]) -> str:
     """The capacity model of the prod environment (`make capacity ENV=prod`), fed by reports/cost.json."""
     from saga_ops import capacity as model
+
     template = model.load(model.TEMPLATE_PATH)
     environment = model.load_environment("prod", template=template)
     capacity = model.model(environment, model.load_per_order(ROOT / "reports" / "cost.json"), template)
@@ -141,6 +142,7 @@ def capacity(_: dict[str, Any]) -> str:
 def moto_patches(_: dict[str, Any]) -> str:
     """Every change the local stack makes to moto, from its registry (`saga-local patches --markdown`)."""
     from saga_local.core import patches
+
     return str(patches.describe(markdown=True))
 
 
