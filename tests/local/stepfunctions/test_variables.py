@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from saga_local.stepfunctions.variables import VARIABLE_SIZE_LIMIT
+from saga_local.stepfunctions.variables import VARIABLE_SIZE_LIMIT, VARIABLES
 from tests.local.conftest import Behaviour, Local, OutOfStock, lambda_task
 
 QUOTED = 'it\'s "quoted" \\ and ünïcode'  # a value moto's own encoder would have spliced into JSONata text
@@ -37,14 +37,15 @@ def jsonata(**fields: Any) -> dict[str, Any]:
 def test_jsonpath_parameters_read_variables(local: Local) -> None:
     machine = local.machine({
         "Remember": pass_state(Result={"order": {"id": "ord_1", "lines": [{"sku": "a"}, {"sku": "b"}]}, "note": QUOTED},
-            Assign={"order.$": "$.order", "note.$": "$.note", "limit": 3, "nothing": None}, ResultPath=None,
-            Next="Use"),
+            Assign={"order.$": "$.order", "note.$": "$.note", "limit": 3, "nothing": None, "literal": QUOTED},
+            ResultPath=None, Next="Use"),
         "Use": pass_state(Parameters={
             "id.$": "$order.id",
             "second.$": "$order.lines[1].sku",
             "order.$": "$order",
             "note.$": "$note",
             "nothing.$": "$nothing",
+            "literal.$": "$literal",
             "formatted.$": "States.Format('{} of {}', $order.id, $limit)",
             "input.$": "$.ignored",
         }, End=True),
@@ -55,6 +56,7 @@ def test_jsonpath_parameters_read_variables(local: Local) -> None:
         "order": {"id": "ord_1", "lines": [{"sku": "a"}, {"sku": "b"}]},
         "note": QUOTED,
         "nothing": None,
+        "literal": QUOTED,
         "formatted": "ord_1 of 3",
         "input": "state input still there",
     }
@@ -308,3 +310,16 @@ def test_a_jsonata_evaluation_error_can_be_caught(local: Local) -> None:
         "Caught": {"Type": "Succeed"},
     })  # fmt: skip
     assert output(local.run(machine)) == "States.QueryEvaluationError"
+
+
+def test_undo_gives_moto_its_unwired_evaluator_back(local: Local) -> None:
+    machine = local.machine({
+        "Remember": pass_state(Assign={"id": "ord_1"}, Next="Use"),
+        "Use": pass_state(Parameters={"id.$": "$id"}, End=True),
+    })  # fmt: skip
+    VARIABLES.undo()
+    try:
+        assert local.run(machine)["status"] == "FAILED"  # moto 5.2.5: a TypeError from its unwired evaluator
+    finally:
+        VARIABLES.apply()
+    assert output(local.run(machine)) == {"id": "ord_1"}
