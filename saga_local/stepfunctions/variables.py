@@ -9,7 +9,7 @@ answer a placeholder string. This patch evaluates them here:
   operand, an intrinsic function's argument) is a JSONPath rooted at the variable, as in Step Functions; a variable
   that is not in scope fails the state with States.Runtime, and a Choice rule on it (other than IsPresent) fails with
   Step Functions' "Invalid path" cause instead of taking Default;
-- a JSONata expression (`{% ... %}`) runs on jsonata-python (JSONata 2 in pure Python) with `$states` and every
+- a JSONata expression (`{% ... %}`) runs on jsonata-python (JSONata in pure Python) with `$states` and every
   variable in scope bound, never by splicing values into the expression's text; one that returns nothing fails with
   States.QueryEvaluationError and Step Functions' cause ("... returned nothing (undefined)."), naming the field;
 - Step Functions' own JSONata functions are implemented as AWS documents them ($partition, $range, $hash, $uuid,
@@ -47,6 +47,10 @@ _HASH_ALGORITHMS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384
 class JSONataFunctionError(Exception):
     """A JSONata function given what it refuses, or one the local stack does not reproduce; the state fails with
     States.QueryEvaluationError and this message in its cause."""
+
+
+class _UnsupportedResult(Exception):
+    """A JSONata result that is not JSON (a function)."""
 
 
 class _MissingVariable(Exception):
@@ -167,12 +171,17 @@ def evaluate_jsonata(expression: str, variables: dict[str, Any], states: dict[st
     result = evaluator.evaluate(None, bindings)
     if result is None:
         return False, None
-    return True, _plain(result)
+    try:
+        return True, _plain(result)
+    except (TypeError, ValueError) as error:
+        raise _UnsupportedResult(str(error)) from error
 
 
-def _field(env: Any, fallback: str | None = None) -> str:
+def _field(env: Any) -> str:
+    """The field as Step Functions names it in a cause (`Output/total`, `Assign/x`, `Arguments/Payload`); for a field
+    this patch does not follow (a Choice rule's Condition, a Map's Items), the interpreter's last field name."""
     path = getattr(env, _FIELDS, None)
-    return "/".join(path) if path else (fallback or env.next_field_name or "")
+    return "/".join(path) if path else (env.next_field_name or "")
 
 
 def _query_evaluation_error(env: Any, cause: str, location: str) -> Exception:
@@ -330,6 +339,13 @@ def _changes() -> Sequence[Change]:
                 env,
                 f"The JSONata expression '{self.expression}' specified for the field '{location}' threw an error "
                 f"during evaluation. {error}",
+                location,
+            ) from None
+        except _UnsupportedResult:
+            raise _query_evaluation_error(
+                env,
+                f"The JSONata expression '{self.expression}' specified for the field '{location}' returned an "
+                "unsupported result type.",
                 location,
             ) from None
         except JException as error:
