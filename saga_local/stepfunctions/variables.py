@@ -304,12 +304,14 @@ def _changes() -> Sequence[Change]:
         ComparisonVariable,
     )
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.factory import OperatorFactory
-    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable, Variable
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
     from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
     from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     def variable_sample(self: Any, env: Any) -> None:
+        from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
         try:
             env.stack.append(read_variable(env, self.expression))
         except _MissingVariable as missing:
@@ -319,12 +321,12 @@ def _changes() -> Sequence[Change]:
                 f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
                 f"found: no variable '{missing.name}' is in scope",
             ) from None
-        except ValueError as error:  # the path after the variable's name matches nothing in its value
+        except NoSuchJsonPathError as error:  # the path after the variable's name matches nothing in its value
             raise _states_error(
                 env,
                 "StatesRuntime",
                 f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
-                f"found in the variable ({error})",
+                f"found in the variable '{json.dumps(error.data, separators=(',', ':'))}'",
             ) from None
 
     def jsonata(self: Any, env: Any) -> None:
@@ -364,16 +366,9 @@ def _changes() -> Sequence[Change]:
             )
         env.stack.append(value)
 
-    def choice_variable(self: Any, env: Any) -> None:
-        """A rule's Variable: its value, or moto's marker for a value that is not there (IsPresent reads it)."""
-        try:
-            self.string_sampler.eval(env=env)
-            value = env.stack.pop()
-        except Exception as error:
-            value = NoSuchVariable(f"{self.string_sampler.literal_value}, {error}")
-        env.stack.append(value)
-
     def choice_comparison(self: Any, env: Any) -> None:
+        """moto's Variable turns a failed read into its NoSuchVariable marker (which IsPresent tests): for a variable,
+        any other operator fails the state as Step Functions does, rather than compare false and take Default."""
         self.variable.eval(env)
         sampler = self.variable.string_sampler
         if (
@@ -509,7 +504,6 @@ def _changes() -> Sequence[Change]:
     return [
         Replace(StringVariableSample, "_eval_body", variable_sample),
         Replace(StringJSONata, "_eval_body", jsonata),
-        Replace(Variable, "_eval_body", choice_variable),
         Replace(ComparisonVariable, "_eval_body", choice_comparison),
         Replace(ChoiceRule, "_eval_body", choice_rule),
         Replace(Preprocessor, "visitChoice_rule_comparison_variable", rule_with_assign),

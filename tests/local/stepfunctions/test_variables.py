@@ -71,6 +71,19 @@ def test_a_variable_read_that_is_not_in_scope_fails_the_state(local: Local) -> N
     assert "'id.$'" in cause
 
 
+def test_a_path_that_matches_nothing_in_a_variable_fails_the_state(local: Local) -> None:
+    machine = local.machine({
+        "Remember": pass_state(Assign={"order": {"id": "ord_1"}}, Next="Use"),
+        "Use": pass_state(Parameters={"total.$": "$order.total"}, End=True),
+    })  # fmt: skip
+    error, cause = failure(local.run(machine))
+    assert error == "States.Runtime"
+    assert cause.endswith(
+        "The JSONPath '$order.total' specified for the field 'total.$' could not be found in the variable "
+        '\'{"id":"ord_1"}\''
+    )
+
+
 def test_items_path_and_result_selector_read_variables(local: Local) -> None:
     machine = local.machine({
         "Remember": pass_state(Assign={"skus": ["a", "b"], "tag": "t"}, Next="Each"),
