@@ -276,14 +276,216 @@ def _tracked(owner: Any, name_of: Callable[[Any], str]) -> Replace:
     return Replace(owner, "_eval_body", _eval_body)
 
 
-def _changes() -> Sequence[Change]:
-    from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
-    from moto.stepfunctions.parser.asl.component.common.assign.assign_template_binding import (
-        AssignTemplateBinding,
+def _variable_sample(self: Any, env: Any) -> None:
+    """StringVariableSample: `$name...` in a JSONPath field."""
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+    try:
+        env.stack.append(read_variable(env, self.expression))
+    except _MissingVariable as missing:
+        raise _states_error(
+            env,
+            "StatesRuntime",
+            f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
+            f"found: no variable '{missing.name}' is in scope",
+        ) from None
+    except NoSuchJsonPathError as error:  # the path after the variable's name matches nothing in its value
+        raise _states_error(
+            env,
+            "StatesRuntime",
+            f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
+            f"found in the variable '{json.dumps(error.data, separators=(',', ':'))}'",
+        ) from None
+
+
+def _jsonata(self: Any, env: Any) -> None:
+    """StringJSONata: `{% ... %}`."""
+    from jsonata.jexception import JException
+
+    location = _field(env)
+    expression = f"The JSONata expression '{self.expression}' specified for the field '{location}'"
+    states = {key: copy.deepcopy(value) for key, value in env.states._states_data.items() if key in _STATES_KEYS}
+    try:
+        returned, value = evaluate_jsonata(self.expression, _in_scope(env), states)
+    except JSONataFunctionError as error:
+        raise _query_evaluation_error(
+            env, f"{expression} threw an error during evaluation. {error}", location
+        ) from None
+    except _UnsupportedResult:
+        raise _query_evaluation_error(env, f"{expression} returned an unsupported result type.", location) from None
+    except JException as error:
+        cause = f"{expression} threw an error during evaluation. {error.error}: {error}"
+        raise _query_evaluation_error(env, cause, location) from None
+    if not returned:
+        raise _query_evaluation_error(env, f"{expression} returned nothing (undefined).", location)
+    env.stack.append(value)
+
+
+def _choice_comparison(self: Any, env: Any) -> None:
+    """ComparisonVariable. moto's Variable turns a failed read into its NoSuchVariable marker (which IsPresent tests):
+    for a variable, any other operator fails the state as Step Functions does, rather than compare false."""
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
+        ComparisonOperatorType,
     )
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
+
+    self.variable.eval(env)
+    sampler = self.variable.string_sampler
+    if (
+        isinstance(env.stack[-1], NoSuchVariable)
+        and isinstance(sampler, StringVariableSample)
+        and self.comparison_function.operator_type != ComparisonOperatorType.IsPresent
+    ):
+        raise _states_error(
+            env,
+            "StatesRuntime",
+            f"Invalid path '{sampler.expression}': The choice state's condition path references an invalid value.",
+        )
+    self.comparison_function.eval(env)
+
+
+def _path_operand(self: Any, env: Any) -> None:
+    """ComparisonFuncStringVariableSample, `"NumericLessThanEqualsPath": "$limit"`: the rule's Variable against the
+    variable's value (moto compared them the other way round: the operand popped as the Variable's value)."""
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.factory import OperatorFactory
+
+    value = env.stack.pop()
+    self.string_variable_sample.eval(env=env)
+    env.stack.append(value)  # below it, the operand: the input the operator reads its `$` path from
+    OperatorFactory.get(self.operator_type).eval(env=env, value="$")
+    result = env.stack.pop()
+    env.stack.pop()
+    env.stack.append(result)
+
+
+def _choice_rule(self: Any, env: Any) -> None:
+    """ChoiceRule: a matching rule's Assign and Output read the state input (below the rule's result on the stack)."""
+    self.comparison.eval(env)
+    if env.stack[-1] is not True:
+        return
+    matched = env.stack.pop()
+    try:
+        if self.assign:
+            self.assign.eval(env=env)
+        if self.output:
+            self.output.eval(env=env)
+    finally:
+        env.stack.append(matched)
+
+
+def _choice_state(self: Any, env: Any) -> None:
+    """StateChoice: moto's, noting whether a rule matched (moto applied the state's own Assign, meant for Default,
+    whenever the matching rule's Next was the Default state)."""
+    env.__dict__[_CHOICE_DEFAULT] = True
+    for rule in self.choices_decl.rules:
+        rule.eval(env)
+        if env.stack.pop() is True:
+            if not rule.next_stmt:
+                raise RuntimeError(f"Missing Next definition for state_choice rule '{rule}' in choices '{self}'.")
+            env.__dict__[_CHOICE_DEFAULT] = False
+            env.stack.append(rule.next_stmt.name)
+            return
+    if self.default_state is None:
+        raise RuntimeError("No branching option reached in state %s", self.name)
+    env.stack.append(self.default_state.state_name)
+
+
+def _choice_state_output(self: Any, env: Any) -> None:
+    next_state_name: str = env.stack.pop()
+    if env.__dict__.pop(_CHOICE_DEFAULT, False):
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.output:
+            self.output.eval(env=env)
+    if self._is_language_query_jsonpath():
+        if self.output_path:
+            self.output_path.eval(env=env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
+    env.next_state_name = next_state_name
+
+
+def _assign(self: Any, env: Any) -> None:
+    """AssignDecl: every binding read against the variables as the state found them; assigned when it exits."""
+    declarations: dict[str, Any] = {}
+    path = env.__dict__.setdefault(_FIELDS, [])
+    path.append("Assign")
+    try:
+        for binding in self.declaration_bindings:
+            binding.eval(env=env)
+            declarations.update(env.stack.pop())
+    finally:
+        path.pop()
+    too_big = [name for name, value in declarations.items() if _size(value) > VARIABLE_SIZE_LIMIT]
+    if too_big or _size(declarations) > VARIABLE_SIZE_LIMIT:
+        what = (
+            f"The variable '{too_big[0]}' assigned by the state exceeds"
+            if too_big
+            else "The variables assigned by the state exceed"
+        )
+        raise _states_error(
+            env,
+            "StatesStatesDataLimitExceeded",
+            f"{what} the maximum number of bytes service limit ({VARIABLE_SIZE_LIMIT} bytes).",
+        )
+    env.variable_store.__dict__.setdefault(_PENDING, {}).update(declarations)
+
+
+def _exit_details(plain: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    @wraps(plain)
+    def exit_details(self: Any, env: Any) -> Any:
+        """The state's assignments take effect as it exits (and are listed in its exit event, as moto did)."""
+        store = env.variable_store
+        for name, value in store.__dict__.pop(_PENDING, {}).items():
+            store.set(variable_identifier=name, variable_value=value)
+        return plain(self, env)
+
+    return exit_details
+
+
+def _rule_with_assign(plain: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    @wraps(plain)
+    def rule_with_assign(self: Any, ctx: Any) -> Any:
+        """moto's parser drops the Assign of a JSONPath rule (`"Variable": ..., "Assign": {...}`): keep it."""
+        rule = plain(self, ctx)
+        if rule.assign is None:
+            for statement in ctx.children:
+                assign_decl = getattr(statement, "assign_decl", lambda: None)()
+                if assign_decl is not None:
+                    vars(rule)["assign"] = self.visit(assign_decl)  # a Final attribute moto left None
+        return rule
+
+    return rule_with_assign
+
+
+def _assign_string(self: Any, ctx: Any) -> Any:
+    """An Assign's string as JSON reads it (moto kept its escapes: `\\"` stayed two characters)."""
     from moto.stepfunctions.parser.asl.component.common.assign.assign_template_value_terminal import (
         AssignTemplateValueTerminalLit,
     )
+
+    return AssignTemplateValueTerminalLit(value=_json_string(ctx.string_literal()))
+
+
+def _assign_jsonata_string(plain: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    from moto.stepfunctions.parser.asl.component.common.assign.assign_template_value_terminal import (
+        AssignTemplateValueTerminalLit,
+    )
+
+    @wraps(plain)
+    def assign_jsonata_string(self: Any, ctx: Any) -> Any:
+        value = plain(self, ctx)
+        if isinstance(value, AssignTemplateValueTerminalLit):  # `{% ... %}` in a JSONPath state: a plain string
+            value = AssignTemplateValueTerminalLit(value=_json_string(ctx.string_jsonata()))
+        return value
+
+    return assign_jsonata_string
+
+
+def _changes() -> Sequence[Change]:
+    from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
+    from moto.stepfunctions.parser.asl.component.common.assign.assign_template_binding import AssignTemplateBinding
     from moto.stepfunctions.parser.asl.component.common.jsonata.jsonata_template_binding import (
         JSONataTemplateBinding,
     )
@@ -297,223 +499,38 @@ def _changes() -> Sequence[Change]:
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_func import (
         ComparisonFuncStringVariableSample,
     )
-    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
-        ComparisonOperatorType,
-    )
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (
         ComparisonVariable,
     )
-    from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.factory import OperatorFactory
-    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
     from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
     from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
-    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-    def variable_sample(self: Any, env: Any) -> None:
-        from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
-
-        try:
-            env.stack.append(read_variable(env, self.expression))
-        except _MissingVariable as missing:
-            raise _states_error(
-                env,
-                "StatesRuntime",
-                f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
-                f"found: no variable '{missing.name}' is in scope",
-            ) from None
-        except NoSuchJsonPathError as error:  # the path after the variable's name matches nothing in its value
-            raise _states_error(
-                env,
-                "StatesRuntime",
-                f"The JSONPath '{self.expression}' specified for the field '{env.next_field_name}' could not be "
-                f"found in the variable '{json.dumps(error.data, separators=(',', ':'))}'",
-            ) from None
-
-    def jsonata(self: Any, env: Any) -> None:
-        from jsonata.jexception import JException
-
-        location = _field(env)
-        states = {key: copy.deepcopy(value) for key, value in env.states._states_data.items() if key in _STATES_KEYS}
-        try:
-            returned, value = evaluate_jsonata(self.expression, _in_scope(env), states)
-        except JSONataFunctionError as error:
-            raise _query_evaluation_error(
-                env,
-                f"The JSONata expression '{self.expression}' specified for the field '{location}' threw an error "
-                f"during evaluation. {error}",
-                location,
-            ) from None
-        except _UnsupportedResult:
-            raise _query_evaluation_error(
-                env,
-                f"The JSONata expression '{self.expression}' specified for the field '{location}' returned an "
-                "unsupported result type.",
-                location,
-            ) from None
-        except JException as error:
-            raise _query_evaluation_error(
-                env,
-                f"The JSONata expression '{self.expression}' specified for the field '{location}' threw an error "
-                f"during evaluation. {error.error}: {error}",
-                location,
-            ) from None
-        if not returned:
-            raise _query_evaluation_error(
-                env,
-                f"The JSONata expression '{self.expression}' specified for the field '{location}' returned nothing "
-                "(undefined).",
-                location,
-            )
-        env.stack.append(value)
-
-    def choice_comparison(self: Any, env: Any) -> None:
-        """moto's Variable turns a failed read into its NoSuchVariable marker (which IsPresent tests): for a variable,
-        any other operator fails the state as Step Functions does, rather than compare false and take Default."""
-        self.variable.eval(env)
-        sampler = self.variable.string_sampler
-        if (
-            isinstance(env.stack[-1], NoSuchVariable)
-            and isinstance(sampler, StringVariableSample)
-            and self.comparison_function.operator_type != ComparisonOperatorType.IsPresent
-        ):
-            raise _states_error(
-                env,
-                "StatesRuntime",
-                f"Invalid path '{sampler.expression}': The choice state's condition path references an invalid value.",
-            )
-        self.comparison_function.eval(env)
-
-    def path_operand(self: Any, env: Any) -> None:
-        """`"NumericLessThanEqualsPath": "$limit"`: the rule's Variable against the variable's value (moto compared
-        them the other way round: the operand popped as the Variable's value)."""
-        value = env.stack.pop()
-        self.string_variable_sample.eval(env=env)
-        env.stack.append(value)  # below it, the operand: the input the operator reads its `$` path from
-        OperatorFactory.get(self.operator_type).eval(env=env, value="$")
-        result = env.stack.pop()
-        env.stack.pop()
-        env.stack.append(result)
-
-    def choice_state(self: Any, env: Any) -> None:
-        """moto's, noting whether a rule matched (moto took Default's Assign whenever the rule's Next was Default)."""
-        env.__dict__[_CHOICE_DEFAULT] = True
-        for rule in self.choices_decl.rules:
-            rule.eval(env)
-            if env.stack.pop() is True:
-                if not rule.next_stmt:
-                    raise RuntimeError(f"Missing Next definition for state_choice rule '{rule}' in choices '{self}'.")
-                env.__dict__[_CHOICE_DEFAULT] = False
-                env.stack.append(rule.next_stmt.name)
-                return
-        if self.default_state is None:
-            raise RuntimeError("No branching option reached in state %s", self.name)
-        env.stack.append(self.default_state.state_name)
-
-    def choice_state_output(self: Any, env: Any) -> None:
-        next_state_name: str = env.stack.pop()
-        if env.__dict__.pop(_CHOICE_DEFAULT, False):
-            if self.assign_decl:
-                self.assign_decl.eval(env=env)
-            if self.output:
-                self.output.eval(env=env)
-        if self._is_language_query_jsonpath():
-            if self.output_path:
-                self.output_path.eval(env=env)
-            else:
-                env.states.reset(input_value=env.stack.pop())
-        env.next_state_name = next_state_name
-
-    def assign_string(self: Any, ctx: Any) -> Any:
-        """An Assign's string as JSON reads it (moto kept its escapes: `\\"` stayed two characters)."""
-        return AssignTemplateValueTerminalLit(value=_json_string(ctx.string_literal()))
-
-    plain_assign_jsonata_string = Preprocessor.visitAssign_template_value_terminal_string_jsonata
-
-    @wraps(plain_assign_jsonata_string)
-    def assign_jsonata_string(self: Any, ctx: Any) -> Any:
-        value = plain_assign_jsonata_string(self, ctx)
-        if isinstance(value, AssignTemplateValueTerminalLit):  # `{% ... %}` in a JSONPath state: a plain string
-            value = AssignTemplateValueTerminalLit(value=_json_string(ctx.string_jsonata()))
-        return value
-
-    def choice_rule(self: Any, env: Any) -> None:
-        """A matching rule's Assign and Output read the state input (below the rule's result on the stack)."""
-        self.comparison.eval(env)
-        if env.stack[-1] is not True:
-            return
-        matched = env.stack.pop()
-        try:
-            if self.assign:
-                self.assign.eval(env=env)
-            if self.output:
-                self.output.eval(env=env)
-        finally:
-            env.stack.append(matched)
-
-    def assign(self: Any, env: Any) -> None:
-        """Evaluate every binding against the variables as the state found them; keep the result for the exit."""
-        declarations: dict[str, Any] = {}
-        path = env.__dict__.setdefault(_FIELDS, [])
-        path.append("Assign")
-        try:
-            for binding in self.declaration_bindings:
-                binding.eval(env=env)
-                declarations.update(env.stack.pop())
-        finally:
-            path.pop()
-        for name, value in declarations.items():
-            if _size(value) > VARIABLE_SIZE_LIMIT:
-                raise _states_error(
-                    env,
-                    "StatesStatesDataLimitExceeded",
-                    f"The variable '{name}' assigned by the state has a size exceeding the maximum number of bytes "
-                    f"service limit ({VARIABLE_SIZE_LIMIT} bytes).",
-                )
-        if _size(declarations) > VARIABLE_SIZE_LIMIT:
-            raise _states_error(
-                env,
-                "StatesStatesDataLimitExceeded",
-                "The variables assigned by the state have a combined size exceeding the maximum number of bytes "
-                f"service limit ({VARIABLE_SIZE_LIMIT} bytes).",
-            )
-        env.variable_store.__dict__.setdefault(_PENDING, {}).update(declarations)
-
-    plain_rule = Preprocessor.visitChoice_rule_comparison_variable
-
-    @wraps(plain_rule)
-    def rule_with_assign(self: Any, ctx: Any) -> Any:
-        """moto's parser drops the Assign of a JSONPath rule (`"Variable": ..., "Assign": {...}`): keep it."""
-        rule = plain_rule(self, ctx)
-        if rule.assign is None:
-            for statement in ctx.children:
-                assign_decl = getattr(statement, "assign_decl", lambda: None)()
-                if assign_decl is not None:
-                    vars(rule)["assign"] = self.visit(assign_decl)  # a Final attribute moto left None
-        return rule
-
-    plain_exit_details = CommonStateField._get_state_exited_event_details
-
-    @wraps(plain_exit_details)
-    def exit_details(self: Any, env: Any) -> Any:
-        """The state's assignments take effect as it exits (and are listed in its exit event, as moto did)."""
-        store = env.variable_store
-        for name, value in store.__dict__.pop(_PENDING, {}).items():
-            store.set(variable_identifier=name, variable_value=value)
-        return plain_exit_details(self, env)
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor as Parser
 
     return [
-        Replace(StringVariableSample, "_eval_body", variable_sample),
-        Replace(StringJSONata, "_eval_body", jsonata),
-        Replace(ComparisonVariable, "_eval_body", choice_comparison),
-        Replace(ChoiceRule, "_eval_body", choice_rule),
-        Replace(Preprocessor, "visitChoice_rule_comparison_variable", rule_with_assign),
-        Replace(Preprocessor, "visitAssign_template_value_terminal_string_literal", assign_string),
-        Replace(Preprocessor, "visitAssign_template_value_terminal_string_jsonata", assign_jsonata_string),
-        Replace(ComparisonFuncStringVariableSample, "_eval_body", path_operand),
-        Replace(StateChoice, "_eval_state", choice_state),
-        Replace(StateChoice, "_eval_state_output", choice_state_output),
-        Replace(AssignDecl, "_eval_body", assign),
-        Replace(CommonStateField, "_get_state_exited_event_details", exit_details),
+        Replace(StringVariableSample, "_eval_body", _variable_sample),
+        Replace(StringJSONata, "_eval_body", _jsonata),
+        Replace(ComparisonVariable, "_eval_body", _choice_comparison),
+        Replace(ComparisonFuncStringVariableSample, "_eval_body", _path_operand),
+        Replace(ChoiceRule, "_eval_body", _choice_rule),
+        Replace(StateChoice, "_eval_state", _choice_state),
+        Replace(StateChoice, "_eval_state_output", _choice_state_output),
+        Replace(AssignDecl, "_eval_body", _assign),
+        Replace(
+            CommonStateField,
+            "_get_state_exited_event_details",
+            _exit_details(CommonStateField._get_state_exited_event_details),
+        ),
+        Replace(
+            Parser,
+            "visitChoice_rule_comparison_variable",
+            _rule_with_assign(Parser.visitChoice_rule_comparison_variable),
+        ),
+        Replace(Parser, "visitAssign_template_value_terminal_string_literal", _assign_string),
+        Replace(
+            Parser,
+            "visitAssign_template_value_terminal_string_jsonata",
+            _assign_jsonata_string(Parser.visitAssign_template_value_terminal_string_jsonata),
+        ),
         _tracked(Output, lambda _: "Output"),
         _tracked(Arguments, lambda _: "Arguments"),
         _tracked(JSONataTemplateBinding, lambda binding: binding.identifier),
