@@ -243,6 +243,20 @@ def test_jsonata_states_read_states_and_variables(local: Local, behaviour: Behav
     }
 
 
+def test_a_jsonata_map_iterates_a_variable(local: Local) -> None:
+    machine = local.machine({
+        "Start": pass_state(Assign={"skus": ["a", "b"], "tag": "t"}, Next="Each"),
+        "Each": {"Type": "Map", "QueryLanguage": "JSONata", "Items": "{% $skus %}",
+            "ItemSelector": {"sku": "{% $states.context.Map.Item.Value %}", "tag": "{% $tag %}"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Line", "States": {
+                "Line": pass_state(**jsonata(Output="{% $states.input.sku & '-' & $tag %}"), End=True)}},
+            "Assign": {"count": "{% $count($states.result) %}"}, "Output": {"lines": "{% $states.result %}"},
+            "Next": "Done"},
+        "Done": pass_state(Parameters={"count.$": "$count", "lines.$": "$.lines"}, End=True),
+    })  # fmt: skip
+    assert output(local.run(machine)) == {"count": 2, "lines": ["a-t", "b-t"]}
+
+
 def test_a_jsonata_choice_condition_reads_variables(local: Local) -> None:
     machine = local.machine({
         "Start": pass_state(Assign={"limit": 10}, Next="Check"),
