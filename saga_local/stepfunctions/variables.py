@@ -16,7 +16,9 @@ answer a placeholder string. This patch evaluates them here:
   $parse, $random without a seed); what the local stack cannot reproduce exactly ($random with a seed, $eval, which
   Step Functions does not offer) fails the state with a cause naming the function, never a made-up value;
 - a Choice rule's Assign applies when the rule matches and reads the state input (moto's parser dropped it from a
-  JSONPath rule, and evaluated it against the rule's boolean result);
+  JSONPath rule, and evaluated an And/Or rule's against the rule's boolean result); the state's own Assign applies
+  only when no rule matched (moto also ran it when the matching rule's Next was the Default state); a `...Path`
+  operand read from a variable is compared as written (moto swapped the two sides);
 - every Assign of a state reads the variables as they were when the state was entered, and the new values are
   visible from the next state on (moto stored them at once, so the state's own Output or OutputPath saw them);
 - one variable, and one Assign altogether, may hold at most 256 KiB (States.DataLimitExceeded beyond).
@@ -546,8 +548,9 @@ VARIABLES = Patch(
     replaces="moto.stepfunctions.parser.asl.jsonata.jsonata.eval_jsonata_expression: an evaluator shipped unwired "
     "(`_eval_jsonata = None`), through which moto reads every `$variable` and evaluates every JSONata expression "
     "(a JSONPath read fails with a TypeError, a Choice on a variable takes Default, $hash and $uuid answer a "
-    "placeholder); a JSONPath Choice rule's Assign is dropped by the parser (and, in JSONata, reads the rule's "
-    "result), and an Assign is visible to its own state's Output",
+    "placeholder); a Choice rule's Assign is dropped by the parser (an And/Or rule's reads the rule's boolean), "
+    "the state's Default Assign also runs when a rule matching names the Default state, a `...Path` operand read "
+    "from a variable is compared the wrong way round, and an Assign is visible to its own state's Output",
     because="Step Functions variables and JSONata states: a `$name` read is a JSONPath rooted at the variable "
     "(States.Runtime when none is in scope; a Choice on it fails rather than take Default), JSONata runs on a real "
     "evaluator (jsonata-python) with AWS's $partition, $range, $hash, $uuid, $parse, $random (a seeded $random fails "
