@@ -22,6 +22,7 @@ from saga_local.stepfunctions.mock_config import MOCK_CONFIG
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
 from saga_local.stepfunctions.sync_execution import FINISHED_EXECUTION_HOOK, START_SYNC_EXECUTION
 from saga_local.stepfunctions.timing import SCALE_RETRY_WAITS, SCALE_TIMEOUTS
+from saga_local.stepfunctions.variables import VARIABLES
 from saga_local.xray.propagation import PROPAGATE_TRACES
 
 # In the order they are applied; undone in reverse (a patch may wrap what an earlier one installed).
@@ -33,6 +34,7 @@ REGISTRY: tuple[Patch, ...] = (
     SCALE_RETRY_WAITS,
     SCALE_TIMEOUTS,
     DEFINITE_JSON_PATHS,
+    VARIABLES,
     IN_PROCESS_CLIENTS,
     PROPAGATE_TRACES,
     PARSE_DEFINITIONS_ONCE,
