@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
-from saga_local.patching import Change, Kind, Patch, Replace
+from saga_local.core.patching import Change, Kind, Patch, Replace
 
 VARIABLE_SIZE_LIMIT = 256 * 1024  # bytes of JSON: one variable, and all that one Assign assigns
 _PENDING = "_saga_pending_assignments"  # on a VariableStore: what the current state assigns when it exits
