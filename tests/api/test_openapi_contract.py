@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 from saga_local.apigateway import load_openapi, render, render_gateway_response
 from saga_local.cloudformation import template as cfn
-from tests.conftest import read_event
+from tests.support.events import read_event
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = [("/orders", "post"), ("/orders/{orderId}", "get")]

@@ -19,7 +19,7 @@ from saga_local.apigateway import (
     select_integration_response,
 )
 from saga_local.apigateway.vtl import json_path
-from tests.conftest import read_event
+from tests.support.events import read_event
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:order-saga"

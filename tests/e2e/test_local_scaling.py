@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from saga_local.launch import free_port, launched_stack
-from tests.e2e.conftest import ROOT, START_TIMEOUT_SECONDS, LocalStackHandle
+from tests.support.paths import ROOT
+from tests.support.stack import START_TIMEOUT_SECONDS, LocalStackHandle
 
 # What `make local` runs with: the scales at 1 (their defaults), no fault file.
 MAKE_LOCAL_DEFAULTS = {"SAGA_LOCAL_TIMEOUT_SCALE": "1", "SAGA_LOCAL_RETRY_SCALE": "1", "LOCAL_FAULTS_FILE": ""}

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from saga_local.signing import sign
-from tests.e2e.conftest import ROOT, LocalStackHandle
+from tests.support.paths import ROOT
+from tests.support.stack import LocalStackHandle
 
 PROBLEM_JSON = "application/problem+json"
 # The functions these orders run (the recovery sweep runs on its schedule, maybe not within the test: it is warmed,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from saga_local.launch import launched_stack
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
 
 pytestmark = pytest.mark.slow
 FINAL = {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}

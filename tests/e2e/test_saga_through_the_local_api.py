@@ -7,7 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -1,13 +1,15 @@
 """Every service has the same shape (docs/saga-steps.md, The shape of a service), so one reads like another."""
 
 import ast
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# orders: the state machine writes them; recovery_sweep: a scheduled function, same five modules
-SERVICES = ("inventory", "payments", "billing", "outbox_relay", "recovery_sweep")
+from tests.support.paths import ROOT
+from tests.support.template import services
+
+# Every function of template.yaml (the orders are the state machine's own: no function); the scheduled and the
+# stream-triggered ones have the same five modules.
+SERVICES = services()
 MODULES = {"handler.py", "service.py", "repository.py", "model.py", "errors.py"}
 # Extra modules are ports and their adapters, each a concept of its own.
 EXTRA_MODULES = {"payments": {"provider.py", "simulator.py"}}

@@ -20,16 +20,11 @@ from saga_local import patches
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.account import ConcurrencyAccount, ReservationRefused
 from saga_local.awslambda.runtime import InvokeResult, LambdaRuntime
-from saga_local.cloudformation.specs import FunctionSpec
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.xray import segments as xray
+from tests.support.aws import REGION
+from tests.support.runtime import BEHAVIOURS, ENDPOINT, FIXTURES, LAYER, spec
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-BEHAVIOURS = FIXTURES / "functions" / "behaviours"
-LAYER = FIXTURES / "layers" / "common"
-ENDPOINT = "http://127.0.0.1:4566"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 # What Lambda adds to a function's own variables (the runtime's documented set, as emulated).
 LAMBDA_VARIABLES = {
     "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
@@ -38,21 +33,6 @@ LAMBDA_VARIABLES = {
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
     "AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT", "AWS_XRAY_CONTEXT_MISSING",
 }  # fmt: skip
-
-
-def spec(name: str, handler: str, **overrides: Any) -> FunctionSpec:
-    fields: dict[str, Any] = {
-        "logical_id": name.title(),
-        "name": name,
-        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-        "code_dir": BEHAVIOURS,
-        "handler": handler,
-        "layer_dirs": (LAYER,),
-        "environment": {"POWERTOOLS_SERVICE_NAME": name, "TABLE_NAME": "t"},
-        "timeout_seconds": 3,
-        "memory_mb": 256,
-    }
-    return FunctionSpec(**{**fields, **overrides})
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION, add_finished_listener
-from tests.local.conftest import REGION, Behaviour, Local, lambda_task
+from tests.support.aws import REGION
+from tests.support.emulator import Behaviour, Local, lambda_task
 
 
 def test_start_sync_execution_returns_succeeded_with_the_aws_response_shape(local: Local) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from saga_local.stepfunctions import timing
-from tests.local.conftest import Behaviour, Local, lambda_task
+from tests.support.emulator import Behaviour, Local, lambda_task
 
 
 def test_retry_scale_is_one_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:

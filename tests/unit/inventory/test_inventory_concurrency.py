@@ -11,7 +11,7 @@ from inventory import handler, repository, service
 from inventory.errors import OutOfStock, ReservationReleased
 from saga_common import aws as saga_aws
 
-from tests.conftest import LocalAws
+from tests.support.aws import LocalAws
 
 
 def test_fifty_concurrent_orders_for_five_units_never_oversell(aws: LocalAws, lambda_context: Any) -> None:

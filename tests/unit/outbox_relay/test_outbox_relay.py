@@ -21,7 +21,9 @@ from outbox_relay.service import event_for
 
 from saga_local.stepfunctions.inprocess import deploy_in_process
 from saga_local.stepfunctions.timing import RETRY_SCALE_ENV
-from tests.conftest import ROOT, LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
+from tests.support.paths import ROOT
 
 SCHEMA = json.loads(Path(ROOT, "schemas", "order-event.schema.json").read_text(encoding="utf-8"))
 envelope_schema = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -7,7 +7,7 @@ from payments.errors import PaymentDeclined, PaymentProviderUnavailable
 from payments.provider import payment_provider
 from payments.simulator import SimulatedProvider
 
-from tests.conftest import LocalAws
+from tests.support.aws import LocalAws
 
 
 def simulator_records(aws: LocalAws, kind: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 import saga_local.__main__ as cli
 from saga_local import ops
-from tests.unit.recovery_sweep.conftest import CALLER, Sweepable
+from tests.support.sweep import CALLER, Sweepable
 
 FAILED_PAYMENT = {
     "status": "COMPENSATION_FAILED",

@@ -1,0 +1,45 @@
+"""The in-process moto account the unit and contract tests run in, and a Lambda context for calling handlers."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REGION = "us-east-1"
+
+
+@dataclass
+class LocalAws:
+    """The moto account a test runs in: boto3 handles on the template's resources."""
+
+    dynamodb: Any
+    tables: dict[str, Any]  # logical id -> boto3 Table
+    sns: Any
+    sqs: Any
+    topic_arn: str
+    audit_queue_url: str
+    published: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self, logical_id: str) -> Any:
+        return self.tables[logical_id]
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2026/11/25/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3000
+
+
+def reset_function_caches() -> None:
+    """Forget the clients and tables the functions' shared code cached (each test has its own moto account)."""
+    from saga_common import aws as saga_aws
+    from saga_common import idempotency
+
+    saga_aws.reset()
+    idempotency.reset()

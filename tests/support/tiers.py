@@ -1,0 +1,28 @@
+"""The test tiers: each is a pytest marker, given to every test by the folder it lives in (tests/conftest.py), and
+registered in pyproject.toml with what it needs. A test file outside these folders is a layout mistake
+(tests/layout/test_test_tiers.py)."""
+
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+
+# tier -> the folders of tests/ whose tests are of that tier
+TIERS: dict[str, tuple[str, ...]] = {
+    "unit": ("unit",),
+    "contract": ("api", "statemachine", "template", "security", "layout", "tools", "loadtest"),
+    "emulator": ("local",),
+    "e2e": ("e2e",),
+    "reliability": ("reliability",),
+}
+TIER_OF_FOLDER = {folder: tier for tier, folders in TIERS.items() for folder in folders}
+# Folders of tests/ that hold no tests: shared helpers, and what the tests load (fixture functions...).
+NOT_TESTS = ("support",)
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of a test file, from the first folder under tests/ it lives in (None: outside every tier)."""
+    try:
+        folder = path.resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return TIER_OF_FOLDER.get(folder)
