@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import paths, template
 from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches
-from tests.support.tiers import tier_of
+from tests.support.tiers import could_select, tier_of
 
 # Powertools reads these when the function modules are imported, before any fixture runs.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrderSaga")
@@ -20,6 +20,15 @@ paths.add_import_paths(template.code_dirs())
 
 from saga_local.cloudformation import template as cfn  # noqa: E402
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS  # noqa: E402
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With `-m` naming tiers (`pytest -m unit`), the other tiers' folders are not even imported: a tier runs as fast
+    as its own tests allow."""
+    tier = tier_of(collection_path) if collection_path.is_dir() else None
+    if tier and not could_select(config.option.markexpr, tier):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

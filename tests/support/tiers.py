@@ -2,7 +2,11 @@
 registered in pyproject.toml with what it needs. A test file outside these folders is a layout mistake
 (tests/layout/test_test_tiers.py)."""
 
+import itertools
+import re
 from pathlib import Path
+
+from _pytest.mark.expression import Expression
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -26,3 +30,17 @@ def tier_of(path: Path) -> str | None:
     except (ValueError, IndexError):
         return None
     return TIER_OF_FOLDER.get(folder)
+
+
+def could_select(markexpr: str, tier: str) -> bool:
+    """Whether a `-m` expression can select any test of `tier`: each test has its tier's marker and no other tier's,
+    and any other marker named in the expression (`slow`) may or may not be on it."""
+    if not markexpr:
+        return True
+    others = sorted(set(re.findall(r"[\w.+-]+", markexpr)) - {"and", "or", "not", "True", "False"} - set(TIERS))
+    expression = Expression.compile(markexpr)
+    for values in itertools.product((False, True), repeat=len(others)):
+        present = {tier} | {name for name, value in zip(others, values, strict=True) if value}
+        if expression.evaluate(lambda name, present=present: name in present):
+            return True
+    return False

@@ -24,6 +24,7 @@ from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.xray import segments as xray
 from tests.support.aws import REGION
 from tests.support.runtime import BEHAVIOURS, ENDPOINT, FIXTURES, LAYER, spec
+from tests.support.wait import wait_for
 
 # What Lambda adds to a function's own variables (the runtime's documented set, as emulated).
 LAMBDA_VARIABLES = {
@@ -370,17 +371,17 @@ def test_a_traced_invocation_records_the_function_segment_the_sdk_nests_under(
     assert failed["cause"]["exceptions"][0]["type"] == "PaymentDeclined"
 
 
-def test_close_stops_every_worker(runtime: LambdaRuntime) -> None:
+def test_close_stops_every_worker(runtime: LambdaRuntime, tmp_path: Path) -> None:
     runtime.register(spec("echo", "behaviours.handler.echo"))
     runtime.register(spec("sleepy", "behaviours.handler.sleep"))
     idle = runtime.invoke("echo", {}).payload["pid"]
     busy: dict[str, Any] = {}
-    invocation = threading.Thread(target=lambda: busy.update(result=runtime.invoke("sleepy", {"seconds": 30})))
+    started = tmp_path / "started"
+    event = {"seconds": 30, "started": str(started)}
+    invocation = threading.Thread(target=lambda: busy.update(result=runtime.invoke("sleepy", event)))
     invocation.start()
-    while not runtime.workers("sleepy"):
-        time.sleep(0.01)
+    wait_for(started.exists, timeout=30, message="the sleepy invocation running in its worker")
     [busy_pid] = runtime.workers("sleepy")
-    time.sleep(0.3)  # its invocation is running
 
     runtime.close()
     invocation.join(timeout=3)

@@ -68,7 +68,7 @@ def test_a_parallel_branch_failing_with_any_error_is_caught_by_the_parallels_cat
 
     def bill(event: Any) -> Any:
         if error == "States.Timeout":
-            time.sleep(1.5)  # past the Task's TimeoutSeconds
+            time.sleep(1.5)  # the behaviour under test: past the Task's TimeoutSeconds
             return {}
         raise type(error, (Exception,), {})("billing is down")
 
