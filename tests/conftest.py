@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.support import paths, template
-from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches
+from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches, shared_session
 from tests.support.tiers import could_select, tier_of
 
 # Powertools reads these when the function modules are imported, before any fixture runs.
@@ -71,12 +71,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
     SERIALIZE_REQUESTS.apply()
     reset_function_caches()
     table_env = template.table_env()
-    with mock_aws():
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_session())
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
         tables = {}
         for logical_id, resource in cfn.resources_of_type(template.template(), "AWS::DynamoDB::Table").items():
             name = f"test-{logical_id}"
-            dynamodb.meta.client.create_table(**cfn.create_table_request(resource["Properties"], name))
+            request = cfn.create_table_request(resource["Properties"], name)
+            # moto makes a KMS key (an RSA key pair: 0.1 s) for each encrypted table; encryption at rest is
+            # tests/security's subject, not the functions'.
+            request.pop("SSESpecification", None)
+            dynamodb.meta.client.create_table(**request)
             tables[logical_id] = dynamodb.Table(name)
             if logical_id in table_env:
                 monkeypatch.setenv(table_env[logical_id], name)

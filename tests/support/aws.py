@@ -1,7 +1,10 @@
 """The in-process moto account the unit and contract tests run in, and a Lambda context for calling handlers."""
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+import boto3
 
 REGION = "us-east-1"
 
@@ -43,3 +46,13 @@ def reset_function_caches() -> None:
 
     saga_aws.reset()
     idempotency.reset()
+
+
+@cache
+def shared_session() -> boto3.session.Session:
+    """One boto3 session for every test of the process, made after moto is imported (moto's request hook is in every
+    session made from then on). moto otherwise gives each test a new default session, which reads every service
+    model from disk again: a third of the unit tier's time."""
+    import moto  # noqa: F401
+
+    return boto3.session.Session()
