@@ -142,6 +142,15 @@ def code_dirs() -> list[Path]:
     return [*layer_dirs(), *(function.code_dir for function in functions().values())]
 
 
+def reserving_concurrency() -> list[str]:
+    """The functions that reserve concurrency (ReservedConcurrentExecutions; on a condition or not)."""
+    return [
+        name
+        for name, r in of_type("AWS::Serverless::Function").items()
+        if "ReservedConcurrentExecutions" in r["Properties"]
+    ]
+
+
 def services() -> list[str]:
     """The functions' code folder names (`inventory`, ..., `recovery_sweep`), in template order."""
     return [function.service for function in functions().values()]

@@ -19,6 +19,7 @@ import requests
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
+from tests.support import template as template_lists
 from tools import preflight
 from tools.capacity import Environment, load_environment, load_per_order
 
@@ -189,15 +190,17 @@ def test_the_deployed_stacks_reservations_count_as_given_back(endpoint: str, tem
     environment = _environment("prod", template, FunctionConcurrencyLimit="300")
     account = Account(endpoint)
     account.bootstrap()
-    steps = ("InventoryFunction", "PaymentsFunction", "BillingFunction")
-    account.deploy_stack(environment.stack_name, dict.fromkeys(steps, 250))
-    account.lambda_settings = (1000, 1000 - 750)
+    reserving = template_lists.reserving_concurrency()  # 250 each deployed, 300 each asked
+    deployed, asked = 250 * len(reserving), 300 * len(reserving)
+    account.deploy_stack(environment.stack_name, dict.fromkeys(reserving, 250))
+    quota = asked + 100  # just enough: what is left unreserved after the change is Lambda's minimum
+    account.lambda_settings = (quota, quota - deployed)
 
     check = _run(account, environment, template)["Lambda reserved concurrency"]
 
     assert check.status == "OK", check.message
-    assert check.numbers["replaced"] == 750
-    assert check.numbers["unreserved_after"] == 250 + 750 - 900
+    assert check.numbers["replaced"] == deployed
+    assert check.numbers["unreserved_after"] == (quota - deployed) + deployed - asked == 100
     # another stack's reservations are not given back: the same request fails next to them
     other = dataclasses.replace(environment, stack_name="order-saga-other")
     assert _run(account, other, template)["Lambda reserved concurrency"].status == "WILL FAIL"
