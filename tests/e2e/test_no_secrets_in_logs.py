@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from saga_local.signing import sign
+from tests.support import template
 from tests.support.paths import ROOT
 from tests.support.stack import LocalStackHandle
 from tests.support.wait import wait_for
@@ -22,7 +23,12 @@ from tests.support.wait import wait_for
 PROBLEM_JSON = "application/problem+json"
 # The functions these orders run (the recovery sweep runs on its schedule, maybe not within the test: it is warmed,
 # so its log exists, and its lines are scanned like the others').
-SAGA_FUNCTIONS = ("Inventory", "Payments", "Billing", "OutboxRelay")
+# The functions an order runs: the saga's steps, and the relay its stream triggers ("Inventory", ..., "OutboxRelay").
+SAGA_FUNCTIONS = tuple(
+    name.removesuffix("Function")
+    for name in template.functions()
+    if name in {task.function for task in template.saga_tasks().values()} or template.stream_triggered(name)
+)
 FLUSH_SECONDS = 20  # function logs and traces are written asynchronously (worker pipes, UDP segments)
 # An AWS access key id, or the name of a credential variable next to a value (an environment dump).
 AWS_CREDENTIAL = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|aws_secret_access_key|aws_session_token", re.IGNORECASE)

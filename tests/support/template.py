@@ -151,6 +151,12 @@ def reserving_concurrency() -> list[str]:
     ]
 
 
+def stream_triggered(function: str) -> bool:
+    """Whether a DynamoDB stream invokes the function (an event source mapping: the outbox relay)."""
+    events = resources()[function]["Properties"].get("Events") or {}
+    return any(event["Type"] == "DynamoDB" for event in events.values())
+
+
 def services() -> list[str]:
     """The functions' code folder names (`inventory`, ..., `recovery_sweep`), in template order."""
     return [function.service for function in functions().values()]
