@@ -139,7 +139,8 @@ def test_bootstrapped_default_account_passes_prod(endpoint: str, template: dict[
         "SQS FIFO queue AuditQueue": "OK",
     }
     assert preflight.exit_status(list(checks.values())) == 0
-    assert checks["Lambda reserved concurrency"].numbers["unreserved_after"] == 1000 - 3 * int(
+    reserving = len(template_lists.reserving_concurrency())
+    assert checks["Lambda reserved concurrency"].numbers["unreserved_after"] == 1000 - reserving * int(
         load_environment("prod", template=template).parameters["FunctionConcurrencyLimit"]
     )
 
@@ -173,12 +174,13 @@ def test_prod_on_a_new_account_of_10_will_fail_and_names_the_increase(endpoint: 
     account.bootstrap()
     account.lambda_settings = (10, 10)
     reservation = int(load_environment("prod", template=template).parameters["FunctionConcurrencyLimit"])
+    reserved = len(template_lists.reserving_concurrency()) * reservation
 
     check = _run(account, _environment("prod", template), template)["Lambda reserved concurrency"]
 
     assert check.status == "WILL FAIL"
-    assert f"would leave {10 - 3 * reservation} unreserved" in check.message
-    assert f"request a Lambda concurrency increase to at least {3 * reservation + 100}" in check.fix
+    assert f"would leave {10 - reserved} unreserved" in check.message
+    assert f"request a Lambda concurrency increase to at least {reserved + 100}" in check.fix
     assert "set FunctionConcurrencyLimit=0" in check.fix
     # the default environment reserves nothing: the same account deploys it
     default = _run(account, _environment("default", template), template)["Lambda reserved concurrency"]
