@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.support import paths, template
-from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches, shared_session
+from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches, shared_handles, shared_session
 from tests.support.tiers import could_select, tier_of
 
 # Powertools reads these when the function modules are imported, before any fixture runs.
@@ -73,7 +73,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
     table_env = template.table_env()
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_session())
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
-        dynamodb = boto3.resource("dynamodb", region_name=REGION)
+        dynamodb, sns, sqs = shared_handles()
         tables = {}
         for logical_id, resource in cfn.resources_of_type(template.template(), "AWS::DynamoDB::Table").items():
             name = f"test-{logical_id}"
@@ -85,8 +85,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
             tables[logical_id] = dynamodb.Table(name)
             if logical_id in table_env:
                 monkeypatch.setenv(table_env[logical_id], name)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
         topic_arn = sns.create_topic(
             Name="test-order-events.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"}
         )["TopicArn"]

@@ -56,3 +56,15 @@ def shared_session() -> boto3.session.Session:
     import moto  # noqa: F401
 
     return boto3.session.Session()
+
+
+@cache
+def shared_handles() -> tuple[Any, Any, Any]:
+    """The `aws` fixture's DynamoDB resource, SNS and SQS clients, made once: they hold nothing of an account (moto
+    answers each call from the account of the test running it), and making them is most of a fixture's time."""
+    session = shared_session()
+    return (
+        session.resource("dynamodb", region_name=REGION),
+        session.client("sns", region_name=REGION),
+        session.client("sqs", region_name=REGION),
+    )
