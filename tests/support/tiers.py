@@ -4,6 +4,7 @@ registered in pyproject.toml with what it needs. A test file outside these folde
 
 import itertools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from _pytest.mark.expression import Expression
@@ -41,6 +42,13 @@ def could_select(markexpr: str, tier: str) -> bool:
     expression = Expression.compile(markexpr)
     for values in itertools.product((False, True), repeat=len(others)):
         present = {tier} | {name for name, value in zip(others, values, strict=True) if value}
-        if expression.evaluate(lambda name, present=present: name in present):
+        if expression.evaluate(_has(present)):
             return True
     return False
+
+
+def _has(present: set[str]) -> Callable[..., bool]:
+    def matcher(name: str, /, **_: object) -> bool:
+        return name in present
+
+    return matcher

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from typing import Literal
 
 
 class WaitTimeout(AssertionError):
@@ -9,7 +10,11 @@ class WaitTimeout(AssertionError):
 
 
 def wait_for[T](
-    probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, message: str = "the condition"
+    probe: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "the condition",
 ) -> T:
     """Call `probe` every `interval` seconds until it returns a truthy value, and return that value; after
     `timeout` seconds raise WaitTimeout naming `message` and the last value seen."""
@@ -23,7 +28,13 @@ def wait_for[T](
         time.sleep(interval)
 
 
-def stays[T](probe: Callable[[], T], *, duration: float, interval: float = 0.05, message: str = "the condition") -> T:
+def stays[T](
+    probe: Callable[[], T | Literal[False] | None],
+    *,
+    duration: float,
+    interval: float = 0.05,
+    message: str = "the condition",
+) -> T:
     """Check that `probe` keeps returning a truthy value for `duration` seconds (something that must NOT happen
     has no event to wait for); the last value, or an AssertionError naming `message` as soon as it turns falsy."""
     deadline = time.monotonic() + duration
