@@ -1,52 +1,42 @@
-"""Fixtures every test shares: an in-process moto AWS holding the template's own tables."""
+"""Fixtures every test shares: an in-process moto AWS holding the template's own tables, and each test's tier marker
+(from its folder: tests/support/tiers.py). Helpers live in tests/support/."""
 
 import os
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import paths, template
+from tests.support.aws import REGION, FakeLambdaContext, LocalAws, reset_function_caches, shared_handles, shared_session
+from tests.support.tiers import could_select, tier_of
+
 # Powertools reads these when the function modules are imported, before any fixture runs.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrderSaga")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
-# The layer (functions/shared) and every service folder, as Lambda puts a function's code and its layer on the path.
-for service_dir in sorted((ROOT / "functions").glob("*/")):
-    sys.path.insert(0, str(service_dir))
-sys.path.insert(0, str(ROOT))
+# Every function's and layer's code folder, as Lambda puts them on the import path: `import inventory` works.
+paths.add_import_paths(template.code_dirs())
 
 from saga_local.cloudformation import template as cfn  # noqa: E402
 from saga_local.dynamodb.request_lock import SERIALIZE_REQUESTS  # noqa: E402
 
-REGION = "us-east-1"
-# Table resource -> the environment variable the functions read its name from.
-TABLE_ENV = {
-    "OrdersTable": "ORDERS_TABLE",
-    "InventoryTable": "INVENTORY_TABLE",
-    "PaymentsTable": "PAYMENTS_TABLE",
-    "BillingTable": "BILLING_TABLE",
-    "IdempotencyTable": "IDEMPOTENCY_TABLE",
-}
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With `-m` naming tiers (`pytest -m unit`), the other tiers' folders are not even imported: a tier runs as fast
+    as its own tests allow."""
+    tier = tier_of(collection_path) if collection_path.is_dir() else None
+    if tier and not could_select(config.option.markexpr, tier):
+        return True
+    return None
 
 
-@dataclass
-class LocalAws:
-    """The moto account a test runs in: boto3 handles on the template's resources."""
-
-    dynamodb: Any
-    tables: dict[str, Any]  # logical id -> boto3 Table
-    sns: Any
-    sqs: Any
-    topic_arn: str
-    audit_queue_url: str
-    published: list[dict[str, Any]] = field(default_factory=list)
-
-    def table(self, logical_id: str) -> Any:
-        return self.tables[logical_id]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its tier's marker from its folder: `pytest -m unit` runs tests/unit, and so on."""
+    for item in items:
+        tier = tier_of(Path(str(item.fspath)))
+        if tier:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 def _functions_environment() -> dict[str, str]:
@@ -86,6 +76,8 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "OrderSaga",
         "POWERTOOLS_DEV": "0",
+        "EVENT_SOURCE": "order-saga.orders",
+        "PAYMENT_PROVIDER": "simulator",
         "AWS_LAMBDA_FUNCTION_NAME": "test-function",
     }.items():
         monkeypatch.setenv(name, value)
@@ -95,24 +87,28 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
-    """moto with every DynamoDB table of template.yaml (same keys, same stream), the order events
-    FIFO topic and the audit FIFO queue subscribed to it; function caches reset around the test."""
+    """moto with every DynamoDB table of template.yaml (same keys, same stream), each table's name in the environment
+    variable its functions read, the order events FIFO topic and the audit FIFO queue subscribed to it; function
+    caches reset around the test."""
     from moto import mock_aws
 
     SERIALIZE_REQUESTS.apply()
-    _reset_function_caches()
-    template = cfn.load()
-    with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name=REGION)
+    reset_function_caches()
+    table_env = template.table_env()
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", shared_session())
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        dynamodb, sns, sqs = shared_handles()
         tables = {}
-        for logical_id, resource in cfn.resources_of_type(template, "AWS::DynamoDB::Table").items():
+        for logical_id, resource in cfn.resources_of_type(template.template(), "AWS::DynamoDB::Table").items():
             name = f"test-{logical_id}"
-            dynamodb.meta.client.create_table(**cfn.create_table_request(resource["Properties"], name))
+            request = cfn.create_table_request(resource["Properties"], name)
+            # moto makes a KMS key (an RSA key pair: 0.1 s) for each encrypted table; encryption at rest is
+            # tests/security's subject, not the functions'.
+            request.pop("SSESpecification", None)
+            dynamodb.meta.client.create_table(**request)
             tables[logical_id] = dynamodb.Table(name)
-            if logical_id in TABLE_ENV:
-                monkeypatch.setenv(TABLE_ENV[logical_id], name)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
+            if logical_id in table_env:
+                monkeypatch.setenv(table_env[logical_id], name)
         topic_arn = sns.create_topic(
             Name="test-order-events.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"}
         )["TopicArn"]
@@ -123,39 +119,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
         monkeypatch.setenv("ORDER_EVENTS_TOPIC_ARN", topic_arn)
         yield LocalAws(dynamodb, tables, sns, sqs, topic_arn, queue_url)
-    _reset_function_caches()
-
-
-def _reset_function_caches() -> None:
-    from saga_common import aws as saga_aws
-    from saga_common import idempotency, settings
-
-    saga_aws.reset()
-    idempotency.reset()
-    settings.reset()
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "test-function"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    log_group_name: str = "/aws/lambda/test-function"
-    log_stream_name: str = "2026/11/25/[$LATEST]test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
+    reset_function_caches()
 
 
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
-
-
-def read_event(name: str) -> dict[str, Any]:
-    """A sample event from events/, as `sam local invoke -e events/<name>` would send it."""
-    import json
-
-    return json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))

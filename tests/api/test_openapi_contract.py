@@ -4,7 +4,6 @@ field, problem+json for API Gateway's own errors, and integrations that point at
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ from openapi_spec_validator import validate
 
 from saga_local.apigateway import load_openapi, render, render_gateway_response
 from saga_local.cloudformation import template as cfn
-from tests.conftest import read_event
+from tests.support.events import read_event
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = [("/orders", "post"), ("/orders/{orderId}", "get")]
 ANY_METHOD = "x-amazon-apigateway-any-method"  # every other method of a resource: 405
 ALLOWED = {"/orders": "POST", "/orders/{orderId}": "GET"}

@@ -2,7 +2,6 @@
 renderer (saga_local.apigateway.vtl) itself."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +18,9 @@ from saga_local.apigateway import (
     select_integration_response,
 )
 from saga_local.apigateway.vtl import json_path
-from tests.conftest import read_event
+from tests.support.events import read_event
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:order-saga"
 VALUES = {
     "AWS::Region": "us-east-1",

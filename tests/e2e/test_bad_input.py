@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalStackHandle, Response
+from tests.support.stack import LocalStackHandle, Response
 
 PROBLEM_JSON = "application/problem+json"
 VALID = {"customerId": "c-1", "items": [{"sku": "SKU-3", "quantity": 1}], "payment": {"token": "tok_visa"}}

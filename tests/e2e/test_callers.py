@@ -3,7 +3,7 @@
 import hashlib
 import uuid
 
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
 
 
 def test_an_unsigned_request_is_403_and_starts_nothing(local_stack: LocalStackHandle) -> None:

@@ -4,7 +4,7 @@ phase and every check, problem_details included, with a few examples per operati
 import json
 
 from reliability.fuzz import fuzz
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
 
 MAX_EXAMPLES = 3
 SEED = 20261126  # the same cases every run; `make fuzz` draws new ones

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import ROOT, LocalStackHandle
+from tests.support.paths import ROOT
+from tests.support.stack import LocalStackHandle
 
 
 def _locust(stack: LocalStackHandle, reports: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from saga_local.launch import free_port, launched_stack
-from tests.e2e.conftest import ROOT, START_TIMEOUT_SECONDS, LocalStackHandle
+from tests.support.paths import ROOT
+from tests.support.stack import START_TIMEOUT_SECONDS, LocalStackHandle
+from tests.support.wait import wait_for
 
 # What `make local` runs with: the scales at 1 (their defaults), no fault file.
 MAKE_LOCAL_DEFAULTS = {"SAGA_LOCAL_TIMEOUT_SCALE": "1", "SAGA_LOCAL_RETRY_SCALE": "1", "SAGA_LOCAL_FAULTS_FILE": ""}
@@ -104,9 +105,12 @@ def test_a_handler_that_really_overruns_still_times_out(default_stack: LocalStac
         Path(default_stack.environment["SAGA_LOCAL_FAULTS_FILE"]).unlink()
     assert response.status == 503, response.body
     payments = default_stack.state["functions"]["PaymentsFunction"]
-    deadline = time.monotonic() + 10  # the worker is killed at its own Timeout, after the Task gave up on it
-    while "Status: timeout" not in _log(default_stack, payments) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(  # the worker is killed at its own Timeout, after the Task gave up on it
+        lambda: "Status: timeout" in _log(default_stack, payments),
+        timeout=10,
+        interval=0.2,
+        message="the payments function's log to show its timeout",
+    )
     assert "Task timed out after" in _log(default_stack, payments)
 
 

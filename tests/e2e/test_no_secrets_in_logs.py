@@ -15,12 +15,20 @@ import pytest
 import yaml
 
 from saga_local.signing import sign
-from tests.e2e.conftest import ROOT, LocalStackHandle
+from tests.support import template
+from tests.support.paths import ROOT
+from tests.support.stack import LocalStackHandle
+from tests.support.wait import wait_for
 
 PROBLEM_JSON = "application/problem+json"
 # The functions these orders run (the recovery sweep runs on its schedule, maybe not within the test: it is warmed,
 # so its log exists, and its lines are scanned like the others').
-SAGA_FUNCTIONS = ("Inventory", "Payments", "Billing", "OutboxRelay")
+# The functions an order runs: the saga's steps, and the relay its stream triggers ("Inventory", ..., "OutboxRelay").
+SAGA_FUNCTIONS = tuple(
+    name.removesuffix("Function")
+    for name in template.functions()
+    if name in {task.function for task in template.saga_tasks().values()} or template.stream_triggered(name)
+)
 FLUSH_SECONDS = 20  # function logs and traces are written asynchronously (worker pipes, UDP segments)
 # An AWS access key id, or the name of a credential variable next to a value (an environment dump).
 AWS_CREDENTIAL = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|aws_secret_access_key|aws_session_token", re.IGNORECASE)
@@ -91,19 +99,22 @@ def test_no_card_token_api_key_or_aws_credential_in_any_log(local_stack: LocalSt
     # UDP), an invocation in every function's log (the relay's comes after the stream poll), then no log growing
     # for a second (workers' output is copied by threads). The function logs need not name the orders: at the
     # template's default log level a successful step logs only metrics.
-    deadline = time.monotonic() + FLUSH_SECONDS
     sizes: dict[Path, int] = {}
-    while True:
+
+    def settled() -> dict[Path, str] | None:
         logs = _read_all(local_stack)
         traces = "".join(text for path, text in logs.items() if path.parent.name == "traces")
-        function_logs = {path: text for path, text in logs.items() if path.parent.name == "logs"}
-        ran = {path.name for path, text in function_logs.items() if "REPORT RequestId" in text}
+        ran = {path.name for path, text in logs.items() if path.parent.name == "logs" and "REPORT RequestId" in text}
         written = all(o in traces for o in order_ids) and len(ran) >= len(SAGA_FUNCTIONS)
         now = {path: len(text) for path, text in logs.items()}
-        if (written and now == sizes) or time.monotonic() > deadline:
-            break
-        sizes = now
-        time.sleep(1)
+        unchanged = now == sizes  # no log grew for a second: workers' output is copied by threads
+        sizes.clear()
+        sizes.update(now)
+        return logs if written and unchanged else None
+
+    logs = wait_for(settled, timeout=FLUSH_SECONDS, interval=1, message="every order traced and the logs settled")
+    traces = "".join(text for path, text in logs.items() if path.parent.name == "traces")
+    function_logs = {path: text for path, text in logs.items() if path.parent.name == "logs"}
     assert all(o in traces for o in order_ids), "the traces never showed these orders"
     assert len(function_logs) >= 4, function_logs  # one per function
     ran = {path.name for path, text in function_logs.items() if "REPORT RequestId" in text}

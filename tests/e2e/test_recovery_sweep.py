@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from saga_local.launch import launched_stack
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
+from tests.support.wait import stays, wait_for
 
-pytestmark = pytest.mark.slow
 FINAL = {"CONFIRMED", "CANCELLED", "COMPENSATION_FAILED"}
 
 
@@ -49,13 +49,14 @@ def order(stack: LocalStackHandle, order_id: str) -> dict[str, Any]:
 
 
 def wait_final(stack: LocalStackHandle, order_id: str, timeout: float = 60, want: set[str] = FINAL) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def final() -> dict[str, Any] | None:
         item = order(stack, order_id)
-        if (item.get("status") in want and "sweep" not in item) or item.get("status") == "CONFIRMED":
-            return item
-        time.sleep(0.5)
-    raise AssertionError(f"{order_id} not final after {timeout} s: {order(stack, order_id)}")
+        return (
+            item if (item.get("status") in want and "sweep" not in item) or item.get("status") == "CONFIRMED" else None
+        )
+
+    return wait_for(final, timeout=timeout, interval=0.5, message=f"{order_id} final ({sorted(want)} or CONFIRMED)")
 
 
 def events(stack: LocalStackHandle, order_id: str, count: int, timeout: float = 30) -> list[str]:
@@ -82,10 +83,18 @@ def sweep_runs(stack: LocalStackHandle) -> int:
 
 def wait_for_sweeps(stack: LocalStackHandle, runs: int, timeout: float = 30) -> None:
     """Until the sweep has run `runs` more times: what a check that it did nothing must wait for."""
-    target, deadline = sweep_runs(stack) + runs, time.monotonic() + timeout
-    while sweep_runs(stack) < target:
-        assert time.monotonic() < deadline, f"the sweep ran {sweep_runs(stack)} of {target} times in {timeout} s"
-        time.sleep(0.2)
+    target = sweep_runs(stack) + runs
+    wait_for(lambda: sweep_runs(stack) >= target, timeout=timeout, interval=0.2, message=f"{target} runs of the sweep")
+
+
+def wait_flagged(stack: LocalStackHandle, order_id: str, timeout: float = 90) -> dict[str, Any]:
+    """Until the sweep gave up on the order (FLAGGED after its retries)."""
+    return wait_for(
+        lambda: (item := order(stack, order_id)).get("sweep") == "FLAGGED" and item,
+        timeout=timeout,
+        interval=0.5,
+        message=f"{order_id} flagged by the sweep",
+    )
 
 
 def test_an_order_left_pending_by_a_halted_execution_is_confirmed_by_the_sweep(stack: LocalStackHandle) -> None:
@@ -162,11 +171,10 @@ def test_an_order_the_sweep_cannot_finish_is_flagged_after_its_retries(stack: Lo
     response, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
     order_id = stack.order_id_of(key)
     assert response.status == 500
-    deadline = time.monotonic() + 90
-    while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    set_faults(stack, [])
-    flagged = order(stack, order_id)
+    try:
+        flagged = wait_flagged(stack, order_id)
+    finally:
+        set_faults(stack, [])
     assert flagged["sweep"] == "FLAGGED"
     assert flagged["status"] == "COMPENSATION_FAILED"
     assert flagged["recoveryAttempts"] == 3  # RETRY_LIMIT
@@ -191,9 +199,7 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
                         "error": "PaymentProviderUnavailable"}])  # fmt: skip
     _, key = stack.place_order(("SKU-3", 1), token="tok_unavailable")
     order_id = stack.order_id_of(key)
-    deadline = time.monotonic() + 90
-    while order(stack, order_id).get("sweep") != "FLAGGED" and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_flagged(stack, order_id)
 
     listing = saga_ops(stack, "list")
     assert listing.returncode == 0, listing.stderr
@@ -207,9 +213,13 @@ def test_the_operator_lists_retries_and_resolves_a_flagged_order(stack: LocalSta
     dry = saga_ops(stack, "retry", order_id, "--dry-run")
     assert dry.returncode == 0
     assert "[dry run]" in dry.stdout
-    time.sleep(2)
-    assert order(stack, order_id)["sweep"] == "FLAGGED"  # nothing changed
-    assert order(stack, order_id)["version"] == version
+    # Nothing changes: a dry run starts no execution (what a real retry would do at once), checked for a while.
+    unchanged = stays(
+        lambda: (item := order(stack, order_id)).get("sweep") == "FLAGGED" and item["version"] == version and item,
+        duration=2,
+        message="the flagged order left alone by a dry run",
+    )
+    assert unchanged["sweep"] == "FLAGGED"
 
     resolved = saga_ops(stack, "resolve", order_id, "--note", "refunded by hand, ticket 42")
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr

@@ -7,7 +7,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tests.e2e.conftest import LocalStackHandle
+from tests.support.stack import LocalStackHandle
+from tests.support.wait import stays, wait_for
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -127,10 +128,7 @@ def test_a_failing_compensation_is_500_and_leaves_the_order_visibly_failed(
         metrics = [json.loads(line) for line in log.read_text().splitlines() if '"_aws"' in line]
         return any(m.get("CompensationFailures") in ([1.0], 1) for m in metrics)
 
-    deadline = time.monotonic() + 15
-    while not (log.exists() and counted()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert counted()
+    wait_for(lambda: log.exists() and counted(), timeout=15, interval=0.2, message="CompensationFailures counted")
 
 
 def test_replaying_a_request_returns_the_same_order_and_charges_once(local_stack: LocalStackHandle) -> None:
@@ -221,12 +219,13 @@ def test_a_poison_stream_record_is_dead_lettered_whole_and_the_rest_goes_through
 def test_an_orders_trace_runs_from_the_api_through_every_step(local_stack: LocalStackHandle) -> None:
     response, _ = local_stack.place_order(("SKU-1", 1))
     order_id = response.json()["orderId"]
-    time.sleep(1.0)  # segments travel by UDP
-    result = local_stack.cli("trace", order_id)
-    assert result.returncode == 0, result.stderr
-    timeline = result.stdout
-    for expected in ("ReserveInventory", "ChargePayment", "ConfirmOrder", "DynamoDB"):
-        assert expected in timeline, timeline
+    expected = ("ReserveInventory", "ChargePayment", "ConfirmOrder", "DynamoDB")
+
+    def traced() -> str | None:  # segments travel by UDP: the timeline is complete once every one has arrived
+        result = local_stack.cli("trace", order_id)
+        return result.stdout if result.returncode == 0 and all(name in result.stdout for name in expected) else None
+
+    timeline = wait_for(traced, timeout=30, interval=0.5, message=f"the trace of {order_id} naming {expected}")
     assert "AWS::ApiGateway::Stage" in timeline or "/dev" in timeline
 
 
@@ -279,16 +278,15 @@ def test_a_charge_killed_after_the_provider_captured_is_refunded_by_the_compensa
     answer: list[Any] = []
     placing = threading.Thread(target=lambda: answer.append(local_stack.place_order(("SKU-7", 1), key=key)[0]))
     placing.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def captured() -> str | None:
         # The order's id is random: the caller's Idempotency-Key record names it once the saga claimed the key.
         claimed = orders.get_item(Key={"orderId": key_record}, ConsistentRead=True).get("Item", {})
-        order_id = str(claimed.get("targetOrderId", "-"))
-        captured = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == order_id]
-        if captured:
-            break
-        time.sleep(0.05)
-    assert captured, "the provider never captured"
+        claimed_id = str(claimed.get("targetOrderId", "-"))
+        charges = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == claimed_id]
+        return claimed_id if charges else None
+
+    order_id = wait_for(captured, timeout=30, message="the provider's capture of the charge")
     # The retry fails; the refund's fence is no longer slowed.
     faults([{"function": "PaymentsFunction", "match": {"action": "ChargePayment"}, "error": "ServiceException"}])
     placing.join(60)
@@ -296,7 +294,12 @@ def test_a_charge_killed_after_the_provider_captured_is_refunded_by_the_compensa
     problem = _assert_problem(answer[0], 503, "SERVICE_UNAVAILABLE")
     assert problem["orderId"] == order_id
     assert _order(local_stack, order_id)["status"] == "CANCELLED"
-    time.sleep(3)  # the held record write lands after the fence, and is refused by it
-    [charge] = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == order_id]
-    assert (charge["status"], charge.get("refundedAmount")) == ("REFUNDED", charge["amount"])
+
+    def refunded() -> bool:
+        [charge] = [i for i in payments.scan(ConsistentRead=True)["Items"] if i.get("idempotencyKey") == order_id]
+        return (charge["status"], charge.get("refundedAmount")) == ("REFUNDED", charge["amount"])
+
+    # The held record write lands after the fence and is refused by it: nothing signals a refused write, so the
+    # refund is checked to hold over the time the held write takes to land.
+    stays(refunded, duration=3, message="the refunded charge, fenced against the held write")
     assert [p["status"] for p in _payments(local_stack, order_id)] == ["CANCELLED"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 SOURCE_DIRS = ("functions", "statemachine", "saga_local", "reliability", "loadtest", "benchmarks")
 MAX_FUNCTION_LINES = 60
 MAX_LOCAL_MODULE_LINES = 600

@@ -18,8 +18,8 @@ from loadtest.settings import (
     percentile,
     resolve_target,
 )
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIRMED = {"orderId": "ord_1", "status": "CONFIRMED", "total": 2499}
 OUT_OF_STOCK = {"status": 409, "code": "OUT_OF_STOCK", "orderId": "ord_2", "detail": "SKU-7: requested 3, available 2"}
 DECLINED = {"status": 402, "code": "PAYMENT_DECLINED", "orderId": "ord_3"}

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from saga_local.awslambda.runtime import LambdaRuntime
 from saga_local.faults import FaultInjector, FaultRuleError, parse_rules
-from tests.local.awslambda.test_runtime import ENDPOINT, REGION, spec
+from tests.support.aws import REGION
+from tests.support.runtime import ENDPOINT, spec
 
 
 def write_rules(path: Path, *rules: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,8 @@ from saga_local.core import patches
 from saga_local.core.patching import Kind
 from saga_local.stepfunctions.json_path import DEFINITE_JSON_PATHS
 from saga_local.stepfunctions.parse_once import PARSE_DEFINITIONS_ONCE
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PARALLEL_OUTPUT = [{"invoiceId": "inv_1"}, {"ledgerEntryId": "led_1"}]
 
 

@@ -1,6 +1,6 @@
 """saga_local.core.routing: the moto server remembers each signed request's service."""
 
-from tests.local.conftest import client, streamed_table
+from tests.support.emulator import client, streamed_table
 
 
 def test_remembered_routes_still_tell_each_service_apart(server: str) -> None:

@@ -11,7 +11,6 @@ from reliability import chaos
 from reliability.invariants import Request, Violation
 
 
-@pytest.mark.slow
 def test_a_small_chaos_run_breaks_no_invariant(tmp_path: Path) -> None:
     report_path = tmp_path / "chaos.json"
     status = chaos.main(["--orders", "40", "--concurrency", "4", "--seed", "7", "--report", str(report_path)])

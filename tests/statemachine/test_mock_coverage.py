@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-# The module pytest collected (this directory is on sys.path, tests/ has no __init__.py): its OUTCOMES are shared, so
-# each test case runs once. `tests.statemachine.test_saga_paths` would be a second copy, running them all again.
-from test_saga_paths import (
+from statemachine import asl
+from tests.support.mocked_saga import (
     MOCK_CONFIG,
     STATE_MACHINE_NAME,
     Outcome,
@@ -26,8 +25,6 @@ from test_saga_paths import (
     mocked_saga,
     outcome,
 )
-
-from statemachine import asl
 
 HOW_TO = f"add a test case to {MOCK_CONFIG.relative_to(MOCK_CONFIG.parents[1])} (docs/testing-the-state-machine.md)"
 

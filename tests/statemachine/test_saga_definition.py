@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from statemachine import asl
 from statemachine import steps as asl_steps
+from tests.support import template
 
 API_GATEWAY_INTEGRATION_TIMEOUT = 29
 # The errors the handler tables declare final (test_handler_tables.py). A late forward step that finds its
@@ -20,14 +21,25 @@ BUSINESS_ERRORS = {
     for step in asl_steps.handler_steps(_RESOURCES, function).values()
     for error in step.no_retry
 } | {asl_steps.CONDITION_FAILED}
-FORWARD_STEPS = [
-    "CreateOrder",
-    "ReserveInventory",
-    "ChargePayment",
-    "BillOrder",
-    "ConfirmOrder",
-]
-COMPENSATIONS = ["VoidInvoice", "RefundPayment", "ReleaseInventory", "CloseOrder"]
+# The services' steps, in the order an order passes them (ReserveInventory, ChargePayment, ...), and their undos.
+LAMBDA_STEPS = [task.name for task in template.forward_steps()]
+SERVICES = [task.service for task in template.forward_steps()]  # the keys of the ASL's $.undo flags
+FORWARD_STEPS = ["CreateOrder", *LAMBDA_STEPS, "ConfirmOrder"]
+COMPENSATIONS = [*(task.name for task in template.compensations()), "CloseOrder"]
+
+
+def undo_flags(done: int) -> dict[str, bool]:
+    """The $.undo flags once the first `done` services' steps may have run."""
+    return {service: index < done for index, service in enumerate(SERVICES)}
+
+
+def undo_state(done: int) -> str:
+    """The Pass state that sets those flags (UndoInventory for 1, ...)."""
+    states = asl.load()["States"]
+    [name] = [n for n, s in states.items() if s.get("ResultPath") == "$.undo" and s.get("Result") == undo_flags(done)]
+    return name
+
+
 # Technical errors that ran something (a timeout, a handler's error) are not retried here, for the time budget: each
 # failure has its own recovery (test_a_step_without_retries_recovers). Some still retry fast rejections (throttles).
 NOT_RETRIED = {
@@ -37,13 +49,12 @@ NOT_RETRIED = {
     "CreateOrder": "OrderUnavailable",
     "StoreClaimedOrder": "OrderUnavailable",
     "FindExistingOrder": "OrderUnavailable",  # nothing was done: 503, retry with the same key
-    # A forward Lambda step's Task timeout already holds a cold start: what was done is undone, and the client's
-    # replay with the same key finds the order's outcome.
-    "ReserveInventory": "UndoInventory",
-    "ChargePayment": "UndoPayment",
-    "BillOrder": "UndoBilling",
-    "ConfirmOrder": "UndoBilling",  # a confirmation that landed is found by the claim's condition: 201, nothing undone
-    "FindUnconfirmedOrder": "UndoBilling",  # not knowing, undo: CloseOrder closes a CONFIRMED order too
+    # A forward Lambda step's Task timeout already holds a cold start: what was done is undone (itself included), and
+    # the client's replay with the same key finds the order's outcome.
+    **{step: undo_state(index + 1) for index, step in enumerate(LAMBDA_STEPS)},
+    # A confirmation that landed is found by the claim's condition: 201, nothing undone.
+    "ConfirmOrder": undo_state(len(SERVICES)),
+    "FindUnconfirmedOrder": undo_state(len(SERVICES)),  # not knowing, undo: CloseOrder closes a CONFIRMED order too
     "ClaimCompensation": "Compensate",  # the mark could not be written: not knowing, undo (as before the claim)
     "FindConfirmedOrder": "Compensate",  # the order the claim refused cannot be read: not knowing, undo
     "CloseOrder": "OrderNotClosed",  # 500: someone looks
@@ -72,9 +83,7 @@ SLOW_INIT = 2
 WORST_CASE_TASKS = [
     "ClaimIdempotencyKey",
     "CreateOrder",
-    "ReserveInventory",
-    "ChargePayment",
-    "BillOrder",
+    *LAMBDA_STEPS,
     "ConfirmOrder",
     "FindUnconfirmedOrder",
     "ClaimCompensation",
@@ -342,20 +351,20 @@ def _reachable(definition: dict[str, Any], start: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("step", "error", "undo"),
+    ("step", "error", "done"),
     [
-        ("ReserveInventory", "OutOfStock", {"inventory": False, "payments": False, "billing": False}),
-        ("ReserveInventory", "States.Timeout", {"inventory": True, "payments": False, "billing": False}),
-        ("ChargePayment", "PaymentDeclined", {"inventory": True, "payments": False, "billing": False}),
-        ("ChargePayment", "States.Timeout", {"inventory": True, "payments": True, "billing": False}),
-        ("BillOrder", "States.Timeout", {"inventory": True, "payments": True, "billing": True}),
-        ("ConfirmOrder", "States.Timeout", {"inventory": True, "payments": True, "billing": True}),
+        ("ReserveInventory", "OutOfStock", 0),  # a refusal did nothing
+        ("ChargePayment", "PaymentDeclined", 1),
+        # A timeout may have half-happened (after the write): the step is undone too, with every step before it.
+        *((step, "States.Timeout", index + 1) for index, step in enumerate(LAMBDA_STEPS)),
+        ("ConfirmOrder", "States.Timeout", len(SERVICES)),
     ],
 )
 def test_a_failure_compensates_what_was_done_and_closes_the_order(
-    definition: dict[str, Any], step: str, error: str, undo: dict[str, bool]
+    definition: dict[str, Any], step: str, error: str, done: int
 ) -> None:
     """A failed step may have half-happened (a timeout after the write), so it is undone too."""
+    undo = undo_flags(done)
     states = definition["States"]
     catcher = next(c for c in states[step]["Catch"] if error in c["ErrorEquals"] or c["ErrorEquals"] == ["States.ALL"])
     assert catcher["ResultPath"] == "$.failure"
@@ -369,7 +378,9 @@ def test_every_compensation_is_claimed_first(definition: dict[str, Any]) -> None
     the same request confirmed it: that outcome stands, 201), and a marked order can no longer be confirmed."""
     states = definition["States"]
     undo = [name for name, state in states.items() if state.get("ResultPath") == "$.undo"]
-    assert sorted(undo) == ["NothingToUndo", "RetryCompensation", "UndoBilling", "UndoInventory", "UndoPayment"]
+    assert sorted(undo) == sorted(
+        {"NothingToUndo", "RetryCompensation"} | {undo_state(n + 1) for n in range(len(SERVICES))}
+    )
     # The recovery sweep's retry of a COMPENSATION_FAILED order needs no claim: it can no longer be confirmed.
     assert {states[name]["Next"] for name in undo if name != "RetryCompensation"} == {"ClaimCompensation"}
     assert [name for name, state in states.items() if "Compensate" in asl.successors(state)] == [
@@ -397,7 +408,8 @@ def test_compensations_cover_every_service_and_never_stop_each_other(definition:
         name, state = task
         branch_tasks.append(name)
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} failing would cancel its siblings"
-    assert branch_tasks == ["VoidInvoice", "RefundPayment", "ReleaseInventory"], "reverse order of the forward steps"
+    # One branch per service, in reverse order of the forward steps, each undoing with the function that did.
+    assert [template.saga_tasks()[name].service for name in branch_tasks] == SERVICES[::-1], branch_tasks
 
 
 def test_every_path_from_the_compensations_closes_the_order(definition: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ import re
 import shlex
 import sys
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import cfnlint.api
@@ -15,8 +14,8 @@ import pytest
 
 from saga_local.cloudformation import template as cfn
 from saga_local.cloudformation.intrinsics import Resolver
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "bootstrap" / "account.yaml"
 ACCOUNT_CONCURRENCY_QUOTA = 1000  # Lambda's default concurrent executions per account and region
 UNRESERVED_MINIMUM = 100  # Lambda refuses a reservation that leaves less than this unreserved

@@ -13,8 +13,7 @@ import pytest
 
 from saga_local.cloudformation import template as cfn
 from statemachine import asl
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _sam() -> str:

@@ -10,6 +10,7 @@ import pytest
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
 from saga_ops import capacity
 from saga_ops.capacity import ConfigError, load_environment, load_per_order, model
+from tests.support import template as template_lists
 
 ACCOUNT_QUOTA = 1000  # Lambda's default concurrency quota
 
@@ -24,7 +25,7 @@ def test_prod_reserves_what_the_model_needs_at_its_rate_and_fits_a_default_accou
     result = model(prod, load_per_order(), template)
 
     reserved = capacity.reservations(prod, template)
-    assert set(reserved) == {"InventoryFunction", "PaymentsFunction", "BillingFunction"}
+    assert set(reserved) == set(template_lists.reserving_concurrency())
     for need in result.functions:
         if need.function in reserved:
             assert reserved[need.function] >= need.needed, need

@@ -21,6 +21,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from saga_local.cloudformation.template import TEMPLATE_PATH, load
 from saga_ops import preflight
 from saga_ops.capacity import Environment, load_environment, load_per_order
+from tests.support import template as template_lists
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -138,7 +139,8 @@ def test_bootstrapped_default_account_passes_prod(endpoint: str, template: dict[
         "SQS FIFO queue AuditQueue": "OK",
     }
     assert preflight.exit_status(list(checks.values())) == 0
-    assert checks["Lambda reserved concurrency"].numbers["unreserved_after"] == 1000 - 3 * int(
+    reserving = len(template_lists.reserving_concurrency())
+    assert checks["Lambda reserved concurrency"].numbers["unreserved_after"] == 1000 - reserving * int(
         load_environment("prod", template=template).parameters["FunctionConcurrencyLimit"]
     )
 
@@ -172,12 +174,13 @@ def test_prod_on_a_new_account_of_10_will_fail_and_names_the_increase(endpoint: 
     account.bootstrap()
     account.lambda_settings = (10, 10)
     reservation = int(load_environment("prod", template=template).parameters["FunctionConcurrencyLimit"])
+    reserved = len(template_lists.reserving_concurrency()) * reservation
 
     check = _run(account, _environment("prod", template), template)["Lambda reserved concurrency"]
 
     assert check.status == "WILL FAIL"
-    assert f"would leave {10 - 3 * reservation} unreserved" in check.message
-    assert f"request a Lambda concurrency increase to at least {3 * reservation + 100}" in check.fix
+    assert f"would leave {10 - reserved} unreserved" in check.message
+    assert f"request a Lambda concurrency increase to at least {reserved + 100}" in check.fix
     assert "set FunctionConcurrencyLimit=0" in check.fix
     # the default environment reserves nothing: the same account deploys it
     default = _run(account, _environment("default", template), template)["Lambda reserved concurrency"]
@@ -189,15 +192,17 @@ def test_the_deployed_stacks_reservations_count_as_given_back(endpoint: str, tem
     environment = _environment("prod", template, FunctionConcurrencyLimit="300")
     account = Account(endpoint)
     account.bootstrap()
-    steps = ("InventoryFunction", "PaymentsFunction", "BillingFunction")
-    account.deploy_stack(environment.stack_name, dict.fromkeys(steps, 250))
-    account.lambda_settings = (1000, 1000 - 750)
+    reserving = template_lists.reserving_concurrency()  # 250 each deployed, 300 each asked
+    deployed, asked = 250 * len(reserving), 300 * len(reserving)
+    account.deploy_stack(environment.stack_name, dict.fromkeys(reserving, 250))
+    quota = asked + 100  # just enough: what is left unreserved after the change is Lambda's minimum
+    account.lambda_settings = (quota, quota - deployed)
 
     check = _run(account, environment, template)["Lambda reserved concurrency"]
 
     assert check.status == "OK", check.message
-    assert check.numbers["replaced"] == 750
-    assert check.numbers["unreserved_after"] == 250 + 750 - 900
+    assert check.numbers["replaced"] == deployed
+    assert check.numbers["unreserved_after"] == (quota - deployed) + deployed - asked == 100
     # another stack's reservations are not given back: the same request fails next to them
     other = dataclasses.replace(environment, stack_name="order-saga-other")
     assert _run(account, other, template)["Lambda reserved concurrency"].status == "WILL FAIL"

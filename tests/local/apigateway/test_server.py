@@ -113,7 +113,7 @@ class FakeAws:
         body = json.loads(request.get_data(as_text=True))
         self.requests.append(Recorded(target, dict(request.headers.items()), body))
         status, payload, *delay = self.answers[target.partition(".")[2]](body)
-        time.sleep(delay[0] if delay else 0)
+        time.sleep(delay[0] if delay else 0)  # a slow service, when a test injects the delay on purpose
         return Response(json.dumps(payload), status, content_type="application/x-amz-json-1.0")(environ, start_response)
 
     def answer(self, action: str, status: int, payload: dict[str, Any], delay: float = 0) -> None:
@@ -439,7 +439,7 @@ def test_executions_past_the_local_bound_wait_before_they_start_outside_the_inte
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.3)
+        time.sleep(0.3)  # the behaviour under test: executions long enough to overlap
         with lock:
             running -= 1
         return start_sync_execution(body)

@@ -7,7 +7,7 @@ import pytest
 
 from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
 from saga_local.stepfunctions import timing
-from tests.local.conftest import Behaviour, Local, OutOfStock, lambda_task
+from tests.support.emulator import Behaviour, Local, OutOfStock, lambda_task
 
 
 @pytest.mark.parametrize("payload", [{"a": [1, "x"]}, [1, 2], "text", 42, None])

@@ -19,17 +19,13 @@ import pytest
 from saga_local.awslambda import invoke_hook
 from saga_local.awslambda.account import ConcurrencyAccount, ReservationRefused
 from saga_local.awslambda.runtime import InvokeResult, LambdaRuntime
-from saga_local.cloudformation.specs import FunctionSpec
 from saga_local.core import patches
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.xray import segments as xray
+from tests.support.aws import REGION
+from tests.support.runtime import BEHAVIOURS, ENDPOINT, FIXTURES, LAYER, spec
+from tests.support.wait import wait_for
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-BEHAVIOURS = FIXTURES / "functions" / "behaviours"
-LAYER = FIXTURES / "layers" / "common"
-ENDPOINT = "http://127.0.0.1:4566"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 # What Lambda adds to a function's own variables (the runtime's documented set, as emulated).
 LAMBDA_VARIABLES = {
     "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
@@ -38,21 +34,6 @@ LAMBDA_VARIABLES = {
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
     "AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT", "AWS_XRAY_CONTEXT_MISSING",
 }  # fmt: skip
-
-
-def spec(name: str, handler: str, **overrides: Any) -> FunctionSpec:
-    fields: dict[str, Any] = {
-        "logical_id": name.title(),
-        "name": name,
-        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-        "code_dir": BEHAVIOURS,
-        "handler": handler,
-        "layer_dirs": (LAYER,),
-        "environment": {"POWERTOOLS_SERVICE_NAME": name, "TABLE_NAME": "t"},
-        "timeout_seconds": 3,
-        "memory_mb": 256,
-    }
-    return FunctionSpec(**{**fields, **overrides})
 
 
 @pytest.fixture
@@ -390,17 +371,17 @@ def test_a_traced_invocation_records_the_function_segment_the_sdk_nests_under(
     assert failed["cause"]["exceptions"][0]["type"] == "PaymentDeclined"
 
 
-def test_close_stops_every_worker(runtime: LambdaRuntime) -> None:
+def test_close_stops_every_worker(runtime: LambdaRuntime, tmp_path: Path) -> None:
     runtime.register(spec("echo", "behaviours.handler.echo"))
     runtime.register(spec("sleepy", "behaviours.handler.sleep"))
     idle = runtime.invoke("echo", {}).payload["pid"]
     busy: dict[str, Any] = {}
-    invocation = threading.Thread(target=lambda: busy.update(result=runtime.invoke("sleepy", {"seconds": 30})))
+    started = tmp_path / "started"
+    event = {"seconds": 30, "started": str(started)}
+    invocation = threading.Thread(target=lambda: busy.update(result=runtime.invoke("sleepy", event)))
     invocation.start()
-    while not runtime.workers("sleepy"):
-        time.sleep(0.01)
+    wait_for(started.exists, timeout=30, message="the sleepy invocation running in its worker")
     [busy_pid] = runtime.workers("sleepy")
-    time.sleep(0.3)  # its invocation is running
 
     runtime.close()
     invocation.join(timeout=3)

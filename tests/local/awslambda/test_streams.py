@@ -20,6 +20,7 @@ from saga_local.awslambda.runtime import LambdaRuntime
 from saga_local.awslambda.streams import StreamPoller
 from saga_local.cloudformation import template
 from saga_local.cloudformation.specs import EventSourceMappingSpec, FunctionSpec
+from tests.support.wait import wait_for
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -127,6 +128,11 @@ class Stream:
         records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
         return {keys(record): record["dynamodb"]["SequenceNumber"] for record in records}
 
+    def dead_letter_count(self) -> int:
+        """How many records the on-failure queue holds, without receiving them."""
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
     def dead_letters(self) -> list[dict[str, Any]]:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
         return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
@@ -191,7 +197,7 @@ def test_the_batching_window_gathers_records_into_one_batch(stream: Stream) -> N
 
     for pk in "abc":
         stream.put(pk)
-        time.sleep(0.3)
+        time.sleep(0.3)  # the behaviour under test: writes spread over the 1 s window still make one batch
     assert poller.wait_idle(5)
 
     assert consumer.batches == [["a", "b", "c"]]
@@ -337,7 +343,7 @@ def test_records_older_than_the_maximum_age_are_given_up_on(stream: Stream) -> N
     consumer = Consumer(lambda records: failed() if keys(records[0]) == "stuck" else Outcome())
 
     poller = stream.poll(consumer, maximum_record_age_seconds=1)  # retries unlimited: only age ends them
-    time.sleep(1.5)
+    wait_for(stream.dead_letter_count, timeout=15, message="the stuck record given up on once older than 1 s")
     assert poller.wait_idle()
     stream.put("next")
     assert poller.wait_idle()

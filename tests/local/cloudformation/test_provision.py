@@ -10,6 +10,7 @@ import pytest
 from saga_local.awslambda.account import ACCOUNT_CONCURRENCY
 from saga_local.cloudformation import template as cfn
 from saga_local.cloudformation.provision import NO_CLOUDWATCH_ROLE, ProvisionError, Stack, bootstrap, provision
+from tests.support import template
 
 
 def _clients(service: str) -> Any:
@@ -159,17 +160,14 @@ def test_reserved_concurrency_follows_the_parameter_as_cloudformation_resolves_i
     """`FunctionConcurrencyLimit` 0 (the default) means no reservation: Fn::Equals compares a Number parameter
     with "0" as a string, as CloudFormation does. A reservation of 0 would throttle every invocation."""
     default = _provision()
-    assert {f.logical_id: f.reserved_concurrency for f in default.functions} == dict.fromkeys(
-        ["InventoryFunction", "PaymentsFunction", "BillingFunction", "OutboxRelayFunction", "RecoverySweepFunction"]
-    )
+    assert {f.logical_id: f.reserved_concurrency for f in default.functions} == dict.fromkeys(template.functions())
     prod = provision(
         lambda s: boto3.client(s, region_name="us-east-1"),  # type: ignore[call-overload]  # dynamic service name
         stack_name="prod",
         parameters={"FunctionConcurrencyLimit": "200"},
     )
     reserved = {f.logical_id: f.reserved_concurrency for f in prod.functions}
-    assert reserved == {**dict.fromkeys(["InventoryFunction", "PaymentsFunction", "BillingFunction"], 200),
-                        "OutboxRelayFunction": None, "RecoverySweepFunction": None}  # fmt: skip
+    assert reserved == {**dict.fromkeys(template.functions()), **dict.fromkeys(template.reserving_concurrency(), 200)}
 
 
 # ---------------------------------------------------------------- where CloudFormation would fail

@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local.conftest import stream_events, streamed_table
+from tests.support.emulator import stream_events, streamed_table
 
 
 def test_cancelled_transaction_leaves_items_and_stream_as_they_were(server: str) -> None:

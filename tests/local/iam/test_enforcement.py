@@ -15,7 +15,8 @@ from moto.core.authorization import enable_iam_authentication
 
 from saga_local.iam.enforcement import iam_actions
 from saga_local.iam.sessions import RoleSessions
-from tests.local.conftest import REGION, Behaviour, client
+from tests.support.aws import REGION
+from tests.support.emulator import Behaviour, client
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}  # fmt: skip

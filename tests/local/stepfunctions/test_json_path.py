@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from tests.local.conftest import Local
+from tests.support.emulator import Local
 
 
 def test_definite_json_paths_give_the_value_not_a_list(local: Local) -> None:

@@ -19,6 +19,7 @@ from saga_local.stepfunctions import mock_config as sfn_mocks
 from saga_local.stepfunctions import timing
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.stepfunctions.mock_config import MockConfigError, load_mock_config
+from tests.support.wait import wait_for
 
 REGION = "us-east-1"
 MACHINE = "Shop"
@@ -306,10 +307,12 @@ def test_start_execution_with_a_test_case_and_its_history(local: Local, calls: l
     machine = local.machine({"Reserve": local.task(End=True)})
     sfn_mocks.enable_mock_config(config({"Happy": {"Reserve": "Reserved"}}, {"Reserved": {"0": invoked({"ok": 1})}}))
     execution_arn = local.sfn.start_execution(stateMachineArn=f"{machine}#Happy", input="{}")["executionArn"]
-    deadline = time.monotonic() + 10
-    while (described := local.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+
+    def finished() -> Any:
+        described = local.sfn.describe_execution(executionArn=execution_arn)
+        return described if described["status"] != "RUNNING" else None
+
+    described = wait_for(finished, timeout=10, interval=0.01, message="the execution to finish")
     assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"ok": 1})
     kinds = [event["type"] for event in local.sfn.get_execution_history(executionArn=execution_arn)["events"]]
     assert kinds[-1] == "ExecutionSucceeded"

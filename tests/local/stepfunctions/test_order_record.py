@@ -10,7 +10,6 @@ the same answer.
 
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from saga_local.awslambda.invoke_hook import LambdaTarget, run_lambdas_with
 from saga_local.core import aws_calls
 from saga_local.stepfunctions.inprocess import LocalSaga, deploy_in_process
 from saga_local.stepfunctions.timing import RETRY_SCALE_ENV, TIMEOUT_SCALE_ENV
+from tests.support.wait import WaitTimeout, wait_for
 
 MUG = {"name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10}
 LOST_REPLY = {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "reply lost (injected)"}
@@ -401,10 +401,11 @@ def held(
         request = _request(call)
         if request.get("TableName") != table_name or not write(request):
             return
-        deadline = time.monotonic() + 3
-        while not any(until(item) for item in orders(saga)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        released.append("as expected" if any(until(item) for item in orders(saga)) else "gave up waiting")
+        try:
+            wait_for(lambda: any(until(item) for item in orders(saga)), timeout=3, interval=0.01, message="the order")
+            released.append("as expected")
+        except WaitTimeout:
+            released.append("gave up waiting")
 
     remove = aws_calls.add_interceptor(hold)
     try:

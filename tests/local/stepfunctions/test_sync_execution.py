@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from saga_local.stepfunctions.inprocess import INTERPRETER_CONFIG
 from saga_local.stepfunctions.sync_execution import START_SYNC_EXECUTION, add_finished_listener
-from tests.local.conftest import REGION, Behaviour, Local, lambda_task
+from tests.support.aws import REGION
+from tests.support.emulator import Behaviour, Local, lambda_task
 
 
 def test_start_sync_execution_returns_succeeded_with_the_aws_response_shape(local: Local) -> None:
@@ -67,7 +68,7 @@ def test_a_parallel_branch_failing_with_any_error_is_caught_by_the_parallels_cat
 
     def bill(event: Any) -> Any:
         if error == "States.Timeout":
-            time.sleep(1.5)  # past the Task's TimeoutSeconds
+            time.sleep(1.5)  # the behaviour under test: past the Task's TimeoutSeconds
             return {}
         raise type(error, (Exception,), {})("billing is down")
 

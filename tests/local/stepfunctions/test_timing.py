@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from saga_local.stepfunctions import timing
-from tests.local.conftest import Behaviour, Local, lambda_task
+from tests.support.emulator import Behaviour, Local, lambda_task
 
 
 def test_retry_scale_is_one_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +55,7 @@ def test_task_timeouts_are_scaled_by_saga_local_timeout_scale(
     arn = local.function("slow")
 
     def slow(event: Any) -> str:
-        time.sleep(1.5)
+        time.sleep(1.5)  # the behaviour under test: an invocation longer than the Task's 1 s timeout
         return "done"
 
     behaviour.functions["slow"] = slow

@@ -18,6 +18,7 @@ from saga_local.awslambda import invoke_hook
 from saga_local.xray.daemon import TimelineRow, TraceStore, XRayDaemon, parse_datagram, render_timeline
 from saga_local.xray.propagation import PROPAGATE_TRACES
 from saga_local.xray.segments import format_trace_header, new_trace_id, parse_trace_header, segment, send_segment
+from tests.support.wait import wait_for
 
 REGION = "us-east-1"
 FUNCTION_SEGMENT_ID = "f00dfeedf00dfeed"
@@ -203,9 +204,12 @@ def test_daemon_forwards_finished_documents_to_x_ray(tmp_path: Path, monkeypatch
             send_segment(document)
             _received(daemon, 2)
             # Generous: the first forward builds the client's first request, which takes seconds on a loaded machine.
-            deadline = time.monotonic() + 15
-            while not (traces := xray.batch_get_traces(TraceIds=[trace_id])["Traces"]) and time.monotonic() < deadline:
-                time.sleep(0.02)
+            traces = wait_for(
+                lambda: xray.batch_get_traces(TraceIds=[trace_id])["Traces"],
+                timeout=15,
+                interval=0.02,
+                message="the finished segment forwarded to X-Ray",
+            )
         finally:
             daemon.stop()
     (trace,) = traces

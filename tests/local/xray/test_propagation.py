@@ -9,7 +9,7 @@ import pytest
 
 from saga_local.xray.propagation import PROPAGATE_TRACES, STATE_MACHINE_ORIGIN
 from saga_local.xray.segments import parse_trace_header
-from tests.local.conftest import Behaviour, Local, OutOfStock, lambda_task
+from tests.support.emulator import Behaviour, Local, OutOfStock, lambda_task
 
 TRACE_ID = "1-6750a1b2-0123456789abcdef01234567"
 API_SEGMENT_ID = "a1b2c3d4e5f60718"

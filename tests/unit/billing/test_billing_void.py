@@ -15,7 +15,8 @@ from billing import handler, repository
 from billing.errors import InvoiceVoided
 from saga_common.observability import logger
 
-from tests.conftest import LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
 
 ORDER = "ord_00000000000000000000000050"
 LINE = {"sku": "SKU-1", "name": "Espresso beans", "quantity": 2, "unitPrice": 1999, "lineTotal": 3998}

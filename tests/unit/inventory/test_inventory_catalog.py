@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from inventory import repository, service
 
-from tests.conftest import LocalAws
+from tests.support.aws import LocalAws
 
 SEED_FILE = Path(__file__).parents[3] / "data" / "inventory-seed.json"
 

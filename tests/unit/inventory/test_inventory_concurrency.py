@@ -12,7 +12,7 @@ from inventory.errors import OutOfStock, ReservationReleased
 from inventory.settings import settings
 from saga_common import aws as saga_aws
 
-from tests.conftest import LocalAws
+from tests.support.aws import LocalAws
 
 
 def test_fifty_concurrent_orders_for_five_units_never_oversell(aws: LocalAws, lambda_context: Any) -> None:

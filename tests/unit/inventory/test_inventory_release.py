@@ -6,7 +6,8 @@ import pytest
 from inventory import handler, service
 from inventory.errors import ReservationReleased
 
-from tests.conftest import LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
 
 ORDER = "ord_00000000000000000000000002"
 

@@ -7,7 +7,8 @@ from inventory import handler, service
 from inventory.errors import InvalidOrder, OutOfStock, ReservationReleased, UnknownSku
 from saga_common.errors import InvalidCommand
 
-from tests.conftest import LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
 
 ORDER = "ord_00000000000000000000000001"
 CATALOG = [

@@ -6,7 +6,6 @@ Messages are read back from the audit FIFO queue subscribed (raw) to the topic, 
 import json
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,12 +19,9 @@ from outbox_relay.handler import lambda_handler
 from outbox_relay.model import EVENT_ID_NAMESPACE, OrderEvent
 from outbox_relay.service import event_for
 
-from saga_local.stepfunctions.inprocess import deploy_in_process
-from saga_local.stepfunctions.timing import RETRY_SCALE_ENV
-from tests.conftest import ROOT, LocalAws, read_event
-
-SCHEMA = json.loads(Path(ROOT, "schemas", "order-event.schema.json").read_text(encoding="utf-8"))
-envelope_schema = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
+from tests.support.outbox import SCHEMA, audit_messages, envelope_schema
 
 SAMPLE = read_event("outbox-relay-stream.json")
 ORDER = "ord_62fcf1ea2535e70382feef0260147a023e21dde897bc1cf2d989a35c12a31466"
@@ -100,33 +96,6 @@ def batch(*records: dict[str, Any]) -> dict[str, Any]:
 
 def sequence_numbers(response: Mapping[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-
-
-def audit_messages(aws: LocalAws) -> list[dict[str, Any]]:
-    """Everything on the audit queue, in delivery order, as a consumer receives it."""
-    messages: list[dict[str, Any]] = []
-    while received := aws.sqs.receive_message(
-        QueueUrl=aws.audit_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        messages += received
-        for message in received:  # FIFO: a group's next messages come once these are deleted
-            aws.sqs.delete_message(QueueUrl=aws.audit_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
-
-
-def orders_stream_batch(aws: LocalAws, table_name: str) -> dict[str, Any]:
-    """The orders table's stream so far, as the Lambda event source mapping would deliver it."""
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
-    arn = aws.dynamodb.meta.client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
-    for each in records:
-        each["dynamodb"]["ApproximateCreationDateTime"] = int(
-            each["dynamodb"]["ApproximateCreationDateTime"].timestamp()
-        )
-        each["eventSourceARN"] = arn
-    return {"Records": records}
 
 
 # ---------------------------------------------------------------- publishing
@@ -227,40 +196,6 @@ def test_the_schema_refuses_a_resolved_event_without_its_resolution() -> None:
     envelope = OrderEvent(type="order.resolved", source="s", order_id=ORDER, status="COMPENSATION_FAILED",
                           time=COMPENSATION_FAILED["updatedAt"], data=COMPENSATION_FAILED).to_dict()  # fmt: skip
     assert not envelope_schema.is_valid(envelope)
-
-
-def test_what_the_state_machine_writes_is_what_the_relay_publishes(
-    aws: LocalAws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The orchestrator writes the order itself (ASL DynamoDB integrations): its documents must be events."""
-    monkeypatch.setenv(RETRY_SCALE_ENV, "0.01")
-    saga = deploy_in_process()
-    try:
-        mug = {"sku": "SKU-MUG", "name": "Mug", "unitPrice": 1299, "currency": "EUR", "available": 10, "reserved": 0}
-        saga.table("InventoryTable").put_item(Item={"pk": "SKU#SKU-MUG", **mug})
-        lines = [{"sku": "SKU-MUG", "quantity": 2}]
-        request = {"customerId": "cus_1", "items": lines, "payment": {"token": "tok_visa"}}
-        caller = "arn:aws:iam::123456789012:user/storefront"
-        response = saga.start_sync({"idempotencyKey": "relay-test-key-1", "caller": caller, "request": request})
-        orders_table = saga.table("OrdersTable").name
-    finally:
-        saga.close()
-    assert response["status"] == "SUCCEEDED", response
-    confirmed = json.loads(response["output"])
-
-    relayed = lambda_handler(orders_stream_batch(aws, orders_table), lambda_context)
-
-    assert relayed == {"batchItemFailures": []}
-    envelopes = [json.loads(message["Body"]) for message in audit_messages(aws)]
-    for envelope in envelopes:
-        envelope_schema.validate(envelope)
-    placed = {**confirmed, "status": "PENDING", "items": request["items"], "total": None, "currency": None,
-              "paymentId": None, "invoiceId": None, "updatedAt": confirmed["createdAt"]}  # fmt: skip
-    assert [(envelope["type"], envelope["data"]) for envelope in envelopes] == [
-        ("order.placed", placed),
-        ("order.confirmed", confirmed),
-    ]  # the Idempotency-Key record the saga also wrote makes no event
-    assert {envelope["caller"] for envelope in envelopes} == {caller}
 
 
 # ---------------------------------------------------------------- what makes no event

@@ -19,7 +19,8 @@ from saga_common.errors import InvalidCommand
 from saga_common.ids import derived_id
 from saga_common.observability import logger, metrics
 
-from tests.conftest import LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
 
 ORDER = "ord_00000000000000000000000010"
 

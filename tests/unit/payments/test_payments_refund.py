@@ -9,7 +9,8 @@ from payments.errors import PaymentCancelled, PaymentDeclined
 from payments.simulator import SimulatedProvider
 from saga_common.observability import metrics
 
-from tests.conftest import LocalAws, read_event
+from tests.support.aws import LocalAws
+from tests.support.events import read_event
 
 ORDER = "ord_00000000000000000000000020"
 

@@ -9,7 +9,7 @@ from payments.simulator import SimulatedProvider
 from saga_common import settings
 from saga_common.errors import ConfigurationError
 
-from tests.conftest import LocalAws
+from tests.support.aws import LocalAws
 
 
 def simulator_records(aws: LocalAws, kind: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 import saga_ops.cli as cli
 from saga_ops import ops
-from tests.unit.recovery_sweep.conftest import CALLER, Sweepable
+from tests.support.sweep import CALLER, Sweepable
 
 FAILED_PAYMENT = {
     "status": "COMPENSATION_FAILED",

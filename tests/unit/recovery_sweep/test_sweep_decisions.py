@@ -15,8 +15,8 @@ from saga_common.clock import iso
 from saga_common.observability import metrics
 
 from saga_local.cloudformation import template as cfn
-from tests.conftest import ROOT
-from tests.unit.recovery_sweep.conftest import CALLER, NOW, REQUEST, Sweepable, mentions, refuse
+from tests.support.paths import ROOT
+from tests.support.sweep import CALLER, NOW, REQUEST, Sweepable, mentions, refuse
 
 WINDOW = 60
 SETTINGS = SweepPolicy(stuck_after_seconds=WINDOW, retry_limit=3, backoff_seconds=60)
