@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from saga_local.stepfunctions.variables import VARIABLE_SIZE_LIMIT, VARIABLES
-from tests.local.conftest import Behaviour, Local, OutOfStock, lambda_task
+from tests.support.emulator import Behaviour, Local, OutOfStock, lambda_task
 
 QUOTED = 'it\'s "quoted" \\ and ünïcode'  # a value moto's own encoder would have spliced into JSONata text
 

@@ -11,7 +11,7 @@ from saga_common.entry import lambda_entry
 from saga_common.errors import ConfigurationError
 from saga_common.settings import FunctionSettings, load
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 @dataclass(frozen=True)
