@@ -101,8 +101,11 @@ asl-errors: dev ## Rewrite the ASL's no-retry lists from the errors the handler 
 PYTEST_WORKERS ?= $(shell n=$$(($$(nproc) + 1)); echo $$((n < 4 ? n : 4)))
 PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist loadfile
 
-test: dev ## Every test (sam build included), in parallel
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+# The tests marked `alone` time Lambda at the local scale factor 1: they run after the others, with the machine to
+# themselves. PYTEST_ARGS narrows both runs (e.g. PYTEST_ARGS=tests/e2e).
+test: dev ## Every test (sam build included): in parallel, then the few that need the machine alone
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not alone" $(PYTEST_ARGS)
+	$(BIN)/pytest -m alone $(PYTEST_ARGS)
 
 test-unit: dev ## The unit tests only: no stack, no sam (pytest -m unit)
 	$(BIN)/pytest -m unit -n 0
