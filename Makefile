@@ -23,8 +23,9 @@ $(BIN)/python:
 # uv installs the same pins as pip would, in seconds instead of a minute (CI starts from a fresh clone).
 UV_VERSION := 0.13.8
 UV = $(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && $(1)/bin/uv pip install --quiet --python $(1)/bin/python
+# --compile-bytecode: the tests start many processes at once, each of which would otherwise compile the same modules.
 $(VENV)/.installed: $(BIN)/python requirements-dev.txt functions/shared/requirements.txt pyproject.toml
-	$(call UV,$(VENV)) -r requirements-dev.txt
+	$(call UV,$(VENV)) --compile-bytecode -r requirements-dev.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
