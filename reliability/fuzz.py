@@ -47,7 +47,7 @@ DOCUMENT = ROOT / "api" / "openapi.yaml"
 REPORT = ROOT / ".local" / "reports" / "fuzz.json"
 # Statuses a schema-valid request may get. JSON Schema (draft 4, API Gateway's) cannot say that a SKU must be
 # in the catalog, in stock, paid for, or listed once, that an order id exists, nor that an Idempotency-Key keeps
-# its first body: those are the saga's answers (README "The API"). A 400 for valid data must be the repeated
+# its first body: those are the saga's answers (README, The API). A 400 for valid data must be the repeated
 # SKU (problem_details checks it).
 POSITIVE_STATUSES = ["2xx", "400", "402", "404", "409", "422", "429"]
 # API Gateway's integration timeout: an answer later than this would be a 504 on AWS.

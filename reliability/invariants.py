@@ -19,7 +19,7 @@ wrong, the order ids) and a summary of the outcomes. The rules:
   the recovery sweep's index: PENDING, COMPENSATION_FAILED awaiting a retry, or FLAGGED when the sweep gave up);
 - events: after deduplication by MessageDeduplicationId, each order state change exactly once, in
   order per order (`order.placed` first, the final status's event last), agreeing with the order;
-- HTTP: every answer is the status its order's outcome maps to (README "The API"), a replay gets
+- HTTP: every answer is the status its order's outcome maps to (README, The API), a replay gets
   the same status and body as the original;
 - DLQs: every record made poison on purpose is in the relay's DLQ, at least once (dead-lettering is a
   side effect of an at-least-once relay: a batch delivered twice, or run again after a crash, sends the

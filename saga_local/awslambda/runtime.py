@@ -207,7 +207,7 @@ class LambdaRuntime:
     def warm_up(self, *names: str, workers: int = 1) -> None:
         """Start `workers` workers for each function named (all by default; never more than its concurrency
         limit) and wait for their init, in parallel, so that no first invocation pays its imports inside a
-        Task's timeout. Like provisioned concurrency, minus its bill: see README, local differences."""
+        Task's timeout. Like provisioned concurrency, minus its bill (docs/local-stack.md, differences from AWS)."""
         threads = [
             threading.Thread(target=self._warm, args=(f, workers))
             for f in self._registered(names)
@@ -466,7 +466,7 @@ class LambdaRuntime:
         """Send the invocation and wait for the answer until the function's timeout.
         Returns (payload, error, duration ms, max memory MB, the invocation's log lines)."""
         # Scaled as the Tasks' TimeoutSeconds are (SAGA_LOCAL_TIMEOUT_SCALE, 1 by default): the two are chosen together
-        # (README, The time budget), and every function shares this one machine.
+        # (docs/saga.md, The time budget), and every function shares this one machine.
         timeout = function.spec.timeout_seconds * timing.timeout_scale()
         started = time.monotonic()
         message = {

@@ -87,8 +87,8 @@ def test_a_declined_card_is_402_and_the_stock_comes_back(local_stack: LocalStack
 
 
 def test_a_transient_payment_failure_is_compensated_not_retried(local_stack: LocalStackHandle) -> None:
-    """ChargePayment retries only what did not run (throttles, a duplicate in progress: README, The time budget): the
-    provider's processing error is undone and answered 503, and the client's replay with the key finds that order."""
+    """ChargePayment retries only what did not run (throttles, a duplicate in progress: docs/saga.md, time budget):
+    the provider's processing error is undone and answered 503, and the client's replay with the key finds the order."""
     before = _stock(local_stack, "SKU-3")
     response, _ = local_stack.place_order(("SKU-3", 1), token="tok_processingError")
     problem = _assert_problem(response, 503, "SERVICE_UNAVAILABLE")

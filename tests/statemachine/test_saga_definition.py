@@ -72,8 +72,9 @@ DYNAMODB_THROTTLED = {
 DYNAMODB_THROTTLES_RETRIED = {"ConfirmOrder", "CloseOrder"}
 IN_PROGRESS = "IdempotencyAlreadyInProgressError"  # Powertools' error, raised (not waited on) by the payments steps
 # Lambda does not count an environment's init against the function's Timeout; a Task's timeout counts everything.
-# What a cold start's init may take on AWS (README, Cold starts): the Task allows it over the function's Timeout, and a
-# retry comes late enough that the attempt it follows has reached its own deadline even after an init this long.
+# What a cold start's init may take on AWS (docs/performance.md, Cold starts): the Task allows it over the function's
+# Timeout, and a retry comes late enough that the attempt it follows has reached its own deadline even after an init
+# this long.
 INIT_ALLOWANCE = 1
 SLOW_INIT = 2
 # The longest path: the caller's Idempotency-Key is claimed and the order created (a replay's claim and read of its

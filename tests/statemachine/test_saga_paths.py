@@ -271,7 +271,7 @@ EXPECTED: dict[str, Expected] = {
          *UNAVAILABLE),
     ),
     # ------------------------------------------------------------------ throttled, retried, then succeeding
-    # A forward step retries only what Lambda or DynamoDB refused without running it (README, The time budget).
+    # A forward step retries only what Lambda or DynamoDB refused without running it (docs/saga.md, The time budget).
     "ReserveInventoryRetried": confirmed(ReserveInventory=1),
     "ChargePaymentRetried": confirmed(ChargePayment=1),
     # A duplicate's charge of the order was in progress: the retry waits it out (1 s, the function's Timeout) and

@@ -172,7 +172,7 @@ def test_declined_payment_releases_the_stock(saga: LocalSaga) -> None:
 
 
 def test_transient_payment_error_is_compensated_not_retried(saga: LocalSaga) -> None:
-    """A forward step retries only what did not run (README, The time budget): the provider's error is undone."""
+    """A forward step retries only what did not run (docs/saga.md, The time budget): the provider's error is undone."""
     response = saga.start_sync(order_input(("SKU-MUG", 1), token="tok_processingError"))
     assert (response["status"], response["error"]) == ("FAILED", "SERVICE_UNAVAILABLE"), response
     order_id = json.loads(response["cause"])["orderId"]

@@ -214,8 +214,8 @@ def test_confirm_order_landed_but_reply_lost_answers_201_without_compensating(
     with reply_lost(saga, "UpdateItem", "CONFIRMED") as writes:
         order = output_of(saga.start_sync(order_input()))
 
-    # ConfirmOrder's timeout is not retried (README, The time budget): the claim's condition finds the order CONFIRMED
-    # and that outcome stands.
+    # ConfirmOrder's timeout is not retried (docs/saga.md, The time budget): the claim's condition finds the order
+    # CONFIRMED and that outcome stands.
     assert writes == ["landed, reply lost"]
     assert order["status"] == "CONFIRMED"
     (stored,) = orders(saga)
@@ -229,7 +229,7 @@ def test_confirm_order_landed_but_reply_lost_answers_201_without_compensating(
 
 
 def test_close_order_landed_but_reply_lost_keeps_the_outcome_written(saga: LocalSaga, steps: list[str]) -> None:
-    """CloseOrder retries DynamoDB's throttles only (README, The time budget): a close whose reply was lost is not
+    """CloseOrder retries DynamoDB's throttles only (docs/saga.md, The time budget): a close whose reply was lost is not
     retried, so the execution answers 500 for someone to look, and the outcome it wrote stands, written once."""
     with reply_lost(saga, "UpdateItem", "CANCELLED") as writes:
         result = saga.start_sync(order_input(token="tok_chargeDeclined"))
